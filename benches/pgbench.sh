@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Benchmark: pgbench select-only through sluice, through PgBouncer (transaction mode,
+# same pool size) and directly against PostgreSQL, all on this machine, in one run.
+# Two rounds, interleaved; prints TPS per run, the ratios sluice/PgBouncer and
+# sluice/direct (mean of the rounds), and sluice's memory with 256 busy clients and
+# with 2,000 idle clients.
+#
+# Usage: benches/pgbench.sh            (DURATION=10 POOL_SIZE=20 ROUNDS=2 SCALE=10 to change)
+set -euo pipefail
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+DURATION=${DURATION:-10}
+POOL_SIZE=${POOL_SIZE:-20}
+ROUNDS=${ROUNDS:-2}
+SCALE=${SCALE:-10}
+IDLE_CLIENTS=${IDLE_CLIENTS:-2000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$PGBIN/initdb" ] || PGBIN=/usr/lib/postgresql/15/bin
+for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer; do
+  if [ ! -x "$tool" ]; then
+    echo "missing $tool: run scripts/install-deps.sh (apt-get install postgresql-15 pgbouncer)" >&2
+    exit 1
+  fi
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+chmod 755 "$WORK"
+[ "$(id -u)" = 0 ] && chown postgres "$WORK"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== building sluice (release)"
+(cd "$ROOT" && cargo build --release -q -p sluice -p hold-connections)
+SLUICE="$ROOT/target/release/sluice"
+HOLD="$ROOT/target/release/hold-connections"
+
+PGPORT=$(free_port); BOUNCERPORT=$(free_port); SLUICEPORT=$(free_port); ADMINPORT=$(free_port)
+PASSWORD=bench-password
+
+echo "== starting PostgreSQL 15 on $PGPORT"
+echo "$PASSWORD" > "$WORK/pwfile"; chmod 644 "$WORK/pwfile"
+as_pg "$PGBIN/initdb" -D "$WORK/pg" -U bench --pwfile="$WORK/pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+cat >> "$WORK/pg/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PGPORT
+unix_socket_directories = '$WORK'
+max_connections = 400
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+CONF
+as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
+as_pg "$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U bench bench
+export PGPASSWORD=$PASSWORD
+"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U bench -i -s "$SCALE" -q bench >/dev/null 2>&1
+
+echo "== starting PgBouncer $(/usr/sbin/pgbouncer --version | head -1 | awk '{print $2}') on $BOUNCERPORT"
+cat > "$WORK/pgbouncer.ini" <<CONF
+[databases]
+bench = host=127.0.0.1 port=$PGPORT dbname=bench user=bench password=$PASSWORD
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCERPORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = transaction
+default_pool_size = $POOL_SIZE
+max_client_conn = 5000
+logfile = $WORK/pgbouncer.log
+CONF
+echo "\"bench\" \"$PASSWORD\"" > "$WORK/userlist.txt"
+chmod 644 "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
+as_pg /usr/sbin/pgbouncer "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
+PIDS+=($!)
+
+echo "== starting sluice on $SLUICEPORT"
+echo "$PASSWORD" > "$WORK/db-password"
+cat > "$WORK/users.toml" <<CONF
+[users.bench]
+password = "$PASSWORD"
+CONF
+echo "host all bench all trust" > "$WORK/hba.conf"
+cat > "$WORK/sluice.toml" <<CONF
+[log]
+level = "warn"
+[admin]
+listen = "127.0.0.1:$ADMINPORT"
+[postgres]
+listen = "127.0.0.1:$SLUICEPORT"
+max_client_conn = 5000
+users_file = "users.toml"
+hba_file = "hba.conf"
+[postgres.clusters.main]
+hosts = ["127.0.0.1:$PGPORT"]
+tls_mode = "disable"
+[postgres.databases.bench]
+cluster = "main"
+pool_mode = "transaction"
+pool_size = $POOL_SIZE
+credentials = { username = "bench", password_file = "db-password" }
+CONF
+"$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
+SLUICE_PID=$!
+PIDS+=($SLUICE_PID)
+for _ in $(seq 100); do
+  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$SLUICEPORT" && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$BOUNCERPORT" && break
+  sleep 0.1
+done
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SLUICE_PID/status"; }
+
+# run TARGET PORT CLIENTS MODE EXTRA -> prints tps (0 when pgbench failed)
+run() {
+  local port=$2 clients=$3 mode=$4 extra=$5
+  local jobs=$(( clients < 2 ? 1 : 2 ))
+  local out
+  if out=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U bench -n -S -M "$mode" $extra \
+            -c "$clients" -j "$jobs" -T "$DURATION" bench 2>&1); then
+    echo "$out" | awk '/^tps = / {printf "%.0f\n", $3; exit}'
+  else
+    echo "$out" | tail -3 >> "$WORK/failures.log"
+    echo 0
+  fi
+}
+
+CASES=("1 simple" "16 simple" "64 simple" "256 simple" "64 extended" "64 prepared" "16 simple -C")
+declare -A TPS
+PEAK256=0
+for round in $(seq "$ROUNDS"); do
+  for case in "${CASES[@]}"; do
+    read -r clients mode extra <<<"$case"
+    for target in direct pgbouncer sluice; do
+      case $target in direct) port=$PGPORT;; pgbouncer) port=$BOUNCERPORT;; sluice) port=$SLUICEPORT;; esac
+      if [ "$target" = sluice ] && [ "$clients" = 256 ]; then
+        ( while sleep 0.2; do rss_kib; done ) > "$WORK/rss256" 2>/dev/null &
+        sampler=$!
+      fi
+      tps=$(run "$target" "$port" "$clients" "$mode" "${extra:-}")
+      if [ "$target" = sluice ] && [ "$clients" = 256 ]; then
+        kill $sampler 2>/dev/null || true
+        peak=$(sort -n "$WORK/rss256" | tail -1); PEAK256=$(( peak > PEAK256 ? peak : PEAK256 ))
+      fi
+      TPS["$case|$target|$round"]=$tps
+      printf "round %s  %-18s %-10s %8s tps\n" "$round" "$case" "$target" "$tps"
+    done
+  done
+done
+
+echo "== $IDLE_CLIENTS idle clients through sluice"
+before=$(rss_kib)
+coproc HOLDER { "$HOLD" "$IDLE_CLIENTS" "host=127.0.0.1 port=$SLUICEPORT user=bench dbname=bench"; }
+read -r ready count <&"${HOLDER[0]}" || true
+after=$(rss_kib)
+exec {HOLDER[1]}>&-
+wait "$HOLDER_PID" 2>/dev/null || true
+if [ "${ready:-}" = ready ]; then
+  per=$(( (after - before) * 1024 / IDLE_CLIENTS ))
+else
+  per="n/a"
+fi
+
+mean() { local a=0 n=0; for r in $(seq "$ROUNDS"); do a=$(( a + ${TPS["$1|$2|$r"]} )); n=$((n+1)); done; echo $(( a / n )); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo
+echo "pgbench -S (select-only), $DURATION s per run, $ROUNDS rounds interleaved, pool size $POOL_SIZE, scale $SCALE"
+echo
+echo "| clients | mode | direct tps | PgBouncer tps | sluice tps | sluice/PgBouncer | sluice/direct |"
+echo "|---|---|---|---|---|---|---|"
+for case in "${CASES[@]}"; do
+  read -r clients mode extra <<<"$case"
+  d=$(mean "$case" direct); b=$(mean "$case" pgbouncer); s=$(mean "$case" sluice)
+  printf "| %s | %s%s | %s | %s | %s | %s | %s |\n" "$clients" "$mode" "${extra:+ $extra}" "$d" \
+    "$( [ "$b" = 0 ] && echo "fails" || echo "$b")" "$s" "$(ratio "$s" "$b")" "$(ratio "$s" "$d")"
+done
+s_prep=$(mean "64 prepared" sluice); b_simple=$(mean "64 simple" pgbouncer)
+echo
+echo "sluice -M prepared at 64 clients vs PgBouncer simple at 64: $(ratio "$s_prep" "$b_simple")x"
+echo "sluice peak RSS with 256 clients: $((PEAK256 / 1024)) MiB"
+echo "sluice RSS with $IDLE_CLIENTS idle clients: $((after / 1024)) MiB ($per bytes per idle client)"
+if [ -s "$WORK/failures.log" ]; then echo; echo "failed runs (last lines):"; cat "$WORK/failures.log"; fi

@@ -1,0 +1,154 @@
+//! Cancel keys. Each client gets a BackendKeyData made up by sluice; a CancelRequest
+//! with that key is forwarded to the server connection serving the client at that
+//! moment, and to nothing else. The slot's lock is held while the cancel is delivered,
+//! so the connection cannot be handed to another client in between.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::protocol::startup::encode_cancel;
+use crate::server::CancelTarget;
+
+/// One client's key and the server connection currently serving it.
+#[derive(Debug)]
+pub struct CancelSlot {
+    pub process_id: i32,
+    pub secret_key: i32,
+    target: tokio::sync::Mutex<Option<CancelTarget>>,
+}
+
+impl CancelSlot {
+    /// Points cancels at a server connection (on attach) or at nothing (before release).
+    pub async fn set_target(&self, target: Option<CancelTarget>) {
+        *self.target.lock().await = target;
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CancelRegistry {
+    slots: Mutex<HashMap<i32, Arc<CancelSlot>>>,
+}
+
+/// Removes the slot when the client session ends.
+pub struct Registration {
+    registry: Arc<CancelRegistry>,
+    pub slot: Arc<CancelSlot>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry
+            .slots
+            .lock()
+            .expect("cancel registry poisoned")
+            .remove(&self.slot.process_id);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Sent,
+    /// The client is between transactions: nothing to cancel.
+    Idle,
+    UnknownKey,
+    Failed,
+}
+
+impl CancelRegistry {
+    pub fn register(self: &Arc<Self>) -> Registration {
+        let mut rng = rand::thread_rng();
+        let mut slots = self.slots.lock().expect("cancel registry poisoned");
+        let process_id = loop {
+            let pid = rng.gen_range(1..i32::MAX);
+            if !slots.contains_key(&pid) {
+                break pid;
+            }
+        };
+        let slot = Arc::new(CancelSlot {
+            process_id,
+            secret_key: rng.gen(),
+            target: tokio::sync::Mutex::new(None),
+        });
+        slots.insert(process_id, slot.clone());
+        Registration {
+            registry: self.clone(),
+            slot,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.lock().expect("cancel registry poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Handles a CancelRequest from a client.
+    pub async fn cancel(&self, process_id: i32, secret_key: i32) -> CancelOutcome {
+        let slot = self
+            .slots
+            .lock()
+            .expect("cancel registry poisoned")
+            .get(&process_id)
+            .cloned();
+        let Some(slot) = slot.filter(|s| constant_time_eq(s.secret_key, secret_key)) else {
+            return CancelOutcome::UnknownKey;
+        };
+        let guard = slot.target.lock().await;
+        let Some(target) = *guard else {
+            return CancelOutcome::Idle;
+        };
+        let outcome = match tokio::time::timeout(Duration::from_secs(5), deliver(target)).await {
+            Ok(Ok(())) => CancelOutcome::Sent,
+            _ => CancelOutcome::Failed,
+        };
+        drop(guard);
+        outcome
+    }
+}
+
+/// Sends the CancelRequest and waits for the server to close the connection, which it
+/// does once the signal reached the backend.
+async fn deliver(target: CancelTarget) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(target.addr).await?;
+    s.write_all(&encode_cancel(target.process_id, target.secret_key))
+        .await?;
+    let mut sink = [0u8; 16];
+    while s.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+fn constant_time_eq(a: i32, b: i32) -> bool {
+    crate::auth::constant_time_eq(&a.to_be_bytes(), &b.to_be_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_are_unique_and_removed_on_drop() {
+        let reg = Arc::new(CancelRegistry::default());
+        let a = reg.register();
+        let b = reg.register();
+        assert_ne!(a.slot.process_id, b.slot.process_id);
+        assert_eq!(reg.len(), 2);
+        assert_eq!(
+            reg.cancel(a.slot.process_id, a.slot.secret_key).await,
+            CancelOutcome::Idle
+        );
+        assert_eq!(
+            reg.cancel(a.slot.process_id, a.slot.secret_key.wrapping_add(1))
+                .await,
+            CancelOutcome::UnknownKey
+        );
+        drop(a);
+        assert_eq!(reg.len(), 1);
+    }
+}

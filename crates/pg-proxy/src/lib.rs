@@ -1,0 +1,14 @@
+//! PostgreSQL side of sluice: the wire codec, client sessions, server connections,
+//! transaction pooling with prepared-statement renaming, and cancel mapping.
+
+pub mod auth;
+pub mod cancel;
+pub mod frontend;
+pub mod listener;
+pub mod metrics;
+pub mod protocol;
+pub mod route;
+pub mod server;
+pub mod session;
+pub mod stream;
+pub mod tls;

@@ -1,0 +1,38 @@
+//! Metric handles, registered once per route so the hot path only touches atomics.
+
+use metrics::{counter, histogram, Counter, Histogram};
+
+#[derive(Clone)]
+pub struct RouteMetrics {
+    pub route: String,
+    pub transactions: Counter,
+    pub queries: Counter,
+    pub bytes_from_clients: Counter,
+    pub bytes_to_clients: Counter,
+    pub checkout_wait: Histogram,
+    pub server_connects: Counter,
+    pub server_connect_errors: Counter,
+    pub server_auth_failures: Counter,
+}
+
+impl RouteMetrics {
+    pub fn new(route: &str) -> Self {
+        let r = route.to_owned();
+        Self {
+            transactions: counter!("sluice_transactions_total", "protocol" => "postgres", "pool" => r.clone()),
+            queries: counter!("sluice_queries_total", "protocol" => "postgres", "pool" => r.clone()),
+            bytes_from_clients: counter!("sluice_client_bytes_received_total", "protocol" => "postgres", "pool" => r.clone()),
+            bytes_to_clients: counter!("sluice_client_bytes_sent_total", "protocol" => "postgres", "pool" => r.clone()),
+            checkout_wait: histogram!("sluice_checkout_wait_seconds", "protocol" => "postgres", "pool" => r.clone()),
+            server_connects: counter!("sluice_server_connections_opened_total", "protocol" => "postgres", "pool" => r.clone()),
+            server_connect_errors: counter!("sluice_server_connect_errors_total", "protocol" => "postgres", "pool" => r.clone()),
+            server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => "postgres", "pool" => r.clone()),
+            route: r,
+        }
+    }
+}
+
+/// Counts an error by kind; errors are rare, so the label lookup is acceptable here.
+pub fn count_error(kind: &'static str) {
+    counter!("sluice_errors_total", "protocol" => "postgres", "kind" => kind).increment(1);
+}

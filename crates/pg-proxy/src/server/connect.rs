@@ -1,0 +1,232 @@
+//! Opening a server connection: TCP, optional TLS, StartupMessage, authentication,
+//! then the primary check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rustls::ClientConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::auth::authenticate;
+use super::conn::{CancelTarget, ServerConn};
+use super::messages::read_message;
+use super::statements::ServerStatements;
+use super::ServerError;
+use crate::protocol::error_fields::ErrorFields;
+use crate::protocol::tags::backend;
+use crate::protocol::{frontend, startup};
+use crate::session::settings::Settings;
+use crate::stream::Stream;
+use crate::tls::{server_name, ServerTlsMode};
+use pool_core::credentials::Credentials;
+
+/// One PostgreSQL host of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub database: String,
+    pub tls_mode: ServerTlsMode,
+    pub tls: Option<Arc<ClientConfig>>,
+    pub connect_timeout: Duration,
+    /// Refuse a server that is in recovery (read-write routes).
+    pub require_primary: bool,
+    /// Bound on shared prepared statements kept per server connection.
+    pub statement_cache: usize,
+}
+
+/// Opens and authenticates a connection; with `require_primary`, fails with
+/// [`ServerError::NotPrimary`] on a standby.
+pub async fn connect(
+    endpoint: &Endpoint,
+    opts: &ConnectOptions,
+    creds: &Credentials,
+) -> Result<ServerConn, ServerError> {
+    let tcp = tokio::time::timeout(
+        opts.connect_timeout,
+        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+    )
+    .await
+    .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+    .map_err(|source| ServerError::Connect {
+        endpoint: endpoint.to_string(),
+        source,
+    })?;
+    tcp.set_nodelay(true)?;
+    let addr = tcp.peer_addr()?;
+    let setup = async {
+        let mut stream = negotiate_tls(tcp, endpoint, opts).await?;
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut out = BytesMut::new();
+        startup::encode_startup(
+            &mut out,
+            &[
+                ("user", creds.username.as_str()),
+                ("database", opts.database.as_str()),
+            ],
+        );
+        stream.write_all(&out).await?;
+        authenticate(&mut stream, &mut buf, creds).await?;
+        let (params, cancel) = read_until_ready(&mut stream, &mut buf, addr).await?;
+        let mut conn = ServerConn {
+            stream,
+            read_buf: buf,
+            cancel,
+            params,
+            statements: ServerStatements::new(opts.statement_cache),
+            settings: Settings::default(),
+            credentials_generation: creds.generation,
+        };
+        if opts.require_primary && is_in_recovery(&mut conn).await? {
+            return Err(ServerError::NotPrimary(endpoint.to_string()));
+        }
+        Ok(conn)
+    };
+    // The whole set-up shares the connect timeout, so a server that accepts TCP and then
+    // stalls cannot hold a pool slot for long.
+    tokio::time::timeout(opts.connect_timeout * 2, setup)
+        .await
+        .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+}
+
+async fn negotiate_tls(
+    mut tcp: TcpStream,
+    endpoint: &Endpoint,
+    opts: &ConnectOptions,
+) -> Result<Stream, ServerError> {
+    let Some(config) = opts.tls.clone() else {
+        return Ok(Stream::Plain(tcp));
+    };
+    tcp.write_all(&startup::encode_ssl_request()).await?;
+    let answer = tcp.read_u8().await?;
+    match answer {
+        b'S' => {
+            let name = server_name(&endpoint.host).map_err(|e| ServerError::Tls {
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| ServerError::Tls {
+                    endpoint: endpoint.to_string(),
+                    reason: e.to_string(),
+                })?;
+            Ok(Stream::Connected(Box::new(tls)))
+        }
+        b'N' if opts.tls_mode == ServerTlsMode::Prefer => Ok(Stream::Plain(tcp)),
+        b'N' => Err(ServerError::TlsRefused(endpoint.to_string())),
+        other => Err(ServerError::Protocol(format!(
+            "unexpected answer {:?} to SSLRequest",
+            other as char
+        ))),
+    }
+}
+
+type StartupState = (Vec<(String, String)>, CancelTarget);
+
+async fn read_until_ready(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    addr: std::net::SocketAddr,
+) -> Result<StartupState, ServerError> {
+    let mut params = Vec::new();
+    let mut cancel = CancelTarget {
+        addr,
+        process_id: 0,
+        secret_key: 0,
+    };
+    loop {
+        let (tag, body) = read_message(stream, buf).await?;
+        match tag {
+            backend::PARAMETER_STATUS => {
+                let mut parts = body.split(|&b| b == 0);
+                let name = parts.next().unwrap_or_default();
+                let value = parts.next().unwrap_or_default();
+                params.push((
+                    String::from_utf8_lossy(name).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                ));
+            }
+            backend::BACKEND_KEY_DATA if body.len() >= 8 => {
+                cancel.process_id = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+                cancel.secret_key = i32::from_be_bytes([body[4], body[5], body[6], body[7]]);
+            }
+            backend::READY_FOR_QUERY => return Ok((params, cancel)),
+            backend::ERROR_RESPONSE => {
+                return Err(ServerError::Rejected(ErrorFields::parse(&body)));
+            }
+            backend::NOTICE_RESPONSE => {}
+            other => {
+                return Err(ServerError::Protocol(format!(
+                    "unexpected message {:?} after authentication",
+                    other as char
+                )))
+            }
+        }
+    }
+}
+
+/// Asks the server whether it is a standby.
+async fn is_in_recovery(conn: &mut ServerConn) -> Result<bool, ServerError> {
+    let rows = simple_query_values(conn, "SELECT pg_catalog.pg_is_in_recovery()").await?;
+    match rows.first().map(String::as_str) {
+        Some("f") => Ok(false),
+        Some("t") => Ok(true),
+        _ => Err(ServerError::Protocol(
+            "pg_is_in_recovery() returned no value".into(),
+        )),
+    }
+}
+
+/// Runs a simple query on an idle connection and returns the first column of each row.
+pub(crate) async fn simple_query_values(
+    conn: &mut ServerConn,
+    sql: &str,
+) -> Result<Vec<String>, ServerError> {
+    let mut out = BytesMut::new();
+    frontend::write_query(&mut out, sql);
+    conn.stream.write_all(&out).await?;
+    let mut values = Vec::new();
+    let mut error = None;
+    loop {
+        let (tag, body) = read_message(&mut conn.stream, &mut conn.read_buf).await?;
+        match tag {
+            backend::DATA_ROW if body.len() >= 6 => {
+                let len = i32::from_be_bytes([body[2], body[3], body[4], body[5]]);
+                if len >= 0 {
+                    let end = 6 + len as usize;
+                    let v = body.get(6..end).ok_or_else(|| {
+                        ServerError::Protocol("data row shorter than its column".into())
+                    })?;
+                    values.push(String::from_utf8_lossy(v).into_owned());
+                }
+            }
+            backend::ERROR_RESPONSE => error = Some(ErrorFields::parse(&body)),
+            backend::PARAMETER_STATUS => {
+                let mut parts = body.split(|&b| b == 0);
+                let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                let value = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                conn.set_param(&name, &value);
+            }
+            backend::READY_FOR_QUERY => break,
+            _ => {}
+        }
+    }
+    match error {
+        Some(e) => Err(ServerError::Rejected(e)),
+        None => Ok(values),
+    }
+}

@@ -1,0 +1,20 @@
+//! Connections from sluice to PostgreSQL: opening them (TLS, startup, authentication,
+//! primary check) and the state each one carries while pooled.
+
+mod auth;
+mod conn;
+mod connect;
+mod error;
+mod messages;
+mod statements;
+
+pub use conn::{CancelTarget, ServerConn};
+pub use connect::{connect, ConnectOptions, Endpoint};
+pub use error::ServerError;
+pub use messages::read_message;
+pub use statements::ServerStatements;
+
+/// The server-side name of a shared prepared statement.
+pub fn shared_statement_name(id: u64) -> String {
+    format!("sluice_{id}")
+}

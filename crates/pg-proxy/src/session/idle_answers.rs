@@ -1,0 +1,70 @@
+//! Requests sluice answers without a server connection, between transactions.
+//!
+//! A client that prepares a named statement outside a transaction (Parse + Sync) gets
+//! ParseComplete and ReadyForQuery at once; the statement is prepared on a server when
+//! the client first binds it. This keeps clients that prepare synchronously (libpq's
+//! PQprepare, as pgbench -M prepared does) from holding up a whole thread while the pool
+//! is busy; the price is that a syntax error surfaces at the first Bind instead.
+
+use super::relay::{Relay, SessionError, CLIENT_MESSAGE_LIMIT};
+use crate::protocol::backend;
+use crate::protocol::frame::{complete_frame, HEADER_LEN};
+use crate::protocol::frontend::ParseView;
+use crate::protocol::tags::{frontend as tag, TxStatus};
+
+impl Relay {
+    /// Answers leading `Parse(named)… Sync` groups. Returns true when it answered any.
+    pub(super) fn answer_parses_without_server(&mut self) -> Result<bool, SessionError> {
+        if self.tx_status != TxStatus::Idle {
+            return Ok(false);
+        }
+        let mut answered = false;
+        while let Some(group_len) = self.parse_sync_group()? {
+            let group = self.client_in.split_to(group_len);
+            let mut at = 0;
+            while at < group.len() {
+                let h = complete_frame(&group[at..], CLIENT_MESSAGE_LIMIT)
+                    .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
+                    .expect("checked complete");
+                let body = &group[at + HEADER_LEN..at + h.frame_len()];
+                if h.tag == tag::PARSE {
+                    let parse = ParseView::decode(body)
+                        .map_err(|e| SessionError::ClientProtocol(e.to_string()))?;
+                    let shared = self.route.statements.intern(&parse);
+                    self.statements.insert(parse.name, shared);
+                    backend::parse_complete(&mut self.client_out);
+                } else {
+                    backend::ready_for_query(&mut self.client_out, self.tx_status);
+                }
+                at += h.frame_len();
+            }
+            answered = true;
+            tracing::trace!("answered Parse/Sync without a server");
+        }
+        Ok(answered)
+    }
+
+    /// Length of a leading group of named Parse messages ended by Sync, when the whole
+    /// group is buffered.
+    fn parse_sync_group(&self) -> Result<Option<usize>, SessionError> {
+        let mut at = 0;
+        let mut parses = 0;
+        loop {
+            let Some(h) = complete_frame(&self.client_in[at..], CLIENT_MESSAGE_LIMIT)
+                .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
+            else {
+                return Ok(None);
+            };
+            let body = &self.client_in[at + HEADER_LEN..at + h.frame_len()];
+            match h.tag {
+                tag::PARSE => match ParseView::decode(body) {
+                    Ok(p) if !p.name.is_empty() => parses += 1,
+                    _ => return Ok(None),
+                },
+                tag::SYNC if parses > 0 => return Ok(Some(at + h.frame_len())),
+                _ => return Ok(None),
+            }
+            at += h.frame_len();
+        }
+    }
+}

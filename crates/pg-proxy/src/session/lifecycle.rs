@@ -1,0 +1,154 @@
+//! Checking a server out for the client, replaying the client's settings on it, and
+//! giving it back clean (or closing it) when the transaction or session ends.
+
+use std::time::Duration;
+
+use pool_core::pool::PoolError;
+
+use super::pipeline::Expect;
+use super::relay::{Relay, SessionError};
+use crate::metrics::count_error;
+use crate::protocol::frontend;
+use crate::protocol::tags::TxStatus;
+use crate::route::PoolMode;
+use crate::server::{read_message, ServerError};
+
+/// How long a rollback on a server whose client vanished may take before the server is
+/// closed instead.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Relay {
+    /// Checks out a server connection and prepares it for this client.
+    pub(super) async fn attach(&mut self) -> Result<(), SessionError> {
+        let started = std::time::Instant::now();
+        let conn = match self.route.pool.get().await {
+            Ok(c) => c,
+            Err(e) => return Err(self.checkout_failed(e).await),
+        };
+        self.route
+            .metrics
+            .checkout_wait
+            .record(started.elapsed().as_secs_f64());
+        tracing::trace!(waited = ?started.elapsed(), "server attached");
+        self.cancel.slot.set_target(Some(conn.cancel)).await;
+        self.server = Some(conn);
+        self.server_broken = false;
+        let server = self.server.as_mut().expect("just attached");
+        if let Some(sql) = self.settings.diff_sql(&server.settings) {
+            frontend::write_query(&mut self.server_out, &sql);
+            self.pipeline.push(Expect::Internal { failed: false });
+        }
+        Ok(())
+    }
+
+    async fn checkout_failed(&mut self, e: PoolError<ServerError>) -> SessionError {
+        let pool = &self.route.name;
+        let (code, msg) = match &e {
+            PoolError::Timeout(waited) => {
+                count_error("checkout_timeout");
+                (
+                    "53300",
+                    format!(
+                        "no server connection available in pool \"{pool}\" after {:.1}s (pool is full)",
+                        waited.as_secs_f64()
+                    ),
+                )
+            }
+            PoolError::Closed => ("57P01", format!("pool \"{pool}\" is shutting down")),
+            PoolError::Connect(err) => {
+                count_error("server_connect");
+                (
+                    "08006",
+                    format!("pool \"{pool}\" cannot reach its database: {err}"),
+                )
+            }
+        };
+        tracing::warn!(route = %pool, user = %self.info.user, database = %self.info.database, error = %e, "checkout failed");
+        self.send_fatal(code, &msg).await;
+        SessionError::Closed("checkout failed")
+    }
+
+    /// Returns the server to the pool at a transaction boundary.
+    pub(super) async fn release(&mut self) {
+        tracing::trace!("server released");
+        self.cancel.slot.set_target(None).await;
+        if let Some(conn) = self.server.take() {
+            if self.server_broken {
+                conn.discard();
+            } else {
+                drop(conn);
+            }
+        }
+    }
+
+    /// At the end of the session: hands the server back clean, or closes it.
+    pub(super) async fn finish(&mut self, clean_exit: bool) {
+        if self.server.is_none() {
+            return;
+        }
+        self.cancel.slot.set_target(None).await;
+        let Some(mut conn) = self.server.take() else {
+            return;
+        };
+        let reusable = !self.server_broken
+            && self.client_passthrough == 0
+            && self.server_passthrough == 0
+            && self.pipeline.is_empty();
+        if !reusable {
+            // Replies are still in flight or the protocol state is unknown.
+            if !clean_exit {
+                tracing::debug!(route = %self.route.name, "closing server connection left mid-request");
+            }
+            conn.discard();
+            return;
+        }
+        let reset: &[&str] = match (self.route.settings.mode, self.tx_status) {
+            (PoolMode::Transaction, TxStatus::Idle) => &[],
+            (PoolMode::Transaction, _) => &["ROLLBACK"],
+            (PoolMode::Session, TxStatus::Idle) => &["DISCARD ALL"],
+            // DISCARD ALL cannot share a query string with ROLLBACK.
+            (PoolMode::Session, _) => &["ROLLBACK", "DISCARD ALL"],
+        };
+        let mut ok = true;
+        for sql in reset {
+            ok = tokio::time::timeout(CLEANUP_TIMEOUT, run_reset(&mut conn, sql))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+            if !ok {
+                break;
+            }
+        }
+        if ok {
+            if reset.contains(&"DISCARD ALL") {
+                conn.statements.clear();
+                conn.settings = Default::default();
+            }
+            drop(conn);
+        } else {
+            conn.discard();
+        }
+    }
+}
+
+/// Runs one reset statement; `Some(true)` when the server is idle afterwards.
+async fn run_reset(conn: &mut crate::server::ServerConn, sql: &str) -> Option<bool> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = bytes::BytesMut::new();
+    frontend::write_query(&mut out, sql);
+    conn.stream.write_all(&out).await.ok()?;
+    let mut failed = false;
+    loop {
+        let (tag, body) = read_message(&mut conn.stream, &mut conn.read_buf)
+            .await
+            .ok()?;
+        match tag {
+            crate::protocol::tags::backend::ERROR_RESPONSE => failed = true,
+            crate::protocol::tags::backend::READY_FOR_QUERY => {
+                return Some(!failed && body.first() == Some(&b'I'))
+            }
+            _ => {}
+        }
+    }
+}

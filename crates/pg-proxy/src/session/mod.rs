@@ -1,0 +1,15 @@
+//! A client session: the startup handshake and client authentication, then the relay
+//! that moves messages between the client and a pooled server connection.
+
+mod client_auth;
+mod client_messages;
+mod idle_answers;
+mod lifecycle;
+pub mod pipeline;
+mod relay;
+mod server_messages;
+pub mod settings;
+mod startup;
+pub mod statements;
+
+pub use startup::serve_client;

@@ -1,0 +1,450 @@
+//! The start of a client connection: TLS negotiation, the StartupMessage, route and
+//! limits, client authentication, and the welcome (parameters, cancel key).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::client_auth::{authenticate, ClientAuthError};
+use super::relay::{Relay, SessionInfo};
+use super::settings::{SettingValue, Settings};
+use crate::frontend::Frontend;
+use crate::metrics::count_error;
+use crate::protocol::backend::{self, Severity};
+use crate::protocol::startup::{self, StartupError, StartupPacket, StartupParams};
+use crate::protocol::tags::TxStatus;
+use crate::stream::Stream;
+
+/// Startup keys that are not session settings.
+const NOT_SETTINGS: &[&str] = &["user", "database", "options", "replication"];
+
+/// Serves one client connection from accept to close.
+pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let mut buf = BytesMut::new();
+    let started = tokio::time::timeout(fe.auth_timeout, async {
+        let (mut stream, params) = match negotiate(&fe, Stream::Plain(tcp), &mut buf, peer).await {
+            Ok(Some(x)) => x,
+            Ok(None) => return None,
+            Err((stream, refusal)) => return Some((stream, Err(refusal))),
+        };
+        let result = handshake(&fe, &mut stream, &mut buf, peer, params).await;
+        Some((Some(stream), result))
+    })
+    .await;
+    let (stream, ready) = match started {
+        Ok(None) => return,
+        Ok(Some((Some(stream), Ok(ready)))) => (stream, ready),
+        Ok(Some((stream, Err(Refusal { code, message, log })))) => {
+            tracing::info!(client = %peer, reason = %log, "connection refused");
+            if let Some(mut stream) = stream {
+                let mut out = BytesMut::new();
+                backend::error_response(&mut out, Severity::Fatal, code, &message);
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+            }
+            return;
+        }
+        Ok(Some((None, Ok(_)))) => return,
+        Err(_) => {
+            count_error("startup_timeout");
+            tracing::info!(client = %peer, "client did not finish the startup in time");
+            return;
+        }
+    };
+    let Welcomed {
+        route,
+        info,
+        cancel,
+        slot,
+    } = ready;
+    let route_name = route.name.clone();
+    let user = info.user.clone();
+    tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
+    let relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone());
+    let span = tracing::debug_span!("session", client = %peer);
+    match tracing::Instrument::instrument(relay.run(), span).await {
+        Ok(()) => {
+            tracing::debug!(client = %peer, user = %user, route = %route_name, "session ended")
+        }
+        Err(e) => {
+            if matches!(e, super::relay::SessionError::ClientProtocol(_)) {
+                count_error("client_protocol");
+            }
+            tracing::info!(client = %peer, user = %user, route = %route_name, error = %e, "session ended")
+        }
+    }
+    drop(slot);
+}
+
+/// A refusal with its SQLSTATE, the message for the client, and a line for the log.
+struct Refusal {
+    code: &'static str,
+    message: String,
+    log: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    let message = message.into();
+    Refusal {
+        code,
+        log: message.clone(),
+        message,
+    }
+}
+
+struct Welcomed {
+    route: Arc<crate::route::Route>,
+    info: SessionInfo,
+    cancel: crate::cancel::Registration,
+    slot: crate::frontend::ClientSlot,
+}
+
+/// TLS negotiation and the startup packet. `None` for a cancel request, which ends the
+/// connection. A refusal carries the stream when there is still one to write to.
+async fn negotiate(
+    fe: &Arc<Frontend>,
+    mut stream: Stream,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+) -> Result<Option<(Stream, StartupParams)>, (Option<Stream>, Refusal)> {
+    loop {
+        let packet = match read_startup_packet(&mut stream, buf).await {
+            Ok(p) => p,
+            Err(r) => return Err((Some(stream), r)),
+        };
+        match packet {
+            StartupPacket::SslRequest => {
+                if stream.is_tls() {
+                    return Err((
+                        Some(stream),
+                        refuse("08P01", "SSLRequest received over TLS"),
+                    ));
+                }
+                if !buf.is_empty() {
+                    // Bytes sent before the TLS handshake could be injected by a third party.
+                    return Err((
+                        Some(stream),
+                        refuse("08P01", "unencrypted data after SSL request"),
+                    ));
+                }
+                let Stream::Plain(mut tcp) = stream else {
+                    unreachable!("a plain stream was checked above")
+                };
+                if let Some(config) = fe.tls() {
+                    if let Err(r) = write_tcp(&mut tcp, b"S").await {
+                        return Err((None, r));
+                    }
+                    match tokio_rustls::TlsAcceptor::from(config).accept(tcp).await {
+                        Ok(tls) => stream = Stream::Accepted(Box::new(tls)),
+                        Err(e) => {
+                            count_error("client_tls");
+                            return Err((
+                                None,
+                                refuse("08P01", format!("TLS handshake failed: {e}")),
+                            ));
+                        }
+                    }
+                } else {
+                    stream = Stream::Plain(tcp);
+                    if let Err(r) = write(&mut stream, b"N").await {
+                        return Err((None, r));
+                    }
+                }
+            }
+            StartupPacket::GssEncRequest => {
+                if let Err(r) = write(&mut stream, b"N").await {
+                    return Err((None, r));
+                }
+            }
+            StartupPacket::Cancel {
+                process_id,
+                secret_key,
+            } => {
+                let outcome = fe.cancels.cancel(process_id, secret_key).await;
+                tracing::debug!(client = %peer, ?outcome, "cancel request");
+                return Ok(None);
+            }
+            StartupPacket::Startup(params) => return Ok(Some((stream, params))),
+        }
+    }
+}
+
+async fn handshake(
+    fe: &Arc<Frontend>,
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+    params: StartupParams,
+) -> Result<Welcomed, Refusal> {
+    if !buf.is_empty() {
+        return Err(refuse(
+            "08P01",
+            "data after the startup packet before authentication",
+        ));
+    }
+    let user = params
+        .get("user")
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            refuse(
+                "28000",
+                "no PostgreSQL user name specified in startup packet",
+            )
+        })?
+        .to_owned();
+    let database = params
+        .get("database")
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&user)
+        .to_owned();
+    if params
+        .get("replication")
+        .is_some_and(|r| r != "false" && r != "0" && r != "off")
+    {
+        return Err(refuse(
+            "08P01",
+            "replication connections are not supported by sluice",
+        ));
+    }
+    let (mut slot, admitted) = fe.admit();
+    if !admitted {
+        count_error("too_many_clients");
+        return Err(refuse("53300", "sorry, too many clients already"));
+    }
+    let Some(route) = fe.route(&database) else {
+        return Err(refuse(
+            "3D000",
+            format!("database \"{database}\" does not exist"),
+        ));
+    };
+    if !slot.join_route(&route) {
+        count_error("too_many_clients");
+        return Err(refuse(
+            "53300",
+            format!("sorry, too many clients already for database \"{database}\""),
+        ));
+    }
+    let auth = fe.auth();
+    let method = auth
+        .hba
+        .method_for(peer.ip(), &database, &user, stream.is_tls());
+    if let Err(e) = authenticate(stream, buf, method, &auth, &user).await {
+        count_error("client_auth");
+        return Err(match e {
+            ClientAuthError::Rejected => {
+                Refusal {
+                    code: "28000",
+                    message: format!(
+                    "no access rule for host \"{}\", user \"{user}\", database \"{database}\", {}",
+                    peer.ip(),
+                    if stream.is_tls() { "SSL encryption" } else { "no encryption" }
+                ),
+                    log: format!("rejected by access rules: user {user}, database {database}"),
+                }
+            }
+            ClientAuthError::Failed => Refusal {
+                code: "28P01",
+                message: format!("password authentication failed for user \"{user}\""),
+                log: format!("password authentication failed: user {user}, database {database}"),
+            },
+            other => refuse("08P01", other.to_string()),
+        });
+    }
+
+    let server_params = match route.pool.manager().startup_params() {
+        Some(p) => p,
+        None => {
+            // No server connection was opened yet: open one to learn the parameters.
+            let conn = route.pool.get().await.map_err(|e| {
+                refuse(
+                    "08006",
+                    format!("pool \"{}\" cannot reach its database: {e}", route.name),
+                )
+            })?;
+            drop(conn);
+            route
+                .pool
+                .manager()
+                .startup_params()
+                .ok_or_else(|| refuse("08006", "no server parameters available"))?
+        }
+    };
+    let base_settings = startup_settings(&params);
+    let cancel = fe.cancels.register();
+    let mut out = BytesMut::with_capacity(512);
+    backend::authentication_ok(&mut out);
+    for (name, value) in server_params.iter() {
+        let value = match base_settings.get(name) {
+            Some(SettingValue::Text(v)) => v.as_str(),
+            _ => value.as_str(),
+        };
+        backend::parameter_status(&mut out, name, value);
+    }
+    if base_settings.get("application_name").is_some()
+        && !server_params.iter().any(|(k, _)| k == "application_name")
+    {
+        if let Some(SettingValue::Text(v)) = base_settings.get("application_name") {
+            backend::parameter_status(&mut out, "application_name", v);
+        }
+    }
+    backend::backend_key_data(&mut out, cancel.slot.process_id, cancel.slot.secret_key);
+    backend::ready_for_query(&mut out, TxStatus::Idle);
+    write(stream, &out).await?;
+    Ok(Welcomed {
+        route,
+        info: SessionInfo {
+            user,
+            database,
+            base_settings,
+        },
+        cancel,
+        slot,
+    })
+}
+
+async fn write(stream: &mut Stream, bytes: &[u8]) -> Result<(), Refusal> {
+    stream
+        .write_all(bytes)
+        .await
+        .map_err(|e| refuse("08P01", format!("client I/O: {e}")))
+}
+
+async fn write_tcp(tcp: &mut TcpStream, bytes: &[u8]) -> Result<(), Refusal> {
+    tcp.write_all(bytes)
+        .await
+        .map_err(|e| refuse("08P01", format!("client I/O: {e}")))
+}
+
+async fn read_startup_packet(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+) -> Result<StartupPacket, Refusal> {
+    let protocol_error = |e: StartupError| {
+        count_error("client_protocol");
+        match e {
+            StartupError::UnsupportedVersion { .. } => refuse("0A000", e.to_string()),
+            other => refuse("08P01", other.to_string()),
+        }
+    };
+    while buf.len() < 4 {
+        read_more(stream, buf).await?;
+    }
+    let len = startup::packet_len([buf[0], buf[1], buf[2], buf[3]]).map_err(protocol_error)?;
+    while buf.len() < len {
+        read_more(stream, buf).await?;
+    }
+    let packet = buf.split_to(len);
+    startup::parse(&packet[4..]).map_err(protocol_error)
+}
+
+async fn read_more(stream: &mut Stream, buf: &mut BytesMut) -> Result<(), Refusal> {
+    buf.reserve(1024);
+    match stream.read_buf(buf).await {
+        Ok(0) => Err(Refusal {
+            code: "08P01",
+            message: "incomplete startup packet".into(),
+            log: "client closed the connection during startup".into(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => Err(refuse("08P01", format!("client I/O: {e}"))),
+    }
+}
+
+/// The session settings a client's startup packet asks for, `options` included.
+fn startup_settings(params: &StartupParams) -> Settings {
+    let mut s = Settings::default();
+    for (k, v) in &params.pairs {
+        if NOT_SETTINGS.contains(&k.as_str()) {
+            continue;
+        }
+        s.set(k, SettingValue::Text(v.clone()));
+    }
+    if let Some(options) = params.get("options") {
+        for (k, v) in parse_options(options) {
+            s.set(&k, SettingValue::Text(v));
+        }
+    }
+    s
+}
+
+/// `-c name=value` and `--name=value` switches of the `options` parameter; backslash
+/// escapes a space, as libpq documents.
+fn parse_options(options: &str) -> Vec<(String, String)> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let mut out = Vec::new();
+    let mut it = words.into_iter();
+    while let Some(w) = it.next() {
+        let setting = if w == "-c" {
+            it.next()
+        } else if let Some(rest) = w.strip_prefix("--") {
+            Some(rest.to_owned())
+        } else {
+            w.strip_prefix("-c").map(str::to_owned)
+        };
+        if let Some((k, v)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+            out.push((k.replace('-', "_"), v.to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_parsed_like_libpq() {
+        assert_eq!(
+            parse_options("-c search_path=a,b --statement-timeout=5s -cwork_mem=1MB -c x=a\\ b"),
+            vec![
+                ("search_path".into(), "a,b".into()),
+                ("statement_timeout".into(), "5s".into()),
+                ("work_mem".into(), "1MB".into()),
+                ("x".into(), "a b".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn startup_settings_skip_identity_keys() {
+        let p = StartupParams {
+            pairs: vec![
+                ("user".into(), "u".into()),
+                ("database".into(), "d".into()),
+                ("application_name".into(), "app".into()),
+                ("options".into(), "-c search_path=s".into()),
+            ],
+        };
+        let s = startup_settings(&p);
+        assert_eq!(
+            s.get("application_name"),
+            Some(&SettingValue::Text("app".into()))
+        );
+        assert_eq!(s.get("search_path"), Some(&SettingValue::Text("s".into())));
+        assert_eq!(s.get("user"), None);
+    }
+}

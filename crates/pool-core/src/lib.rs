@@ -1,0 +1,9 @@
+//! Protocol-agnostic runtime of sluice: the pool, credential sources, client access
+//! rules, users, secrets and shutdown signalling.
+
+pub mod credentials;
+pub mod hba;
+pub mod pool;
+pub mod secret;
+pub mod shutdown;
+pub mod users;

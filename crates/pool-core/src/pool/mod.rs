@@ -1,0 +1,216 @@
+//! A generic, protocol-agnostic async connection pool.
+//!
+//! * Checkouts are served in strict arrival order: a connection that comes back while
+//!   callers wait goes straight to the oldest one, and a newcomer never takes an idle
+//!   connection ahead of a queued caller.
+//! * `max_size` bounds every open connection, including those being opened.
+//! * Connections closed while callers wait (discarded, expired) are replaced by opens
+//!   spawned on the queue's behalf.
+//! * All state sits behind one mutex that is never held across an `.await`.
+
+mod config;
+mod conn;
+mod error;
+mod guard;
+mod maintenance;
+mod open;
+mod shared;
+mod waiters;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use config::{PoolConfig, PoolStatus};
+pub use error::PoolError;
+pub use guard::PooledConnection;
+
+use open::Opening;
+use shared::Shared;
+use waiters::{Handoff, Outcome, Waiting};
+
+/// Opens connections for a [`Pool`]. Closing a connection is dropping it.
+pub trait Manager: Send + Sync + 'static {
+    type Connection: Send + 'static;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Open a new connection (network I/O).
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send;
+}
+
+/// A connection pool. Cloning is cheap and clones share the same connections.
+pub struct Pool<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `get()` does after one look at the state.
+enum Step<M: Manager> {
+    Idle(shared::Reused<M>),
+    ClosedExpired(shared::Reused<M>),
+    Open,
+    Wait {
+        id: u64,
+        rx: tokio::sync::oneshot::Receiver<Handoff<M>>,
+        timeout: Duration,
+        spawn: usize,
+    },
+}
+
+impl<M: Manager> Pool<M> {
+    /// Creates an empty pool; connections are opened on demand (and by maintenance, see
+    /// [`Pool::spawn_maintenance`], to keep `min_idle`).
+    pub fn new(manager: M, config: PoolConfig) -> Self {
+        Pool {
+            shared: Arc::new(Shared::new(manager, config)),
+        }
+    }
+
+    /// Checks out a connection: an idle one if any, else a new one if there is room,
+    /// else the first one to come back after the callers queued before this one, waiting
+    /// up to `checkout_timeout`.
+    pub async fn get(&self) -> Result<PooledConnection<M>, PoolError<M::Error>> {
+        let started = Instant::now();
+        loop {
+            let step = {
+                let mut st = self.shared.lock();
+                if st.closed {
+                    return Err(PoolError::Closed);
+                }
+                let immediate = if !st.waiters.is_empty() {
+                    // Queued callers come first.
+                    None
+                } else if let Some(idle) = st.idle.pop() {
+                    if idle.conn.is_expired(started) {
+                        st.size -= 1;
+                        Some(Step::ClosedExpired(idle))
+                    } else {
+                        st.in_use += 1;
+                        Some(Step::Idle(idle))
+                    }
+                } else if st.size < st.config.max_size {
+                    st.reserve_direct();
+                    Some(Step::Open)
+                } else {
+                    None
+                };
+                match immediate {
+                    Some(step) => step,
+                    None => {
+                        let timeout = st.config.checkout_timeout;
+                        let (id, rx) = st.waiters.push();
+                        let spawn = st.reserve_for_waiters();
+                        Step::Wait {
+                            id,
+                            rx,
+                            timeout,
+                            spawn,
+                        }
+                    }
+                }
+            };
+            match step {
+                Step::Idle(idle) => return Ok(self.guard(idle.conn, started)),
+                Step::ClosedExpired(idle) => drop(idle),
+                Step::Open => {
+                    let conn = Opening::direct(&self.shared).connect_direct().await?;
+                    return Ok(self.guard(conn, started));
+                }
+                Step::Wait {
+                    id,
+                    rx,
+                    timeout,
+                    spawn,
+                } => {
+                    self.shared.remember_runtime();
+                    self.shared.spawn_opens(spawn);
+                    let deadline = started
+                        .checked_add(timeout)
+                        .unwrap_or_else(|| started + Duration::from_secs(86_400 * 365));
+                    let waiting = Waiting::new(&self.shared, id, rx);
+                    return match waiting.until(deadline).await {
+                        Outcome::Served(Handoff::Conn(conn)) => Ok(self.guard(conn, started)),
+                        Outcome::Served(Handoff::Failed(error)) => Err(PoolError::Connect(error)),
+                        Outcome::TimedOut => Err(PoolError::Timeout(timeout)),
+                        Outcome::Closed => Err(PoolError::Closed),
+                    };
+                }
+            }
+        }
+    }
+
+    fn guard(&self, conn: conn::Conn<M::Connection>, started: Instant) -> PooledConnection<M> {
+        PooledConnection::new(Arc::clone(&self.shared), conn, started.elapsed())
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn status(&self) -> PoolStatus {
+        self.shared.lock().status()
+    }
+
+    /// Replaces the configuration. A smaller `max_size` closes surplus idle connections
+    /// now and surplus checked-out ones as they come back; a larger one opens connections
+    /// for queued callers. Lifetimes of open connections are kept.
+    pub fn set_config(&self, config: PoolConfig) {
+        let (surplus, spawn) = {
+            let mut st = self.shared.lock();
+            st.config = config;
+            let over = st.size.saturating_sub(st.config.max_size);
+            let surplus = st.take_oldest_idle(over);
+            (surplus, st.reserve_for_waiters())
+        };
+        drop(surplus);
+        self.shared.spawn_opens(spawn);
+    }
+
+    /// The connection manager.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+
+    /// Drains the pool: idle connections are closed now, checked-out ones when they come
+    /// back, queued and future `get()` calls fail with [`PoolError::Closed`].
+    pub fn close(&self) {
+        let (idle, waiters) = {
+            let mut st = self.shared.lock();
+            st.closed = true;
+            st.size -= st.idle.len();
+            (std::mem::take(&mut st.idle), st.waiters.take_all())
+        };
+        drop(waiters);
+        drop(idle);
+    }
+
+    /// Whether [`Pool::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Spawns the maintenance task, run every `every`: closes idle connections past their
+    /// lifetime or idle timeout (keeping `min_idle`), closes surplus idle connections
+    /// after a shrink and opens connections up to `min_idle`. It holds only a weak
+    /// reference and ends once the pool is closed or dropped. Must be called within a
+    /// Tokio runtime.
+    pub fn spawn_maintenance(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        self.shared.remember_runtime();
+        tokio::spawn(maintenance::run(Arc::downgrade(&self.shared), every))
+    }
+}

@@ -1,0 +1,181 @@
+//! State shared by a pool's handles, guards and background tasks, and the transitions
+//! that keep its counters consistent.
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+use super::config::{PoolConfig, PoolStatus};
+use super::conn::{Conn, Idle};
+use super::waiters::Waiters;
+use super::Manager;
+
+pub(crate) struct Shared<M: Manager> {
+    pub(crate) manager: M,
+    state: Mutex<State<M>>,
+    /// Runtime to spawn on when a connection is returned outside of any runtime context.
+    runtime: OnceLock<Handle>,
+}
+
+/// Everything behind the lock. Invariants:
+/// * `size == idle.len() + in_use + opening`, and `size <= config.max_size` except after
+///   a shrink, until surplus connections come back;
+/// * `background <= opening` counts opens done by spawned tasks, whose result goes to the
+///   queue (or the idle list) rather than to a particular caller;
+/// * while anyone waits, `idle` is empty: a connection coming back goes to a waiter first.
+pub(crate) struct State<M: Manager> {
+    pub(crate) config: PoolConfig,
+    pub(crate) idle: Vec<Idle<M::Connection>>,
+    pub(crate) waiters: Waiters<M>,
+    pub(crate) size: usize,
+    pub(crate) in_use: usize,
+    pub(crate) opening: usize,
+    pub(crate) background: usize,
+    pub(crate) closed: bool,
+}
+
+impl<M: Manager> State<M> {
+    pub(crate) fn status(&self) -> PoolStatus {
+        PoolStatus {
+            size: self.size,
+            idle: self.idle.len(),
+            in_use: self.in_use,
+            waiting: self.waiters.len(),
+            opening: self.opening,
+        }
+    }
+
+    /// Reserves a slot for a connection opened by the caller itself.
+    pub(crate) fn reserve_direct(&mut self) {
+        self.size += 1;
+        self.opening += 1;
+    }
+
+    /// Reserves up to `wanted` slots for background opens, within `max_size`. Returns how
+    /// many were reserved; the caller must spawn that many opens.
+    pub(crate) fn reserve_background(&mut self, wanted: usize) -> usize {
+        if self.closed {
+            return 0;
+        }
+        let n = wanted.min(self.config.max_size.saturating_sub(self.size));
+        self.size += n;
+        self.opening += n;
+        self.background += n;
+        n
+    }
+
+    /// Makes sure every waiter has an open in flight when there is room for one, e.g.
+    /// after a slot was freed or `max_size` grew.
+    pub(crate) fn reserve_for_waiters(&mut self) -> usize {
+        let uncovered = self.waiters.len().saturating_sub(self.background);
+        self.reserve_background(uncovered)
+    }
+
+    /// Puts a connection that counts in `size` (and nowhere else) back into service:
+    /// to the oldest waiter, else to the idle list. Returns it when it must be closed
+    /// instead (pool closed or above `max_size`); the caller drops it outside the lock.
+    pub(crate) fn checkin(
+        &mut self,
+        conn: Conn<M::Connection>,
+        now: Instant,
+    ) -> Option<Conn<M::Connection>> {
+        if self.closed || self.size > self.config.max_size {
+            self.size -= 1;
+            return Some(conn);
+        }
+        match self.waiters.give_conn(conn) {
+            Ok(()) => {
+                self.in_use += 1;
+                None
+            }
+            Err(conn) => {
+                self.idle.push(Idle { conn, since: now });
+                None
+            }
+        }
+    }
+
+    /// Removes the `n` least recently used idle connections.
+    pub(crate) fn take_oldest_idle(&mut self, n: usize) -> Vec<Idle<M::Connection>> {
+        let n = n.min(self.idle.len());
+        self.size -= n;
+        self.idle.drain(..n).collect()
+    }
+}
+
+impl<M: Manager> Shared<M> {
+    pub(crate) fn new(manager: M, config: PoolConfig) -> Self {
+        let shared = Shared {
+            manager,
+            state: Mutex::new(State {
+                config,
+                idle: Vec::new(),
+                waiters: Waiters::new(),
+                size: 0,
+                in_use: 0,
+                opening: 0,
+                background: 0,
+                closed: false,
+            }),
+            runtime: OnceLock::new(),
+        };
+        shared.remember_runtime();
+        shared
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<M>> {
+        // Critical sections never leave the state half-updated, so a panic elsewhere
+        // while the lock was held does not make it unusable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn remember_runtime(&self) {
+        if self.runtime.get().is_none() {
+            if let Ok(handle) = Handle::try_current() {
+                let _ = self.runtime.set(handle);
+            }
+        }
+    }
+
+    pub(crate) fn runtime(&self) -> Option<Handle> {
+        Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.get().cloned())
+    }
+
+    /// A checked-out connection comes back.
+    pub(crate) fn give_back(self: &Arc<Self>, conn: Conn<M::Connection>) {
+        let now = Instant::now();
+        let (close, spawn) = {
+            let mut st = self.lock();
+            st.in_use -= 1;
+            if conn.is_expired(now) {
+                st.size -= 1;
+                (Some(conn), st.reserve_for_waiters())
+            } else {
+                (st.checkin(conn, now), 0)
+            }
+        };
+        if close.is_some() {
+            tracing::debug!("closing a returned connection");
+        }
+        drop(close);
+        self.spawn_opens(spawn);
+    }
+
+    /// A checked-out connection is closed instead of coming back.
+    pub(crate) fn discard(self: &Arc<Self>, conn: Conn<M::Connection>) {
+        let spawn = {
+            let mut st = self.lock();
+            st.in_use -= 1;
+            st.size -= 1;
+            st.reserve_for_waiters()
+        };
+        drop(conn);
+        self.spawn_opens(spawn);
+    }
+}
+
+/// An idle connection taken out of the list.
+pub(crate) type Reused<M> = Idle<<M as Manager>::Connection>;

@@ -1,0 +1,271 @@
+//! Assembling sluice from its settings: routes and their pools, the PostgreSQL listener,
+//! the admin listener; then reloading on SIGHUP and draining on SIGTERM.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pg_proxy::frontend::{AuthConfig, Frontend};
+use pg_proxy::metrics::RouteMetrics;
+use pg_proxy::route::{Cluster, PgManager, Route, RouteSettings};
+use pg_proxy::server::ConnectOptions;
+use pool_core::credentials::{CredentialSource, FileSource};
+use pool_core::hba::HbaRules;
+use pool_core::shutdown::{Phase, ShutdownController};
+use pool_core::users::Users;
+
+use crate::admin::{self, AdminState};
+use crate::config::validate::{ClusterSettings, CredentialSettings, DbSettings, PgSettings};
+use crate::config::{validate, Config, Problem, Validated};
+use crate::signals::{Signal, Signals};
+
+/// How often idle-timeout, lifetime and min-idle are enforced.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
+/// How often each route re-checks that it can reach a primary (readiness).
+const PROBE_EVERY: Duration = Duration::from_secs(10);
+
+/// Reads and validates the config file.
+pub fn load(path: &Path) -> Result<Validated, Vec<Problem>> {
+    let config = Config::load(path).map_err(|e| {
+        vec![Problem {
+            location: "(file)".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+    validate(&config, &base)
+}
+
+/// What a route was built from; a reload keeps the route (and its pool) when only the
+/// pool sizing changed.
+#[derive(Debug, Clone, PartialEq)]
+struct RouteIdentity {
+    cluster: ClusterSettings,
+    server_database: String,
+    mode: pg_proxy::route::PoolMode,
+    max_clients: Option<usize>,
+    idle_in_transaction_timeout: Option<Duration>,
+    statement_cache: usize,
+    credentials: CredentialSettings,
+}
+
+pub struct App {
+    config_path: PathBuf,
+    frontend: Arc<Frontend>,
+    identities: HashMap<String, RouteIdentity>,
+}
+
+impl App {
+    pub async fn run(config_path: PathBuf, settings: Validated) -> anyhow::Result<()> {
+        let pg = settings.postgres.clone().context("no [postgres] section")?;
+        // Before any route registers its metric handles.
+        let metrics = admin::install_recorder()?;
+        let (shutdown_ctl, shutdown) = ShutdownController::new();
+        let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
+        let tls = client_tls(&pg)?;
+        let (routes, identities) = build_routes(&pg, &HashMap::new(), &HashMap::new())?;
+        let frontend = Arc::new(Frontend::new(
+            routes,
+            auth,
+            tls,
+            pg.max_client_conn,
+            pg.auth_timeout,
+            shutdown.clone(),
+        ));
+        let mut app = App {
+            config_path,
+            frontend: frontend.clone(),
+            identities,
+        };
+
+        let admin_listener = tokio::net::TcpListener::bind(settings.admin_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (admin)", settings.admin_listen))?;
+        let pg_listener = tokio::net::TcpListener::bind(pg.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
+        tracing::info!(postgres = %pg.listen, admin = %settings.admin_listen, "sluice is listening");
+        let admin_state = Arc::new(AdminState::new(frontend.clone(), metrics));
+        tokio::spawn(admin::serve(
+            admin_listener,
+            admin_state.clone(),
+            shutdown.clone(),
+        ));
+        let listener = tokio::spawn(pg_proxy::listener::run(pg_listener, frontend.clone()));
+        admin_state.set_listening(true);
+        tokio::spawn(probe_routes(frontend.clone()));
+
+        let mut signals = Signals::new()?;
+        while let Signal::Reload = signals.next().await {
+            if let Err(e) = app.reload() {
+                tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration");
+            }
+        }
+        tracing::info!(grace = ?settings.shutdown_grace, "shutting down: draining clients");
+        admin_state.set_listening(false);
+        shutdown_ctl.set(Phase::Draining);
+        let _ = listener.await;
+        let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
+        while app.frontend.client_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown_ctl.set(Phase::Closing);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while app.frontend.client_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for route in app.frontend.routes().values() {
+            route.pool.close();
+        }
+        tracing::info!("sluice stopped");
+        Ok(())
+    }
+
+    /// Re-reads the config file and applies users, access rules, limits and routes
+    /// without dropping clients. Listen addresses need a restart.
+    fn reload(&mut self) -> anyhow::Result<()> {
+        let settings = load(&self.config_path).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid configuration:\n  {}", lines.join("\n  "))
+        })?;
+        let pg = settings.postgres.context("no [postgres] section")?;
+        let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
+        let tls = client_tls(&pg)?;
+        let current = self.frontend.routes();
+        let current: HashMap<String, Arc<Route>> = current
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let (routes, identities) = build_routes(&pg, &current, &self.identities)?;
+        for (name, old) in &current {
+            if !routes.get(name).is_some_and(|r| Arc::ptr_eq(r, old)) {
+                // Sessions still using it keep it alive; it accepts no one new.
+                old.pool.close();
+            }
+        }
+        self.frontend.set_auth(auth);
+        self.frontend.set_tls(tls);
+        self.frontend.set_max_clients(pg.max_client_conn);
+        self.frontend.set_routes(routes);
+        self.identities = identities;
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+}
+
+fn load_auth(pg: &PgSettings) -> Result<AuthConfig, String> {
+    let users = Users::load(&pg.users_file).map_err(|e| e.to_string())?;
+    let hba = match &pg.hba_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            HbaRules::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        // Without rules: every client must prove a password with SCRAM.
+        None => HbaRules::parse("host all all all scram-sha-256").map_err(|e| e.to_string())?,
+    };
+    Ok(AuthConfig::new(hba, users))
+}
+
+fn client_tls(pg: &PgSettings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    match &pg.tls {
+        Some((cert, key)) => Ok(Some(pg_proxy::tls::server_config(cert, key)?)),
+        None => Ok(None),
+    }
+}
+
+type Routes = (HashMap<String, Arc<Route>>, HashMap<String, RouteIdentity>);
+
+fn build_routes(
+    pg: &PgSettings,
+    current: &HashMap<String, Arc<Route>>,
+    identities: &HashMap<String, RouteIdentity>,
+) -> anyhow::Result<Routes> {
+    let mut routes = HashMap::new();
+    let mut ids = HashMap::new();
+    let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
+    for (name, db) in &pg.databases {
+        let cluster_settings = pg
+            .clusters
+            .get(&db.cluster)
+            .with_context(|| format!("database {name}: unknown cluster {}", db.cluster))?;
+        let identity = RouteIdentity {
+            cluster: cluster_settings.clone(),
+            server_database: db.server_database.clone(),
+            mode: db.mode,
+            max_clients: db.max_clients,
+            idle_in_transaction_timeout: db.idle_in_transaction_timeout,
+            statement_cache: db.statement_cache,
+            credentials: db.credentials.clone(),
+        };
+        if let (Some(route), Some(old)) = (current.get(name), identities.get(name)) {
+            if *old == identity {
+                route.pool.set_config(db.pool.clone());
+                routes.insert(name.clone(), route.clone());
+                ids.insert(name.clone(), identity);
+                continue;
+            }
+        }
+        let cluster = clusters
+            .entry(db.cluster.clone())
+            .or_insert_with(|| {
+                Arc::new(Cluster::new(
+                    db.cluster.clone(),
+                    cluster_settings.endpoints.clone(),
+                ))
+            })
+            .clone();
+        let route = new_route(name, db, cluster, cluster_settings)?;
+        routes.insert(name.clone(), route);
+        ids.insert(name.clone(), identity);
+    }
+    Ok((routes, ids))
+}
+
+fn new_route(
+    name: &str,
+    db: &DbSettings,
+    cluster: Arc<Cluster>,
+    cs: &ClusterSettings,
+) -> anyhow::Result<Arc<Route>> {
+    let tls = pg_proxy::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?;
+    let options = ConnectOptions {
+        database: db.server_database.clone(),
+        tls_mode: cs.tls_mode,
+        tls,
+        connect_timeout: cs.connect_timeout,
+        require_primary: true,
+        statement_cache: db.statement_cache,
+    };
+    let credentials: Arc<dyn CredentialSource> = match &db.credentials {
+        CredentialSettings::File {
+            username,
+            password_file,
+        } => Arc::new(FileSource::new(username.clone(), password_file.clone())),
+    };
+    let manager = PgManager::new(cluster, options, credentials, RouteMetrics::new(name));
+    let route = Arc::new(Route::new(
+        name,
+        RouteSettings {
+            mode: db.mode,
+            max_clients: db.max_clients,
+            idle_in_transaction_timeout: db.idle_in_transaction_timeout,
+        },
+        manager,
+        db.pool.clone(),
+    ));
+    route.pool.spawn_maintenance(MAINTENANCE_EVERY);
+    Ok(route)
+}
+
+/// Keeps readiness current: each route opens a fresh connection now and then, which
+/// also checks that the server is a primary.
+async fn probe_routes(frontend: Arc<Frontend>) {
+    loop {
+        for route in frontend.routes().values() {
+            route.probe().await;
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}

@@ -1,0 +1,85 @@
+//! sluice: a connection pooler and proxy for PostgreSQL.
+//!
+//! `sluice --config FILE` runs it; `sluice check --config FILE` validates a config.
+
+mod admin;
+mod app;
+mod config;
+mod logging;
+mod signals;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Database connection pooler and proxy"
+)]
+struct Cli {
+    /// Path of the TOML configuration file.
+    #[arg(long, short, global = true, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and print every problem found.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(path) = cli.config else {
+        eprintln!("sluice: --config FILE is required");
+        return ExitCode::from(2);
+    };
+    match cli.command {
+        Some(Command::Check) => check(&path),
+        None => match run(&path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sluice: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match app::load(path) {
+        Ok(_) => {
+            println!("{}: configuration is valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", path.display());
+            }
+            eprintln!("{} problem(s) found", problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let settings = app::load(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
+            "invalid configuration {}:\n  {}",
+            path.display(),
+            lines.join("\n  ")
+        )
+    })?;
+    logging::init(settings.log_format, &settings.log_level)?;
+    pg_proxy::tls::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(app::App::run(path.to_owned(), settings))
+}

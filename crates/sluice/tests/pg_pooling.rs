@@ -1,0 +1,299 @@
+//! Transaction pooling against a real PostgreSQL through the real sluice binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_run_as_the_database_user_sluice_holds() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let c = sluice.connect().await;
+    let row = c
+        .query_one("select current_user::text, 40 + 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), DB_USER);
+    assert_eq!(row.get::<_, i32>(1), 42);
+    // The client saw parameters of the real server.
+    let v = c.query_one("show server_version", &[]).await.unwrap();
+    assert!(v.get::<_, String>(0).starts_with("15"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_share_few_server_connections() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 3,
+            ..Default::default()
+        },
+    );
+    let setup = sluice.connect().await;
+    setup
+        .batch_execute(
+            "create table counter(id int primary key, n int); insert into counter values (1, 0)",
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let conn = sluice.app_conn_str();
+        tasks.push(tokio::spawn(async move {
+            let mut c = connect(&conn).await;
+            for j in 0..20 {
+                let tx = c.transaction().await.unwrap();
+                tx.execute("update counter set n = n + 1 where id = 1", &[])
+                    .await
+                    .unwrap();
+                let v: i32 = tx
+                    .query_one("select $1::int + $2::int", &[&i, &j])
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(v, i + j);
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    let mut peak = 0;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        peak = peak.max(server_connections(&pg));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n: i32 = setup
+        .query_one("select n from counter where id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 600, "every transaction committed exactly once");
+    assert!(peak <= 3, "pool size 3 but {peak} server connections seen");
+    assert!(server_connections(&pg) <= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_prepared_statements_survive_server_swaps() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 2,
+            ..Default::default()
+        },
+    );
+    let mut tasks = Vec::new();
+    for i in 0..12i64 {
+        let conn = sluice.app_conn_str();
+        tasks.push(tokio::spawn(async move {
+            let c = connect(&conn).await;
+            // tokio-postgres prepares named statements and binds them later, often on
+            // another server connection than the one that saw the Parse.
+            let st = c.prepare("select $1::int8 * 2 + $2::int8").await.unwrap();
+            let st2 = c
+                .prepare("select $1::text || '-' || $2::text")
+                .await
+                .unwrap();
+            for j in 0..40i64 {
+                let v: i64 = c.query_one(&st, &[&i, &j]).await.unwrap().get(0);
+                assert_eq!(v, i * 2 + j);
+                let s: String = c
+                    .query_one(&st2, &[&format!("c{i}"), &j.to_string()])
+                    .await
+                    .unwrap()
+                    .get(0);
+                assert_eq!(s, format!("c{i}-{j}"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deallocate_and_unknown_statements_behave_like_postgres() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let c = sluice.connect().await;
+    let st = c.prepare("select 1").await.unwrap();
+    assert_eq!(c.query_one(&st, &[]).await.unwrap().get::<_, i32>(0), 1);
+    // DISCARD ALL answered by sluice: the client's statements are gone for it.
+    c.batch_execute("DISCARD ALL").await.unwrap();
+    let err = c.query_one(&st, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "26000", "{err}");
+    let err = c.batch_execute("DEALLOCATE nosuch").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "26000");
+    // The session is still usable.
+    assert_eq!(
+        c.query_one("select 5", &[]).await.unwrap().get::<_, i32>(0),
+        5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_settings_follow_the_client() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 2,
+            ..Default::default()
+        },
+    );
+    let c = connect(&format!(
+        "{} application_name=myapp options='-c statement_timeout=4321'",
+        sluice.app_conn_str()
+    ))
+    .await;
+    c.batch_execute("create schema s1; create table s1.t(x int); insert into s1.t values (7)")
+        .await
+        .unwrap();
+    c.batch_execute("set search_path to s1, public")
+        .await
+        .unwrap();
+    let noise: Vec<_> = futures_join(&sluice, 6).await;
+    for _ in 0..10 {
+        for n in &noise {
+            n.batch_execute("set search_path to public; set application_name = 'noise'")
+                .await
+                .unwrap();
+        }
+        let row = c
+            .query_one(
+                "select current_setting('search_path'), current_setting('application_name'), \
+                 current_setting('statement_timeout'), (select x from t)",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "s1, public");
+        assert_eq!(row.get::<_, String>(1), "myapp");
+        assert_eq!(row.get::<_, String>(2), "4321ms");
+        assert_eq!(row.get::<_, i32>(3), 7);
+    }
+    // RESET returns to the startup value; a rolled-back SET does not stick.
+    c.batch_execute("set application_name = 'other'; reset application_name")
+        .await
+        .unwrap();
+    c.batch_execute("begin; set search_path to public; rollback")
+        .await
+        .unwrap();
+    for n in &noise {
+        n.batch_execute("select 1").await.unwrap();
+    }
+    let row = c
+        .query_one(
+            "select current_setting('application_name'), current_setting('search_path')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "myapp");
+    assert_eq!(row.get::<_, String>(1), "s1, public");
+}
+
+async fn futures_join(sluice: &Sluice, n: usize) -> Vec<tokio_postgres::Client> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(sluice.connect().await);
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_only_the_right_query() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 3,
+            ..Default::default()
+        },
+    );
+    let victim = sluice.connect().await;
+    let bystander = sluice.connect().await;
+    let token = victim.cancel_token();
+    let slow = tokio::spawn(async move {
+        let r = victim.simple_query("select pg_sleep(10)").await;
+        (r.map(|_| ()), victim)
+    });
+    let other = tokio::spawn(async move {
+        let r = bystander
+            .query_one("select 1 from pg_sleep(1.5)", &[])
+            .await;
+        r.map(|row| row.get::<_, i32>(0))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t0 = std::time::Instant::now();
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (r, victim) = slow.await.unwrap();
+    let err = r.unwrap_err();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(other.await.unwrap().unwrap(), 1, "the bystander was hit");
+    // A cancel between transactions hits nothing, and the session goes on.
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    assert_eq!(
+        victim
+            .query_one("select 3", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_in_and_out_and_large_results_stream() {
+    use futures_util::{SinkExt, StreamExt};
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let c = sluice.connect().await;
+    c.batch_execute("create table big(id int, t text)")
+        .await
+        .unwrap();
+    let sink = c.copy_in("copy big from stdin").await.unwrap();
+    futures_util::pin_mut!(sink);
+    let mut data = String::new();
+    for i in 0..50_000 {
+        data.push_str(&format!("{i}\trow{i}\n"));
+    }
+    // One chunk far larger than a socket buffer, streamed through.
+    sink.send(bytes::Bytes::from(data)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 50_000);
+    let stream = c
+        .copy_out("copy (select * from big order by id) to stdout")
+        .await
+        .unwrap();
+    futures_util::pin_mut!(stream);
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        total += chunk.unwrap().len();
+    }
+    assert!(total > 500_000, "copied {total} bytes");
+    // Large rows (1 MiB each) and many rows.
+    let rows = c
+        .query(
+            "select repeat('y', 1048576) from generate_series(1, 20)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert_eq!(rows[0].get::<_, String>(0).len(), 1_048_576);
+    let n: i64 = c
+        .query_one(
+            "select count(*) from (select repeat('x', 1000) from generate_series(1, 200000)) s",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 200_000);
+}

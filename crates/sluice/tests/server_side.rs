@@ -1,0 +1,186 @@
+//! sluice → PostgreSQL: TLS modes, authentication methods, primary detection, and TLS
+//! towards clients.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use test_support::{pg_bin, AuthMethod, PgOptions, PgServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn md5_and_cleartext_server_authentication() {
+    let pg = start_postgres();
+    pg.create_user("md5_user", "md5-pw", AuthMethod::Md5);
+    pg.create_user("clear_user", "clear-pw", AuthMethod::Cleartext);
+    for (user, pw) in [("md5_user", "md5-pw"), ("clear_user", "clear-pw")] {
+        let sluice = Sluice::start(
+            &pg,
+            SluiceOptions {
+                db_user: user.into(),
+                db_password: pw.into(),
+                databases: vec![("appdb", "postgres")],
+                ..Default::default()
+            },
+        );
+        let c = sluice.connect().await;
+        let who: String = c
+            .query_one("select current_user::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(who, user);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_server_password_is_an_error_naming_the_pool_without_the_secret() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            db_password: "not-the-password".into(),
+            ..Default::default()
+        },
+    );
+    let err = try_connect(&sluice.app_conn_str()).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    let msg = err.as_db_error().unwrap().message().to_owned();
+    assert!(msg.contains("\"appdb\""), "{msg}");
+    assert!(msg.contains("password authentication failed"), "{msg}");
+    assert!(!msg.contains("not-the-password"));
+    assert!(!sluice.log().contains("not-the-password"));
+    // The credentials file is fixed: the next connection fetches it again and works.
+    std::fs::write(sluice.dir().join("db-password"), DB_PASSWORD).unwrap();
+    let c = sluice.connect().await;
+    assert_eq!(
+        c.query_one("select 1", &[]).await.unwrap().get::<_, i32>(0),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_tls_verify_full_and_require() {
+    let pg = PgServer::start_with(PgOptions {
+        tls: true,
+        ..Default::default()
+    });
+    pg.create_user(DB_USER, DB_PASSWORD, AuthMethod::Scram);
+    pg.create_database("appdb", DB_USER);
+    let ca = pg.tls_files().unwrap().ca_cert.display().to_string();
+    for (mode, cluster) in [
+        ("verify-full", format!("tls_ca_file = \"{ca}\"")),
+        ("require", String::new()),
+    ] {
+        let sluice = Sluice::start(
+            &pg,
+            SluiceOptions {
+                tls_mode: mode,
+                extra_cluster: cluster,
+                ..Default::default()
+            },
+        );
+        let c = sluice.connect().await;
+        let ssl: bool = c
+            .query_one(
+                "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl, "{mode}: server connection is not encrypted");
+    }
+    // verify-full with a CA that did not sign the server's certificate fails.
+    let other = test_support::make_tls_files(&["localhost"]);
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            tls_mode: "verify-full",
+            extra_cluster: format!("tls_ca_file = \"{}\"", other.ca_cert.display()),
+            ..Default::default()
+        },
+    );
+    let err = try_connect(&sluice.app_conn_str()).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+}
+
+#[test]
+fn client_tls_with_psql_verify_full() {
+    let pg = start_postgres();
+    let files = test_support::make_tls_files(&["localhost"]);
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            extra_postgres: format!(
+                "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+                files.server_cert.display(),
+                files.server_key.display()
+            ),
+            ..Default::default()
+        },
+    );
+    let out = Command::new(pg_bin("psql"))
+        .args(["-X", "-A", "-t", "-c", "select 1"])
+        .arg(format!(
+            "host=localhost port={} user={APP_USER} dbname=appdb sslmode=verify-full sslrootcert={}",
+            sluice.port,
+            files.ca_cert.display()
+        ))
+        .env("PGPASSWORD", APP_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    // Without TLS configured, sslmode=require is refused cleanly by the client.
+    let plain = Sluice::start(&pg, SluiceOptions::default());
+    let out = Command::new(pg_bin("psql"))
+        .args(["-X", "-c", "select 1"])
+        .arg(format!(
+            "host=127.0.0.1 port={} user={APP_USER} dbname=appdb sslmode=require",
+            plain.port
+        ))
+        .env("PGPASSWORD", APP_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not support SSL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn md5_client_authentication_by_rule() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            hba: Some(format!(
+                "host appdb {APP_USER} 127.0.0.1/32 md5\nhost all blocked all reject\n"
+            )),
+            users: format!(
+                "[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n[users.blocked]\npassword = \"b\"\n"
+            ),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    assert_eq!(
+        c.query_one("select 1", &[]).await.unwrap().get::<_, i32>(0),
+        1
+    );
+    let err = try_connect(&sluice.conn_str("blocked", "b", "appdb"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "28000", "{err}");
+    let err = try_connect(&sluice.conn_str(APP_USER, "bad", "appdb"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "28P01", "{err}");
+}
