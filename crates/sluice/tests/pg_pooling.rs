@@ -297,3 +297,35 @@ async fn copy_in_and_out_and_large_results_stream() {
         .get(0);
     assert_eq!(n, 200_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_cached_plan_is_reprepared_for_the_next_attempt() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 1,
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    c.batch_execute("create table ddl(a int); insert into ddl values (1)")
+        .await
+        .unwrap();
+    let st = c.prepare("select * from ddl").await.unwrap();
+    assert_eq!(c.query(&st, &[]).await.unwrap().len(), 1);
+    c.batch_execute("alter table ddl add column b int default 5")
+        .await
+        .unwrap();
+    // PostgreSQL itself refuses the old statement once (its result shape changed)...
+    let err = c.query(&st, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000", "{err}");
+    // ...and preparing the same text again works: the shared statement on the server
+    // was re-prepared instead of staying stale for every client.
+    let other = sluice.connect().await;
+    let st2 = other.prepare("select * from ddl").await.unwrap();
+    let rows = other.query(&st2, &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, Option<i32>>(1), Some(5));
+    let st3 = c.prepare("select * from ddl").await.unwrap();
+    assert_eq!(c.query(&st3, &[]).await.unwrap()[0].len(), 2);
+}

@@ -24,7 +24,7 @@ fn local(build: impl FnOnce(&mut BytesMut)) -> Expect {
 impl Relay {
     /// Translates every buffered client message for the attached server.
     pub(super) fn process_client_input(&mut self) -> Result<Flow, SessionError> {
-        self.close_stale_statements();
+        let mut first = true;
         loop {
             if self.client_passthrough > 0 {
                 let n = self.client_passthrough.min(self.client_in.len());
@@ -52,6 +52,11 @@ impl Relay {
                 break;
             }
             let frame = self.client_in.split_to(h.frame_len());
+            if std::mem::take(&mut first) {
+                // Ahead of the client's messages, so the Sync that ends them also
+                // flushes the CloseComplete.
+                self.close_stale_statements();
+            }
             if self.on_client_message(h.tag, &frame)? == Flow::Terminate {
                 return Ok(Flow::Terminate);
             }
@@ -115,7 +120,9 @@ impl Relay {
                     self.bound = (None, None);
                     self.server_out.extend_from_slice(frame);
                 }
-                self.pipeline.push(Expect::BindComplete);
+                self.pipeline.push(Expect::BindComplete {
+                    statement: self.bound.0,
+                });
             }
             tag::DESCRIBE => {
                 let target = TargetView::decode(body, "Describe").map_err(malformed)?;

@@ -21,7 +21,11 @@ pub enum Expect {
     InjectedParse {
         statement: u64,
     },
-    BindComplete,
+    /// BindComplete; `statement` is the shared statement bound, whose plan PostgreSQL
+    /// revalidates at Bind.
+    BindComplete {
+        statement: Option<u64>,
+    },
     CloseComplete,
     /// CloseComplete for a Close sluice injected: not shown to the client.
     InjectedClose,
@@ -148,18 +152,18 @@ mod tests {
     #[test]
     fn skip_to_sync_keeps_the_sync_and_later_batches() {
         let mut p = Pipeline::default();
-        p.push(Expect::BindComplete);
+        p.push(Expect::BindComplete { statement: None });
         p.push(Expect::Execute {
             statement: None,
             commands: None,
         });
         p.push(Expect::Local(Bytes::from_static(b"1\0\0\0\x04")));
         p.push(Expect::Sync);
-        p.push(Expect::BindComplete);
+        p.push(Expect::BindComplete { statement: None });
         let dropped: Vec<_> = p.skip_to_sync().collect();
         assert_eq!(dropped.len(), 3);
         assert!(matches!(p.pop(), Some(Expect::Sync)));
-        assert!(matches!(p.pop(), Some(Expect::BindComplete)));
+        assert!(matches!(p.pop(), Some(Expect::BindComplete { .. })));
         assert!(p.is_empty());
     }
 

@@ -103,7 +103,7 @@ impl Relay {
                 _ => return Err(self.unexpected(t)),
             },
             tag::BIND_COMPLETE => match self.pipeline.pop() {
-                Some(Expect::BindComplete) => {}
+                Some(Expect::BindComplete { .. }) => {}
                 _ => return Err(self.unexpected(t)),
             },
             tag::CLOSE_COMPLETE => match self.pipeline.pop() {
@@ -210,10 +210,15 @@ impl Relay {
             _ => {
                 // Extended protocol: the server skips to the next Sync. Statements whose
                 // Parse never ran are not on the server.
-                if let Some(Expect::Execute {
-                    statement: Some(id),
-                    ..
-                }) = self.pipeline.head()
+                if let Some(
+                    Expect::BindComplete {
+                        statement: Some(id),
+                    }
+                    | Expect::Execute {
+                        statement: Some(id),
+                        ..
+                    },
+                ) = self.pipeline.head()
                 {
                     if fields.is_stale_cached_plan() {
                         // Re-prepare before the next use, so a retry sees the new shape.
