@@ -20,6 +20,15 @@ impl Stream {
         !matches!(self, Stream::Plain(_))
     }
 
+    /// Waits until a read would make progress, without holding a buffer meanwhile. TLS
+    /// streams may have decrypted bytes buffered already, so they return at once.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.readable().await,
+            Stream::Accepted(_) | Stream::Connected(_) => Ok(()),
+        }
+    }
+
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,

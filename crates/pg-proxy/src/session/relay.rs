@@ -24,6 +24,10 @@ pub const CLIENT_MESSAGE_LIMIT: usize = 256 << 20;
 /// Largest server message buffered whole (DataRow and CopyData are streamed).
 pub const SERVER_MESSAGE_LIMIT: usize = 256 << 20;
 const READ_CHUNK: usize = 16 * 1024;
+/// Read size for client requests, which are usually small.
+const CLIENT_READ_CHUNK: usize = 4096;
+/// Larger output buffers are given back when the client goes idle.
+const IDLE_BUFFER_KEEP: usize = 4096;
 
 /// Why a session ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -176,17 +180,30 @@ impl Relay {
                 .await;
                 return Ok(false);
             }
-            self.client_in.reserve(READ_CHUNK.min(4096));
+            if self.client_in.is_empty() {
+                // An idle client holds no buffers: they are allocated again when it speaks.
+                self.client_in = BytesMut::new();
+                if self.client_out.capacity() > IDLE_BUFFER_KEEP {
+                    self.client_out = BytesMut::new();
+                }
+            }
             let mut shutdown = self.shutdown.clone();
             tokio::select! {
-                read = self.client.read_buf(&mut self.client_in) => {
-                    match read {
-                        Ok(0) => return Ok(false),
-                        Ok(n) => self.route.metrics.bytes_from_clients.increment(n as u64),
-                        Err(e) => return Err(SessionError::ClientIo(e)),
-                    }
+                ready = self.client.readable() => {
+                    ready.map_err(SessionError::ClientIo)?;
                 }
-                _ = shutdown.reached(Phase::Draining) => {}
+                _ = shutdown.reached(Phase::Draining) => continue,
+            }
+            self.client_in.reserve(CLIENT_READ_CHUNK);
+            // Readiness can be spurious, so the read itself still yields to a drain.
+            let read = tokio::select! {
+                read = self.client.read_buf(&mut self.client_in) => read,
+                _ = shutdown.reached(Phase::Draining) => continue,
+            };
+            match read {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.route.metrics.bytes_from_clients.increment(n as u64),
+                Err(e) => return Err(SessionError::ClientIo(e)),
             }
         }
     }
@@ -255,7 +272,7 @@ impl Relay {
             server.read_buf.reserve(READ_CHUNK);
         }
         if self.client_in.capacity() - self.client_in.len() < 1024 {
-            self.client_in.reserve(4096);
+            self.client_in.reserve(CLIENT_READ_CHUNK);
         }
         let mut shutdown = self.shutdown.clone();
         let event = tokio::select! {
