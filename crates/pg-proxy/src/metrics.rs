@@ -1,6 +1,6 @@
 //! Metric handles, registered once per route so the hot path only touches atomics.
 
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
 #[derive(Clone)]
 pub struct RouteMetrics {
@@ -13,6 +13,10 @@ pub struct RouteMetrics {
     pub server_connects: Counter,
     pub server_connect_errors: Counter,
     pub server_auth_failures: Counter,
+    /// Server connections closed early because their credentials' lease was ending.
+    pub server_retired: Counter,
+    /// Generation of the credentials the latest server connection was opened with.
+    pub server_credentials_generation: Gauge,
 }
 
 impl RouteMetrics {
@@ -27,6 +31,8 @@ impl RouteMetrics {
             server_connects: counter!("sluice_server_connections_opened_total", "protocol" => "postgres", "pool" => r.clone()),
             server_connect_errors: counter!("sluice_server_connect_errors_total", "protocol" => "postgres", "pool" => r.clone()),
             server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => "postgres", "pool" => r.clone()),
+            server_retired: counter!("sluice_server_connections_retired_total", "protocol" => "postgres", "pool" => r.clone(), "reason" => "lease_expiry"),
+            server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => "postgres", "pool" => r.clone()),
             route: r,
         }
     }

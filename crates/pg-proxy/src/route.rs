@@ -1,11 +1,11 @@
 //! A route is what a client's database name selects: a cluster, the server database,
 //! the pooling mode, its pool, and its shared prepared statements.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pool_core::credentials::CredentialSource;
+use pool_core::credentials::{CredentialSource, Credentials};
 use pool_core::pool::{Manager, Pool, PoolConfig};
 
 use crate::metrics::RouteMetrics;
@@ -61,6 +61,8 @@ pub struct PgManager {
     startup_params: Mutex<Option<ServerParams>>,
     /// Whether the latest attempt reached a usable primary (for readiness).
     reachable: AtomicBool,
+    /// Highest credentials generation a server connection was opened with.
+    generation_seen: AtomicU64,
     metrics: RouteMetrics,
 }
 
@@ -77,6 +79,7 @@ impl PgManager {
             credentials,
             startup_params: Mutex::new(None),
             reachable: AtomicBool::new(false),
+            generation_seen: AtomicU64::new(0),
             metrics,
         }
     }
@@ -103,6 +106,7 @@ impl PgManager {
                 match connect(&endpoint, &self.options, &creds).await {
                     Ok(conn) => {
                         self.cluster.primary_hint.store(idx, Ordering::Relaxed);
+                        self.note_generation(&creds);
                         *self.startup_params.lock().expect("params poisoned") =
                             Some(Arc::new(conn.params.clone()));
                         return Ok(conn);
@@ -144,6 +148,26 @@ impl PgManager {
     }
 }
 
+impl PgManager {
+    /// Logs the first server connection opened with each new credentials generation.
+    fn note_generation(&self, creds: &Credentials) {
+        let previous = self
+            .generation_seen
+            .fetch_max(creds.generation, Ordering::Relaxed);
+        if creds.generation > previous {
+            self.metrics
+                .server_credentials_generation
+                .set(creds.generation as f64);
+            if previous > 0 {
+                tracing::info!(
+                    route = %self.metrics.route, username = %creds.username,
+                    generation = creds.generation, "server connection opened with new credentials"
+                );
+            }
+        }
+    }
+}
+
 impl Manager for PgManager {
     type Connection = ServerConn;
     type Error = ServerError;
@@ -159,6 +183,18 @@ impl Manager for PgManager {
             }
         }
         result
+    }
+
+    fn must_retire(&self, conn: &ServerConn, now: std::time::Instant) -> bool {
+        let due = conn
+            .credentials
+            .retire
+            .as_ref()
+            .is_some_and(|deadline| deadline.is_due(now));
+        if due {
+            self.metrics.server_retired.increment(1);
+        }
+        due
     }
 }
 

@@ -17,6 +17,8 @@ struct Counters {
     max_live: AtomicUsize,
     fail: AtomicBool,
     delay_ms: AtomicU64,
+    /// Connections with an id up to this must retire (as if their lease ended).
+    retire_up_to: AtomicUsize,
 }
 
 impl Counters {
@@ -68,6 +70,10 @@ impl Manager for FakeManager {
             return Err(Refused);
         }
         Ok(conn)
+    }
+
+    fn must_retire(&self, conn: &FakeConn, _now: std::time::Instant) -> bool {
+        conn.id <= self.0.retire_up_to.load(Ordering::SeqCst)
     }
 }
 
@@ -634,4 +640,34 @@ async fn checkout_n(pool: &TestPool, n: usize) -> Vec<PooledConnection<FakeManag
         conns.push(pool.get().await.unwrap());
     }
     conns
+}
+
+#[tokio::test]
+async fn retired_connection_is_closed_on_return_and_replaced_ahead() {
+    let (pool, counters) = pool(config(2));
+    let c = pool.get().await.unwrap();
+    assert_eq!(c.id, 1);
+    counters.retire_up_to.store(1, Ordering::SeqCst);
+    drop(c);
+    // The replacement is opened in the background, before anyone asks for it.
+    eventually("replacement opened", || {
+        counters.connects() == 2 && pool.status().idle == 1
+    })
+    .await;
+    assert_eq!(counters.live(), 1);
+    assert_eq!(pool.get().await.unwrap().id, 2);
+}
+
+#[tokio::test]
+async fn retired_idle_connection_is_skipped_by_get_and_maintenance() {
+    let (pool, counters) = pool(config(3));
+    let held = checkout_n(&pool, 2).await;
+    drop(held);
+    assert_eq!(pool.status().idle, 2);
+    counters.retire_up_to.store(1, Ordering::SeqCst);
+    pool.spawn_maintenance(Duration::from_millis(10));
+    eventually("retired idle closed", || counters.live() == 1).await;
+    counters.retire_up_to.store(2, Ordering::SeqCst);
+    let c = pool.get().await.unwrap();
+    assert_eq!(c.id, 3, "a retired idle connection was handed out");
 }

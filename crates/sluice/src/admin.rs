@@ -1,5 +1,5 @@
 //! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process runs) and
-//! `/readyz` (listeners up and every route reaches a primary). A deliberately small
+//! `/readyz` (listeners up, every route reaches a primary and has usable credentials). A deliberately small
 //! HTTP/1.1 responder: one GET per connection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use pg_proxy::frontend::Frontend;
+use pool_core::credentials::vault::Vault;
+use pool_core::credentials::SourceHealth;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,14 +29,20 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
 
 pub struct AdminState {
     frontend: Arc<Frontend>,
+    vault: Option<Arc<Vault>>,
     metrics: PrometheusHandle,
     listening: AtomicBool,
 }
 
 impl AdminState {
-    pub fn new(frontend: Arc<Frontend>, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        frontend: Arc<Frontend>,
+        vault: Option<Arc<Vault>>,
+        metrics: PrometheusHandle,
+    ) -> Self {
         Self {
             frontend,
+            vault,
             metrics,
             listening: AtomicBool::new(false),
         }
@@ -44,17 +52,51 @@ impl AdminState {
         self.listening.store(up, Ordering::Relaxed);
     }
 
-    /// Names of routes that cannot reach a primary; empty when ready.
-    fn unready_routes(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .frontend
-            .routes()
-            .values()
-            .filter(|r| !r.is_ready())
-            .map(|r| r.name.clone())
-            .collect();
+    /// Whether sluice can serve, and one line per problem. A credential source that
+    /// fails while its cached credentials still work is reported but keeps it ready:
+    /// taking every replica out of service because Vault is down would turn a Vault
+    /// outage into a database outage.
+    fn readiness(&self) -> (bool, Vec<String>) {
+        let mut ready = self.listening.load(Ordering::Relaxed);
+        let mut lines = Vec::new();
+        if !ready {
+            lines.push("not listening".to_owned());
+        }
+        let routes = self.frontend.routes();
+        let mut names: Vec<&String> = routes.keys().collect();
         names.sort();
-        names
+        for name in names {
+            let route = &routes[name];
+            if !route.is_ready() {
+                ready = false;
+                lines.push(format!("{name}: no primary reachable"));
+            }
+            let source = route.pool.manager().credentials.clone();
+            match source.health() {
+                SourceHealth::Ok => {}
+                SourceHealth::Degraded(e) => lines.push(format!(
+                    "{name}: {} failing, serving with cached credentials: {e}",
+                    source.describe()
+                )),
+                SourceHealth::Failed(e) => {
+                    ready = false;
+                    lines.push(format!(
+                        "{name}: no usable credentials from {}: {e}",
+                        source.describe()
+                    ));
+                }
+            }
+        }
+        if let Some(vault) = &self.vault {
+            if let Some((since, e)) = vault.status().failing {
+                lines.push(format!(
+                    "vault {}: failing for {}s: {e}",
+                    vault.address(),
+                    since.elapsed().as_secs()
+                ));
+            }
+        }
+        (ready, lines)
     }
 
     fn render_metrics(&self) -> String {
@@ -129,22 +171,18 @@ async fn handle(mut stream: TcpStream, state: Arc<AdminState>) {
         ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
         ("GET", "/readyz") => {
-            let unready = state.unready_routes();
-            if !state.listening.load(Ordering::Relaxed) {
-                (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "not listening\n".to_owned(),
-                )
-            } else if unready.is_empty() {
-                ("200 OK", "text/plain", "ready\n".to_owned())
-            } else {
-                (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    format!("no primary reachable for: {}\n", unready.join(", ")),
-                )
+            let (ready, lines) = state.readiness();
+            let mut body = if ready { "ready\n" } else { "not ready\n" }.to_owned();
+            for line in lines {
+                body.push_str(&line);
+                body.push('\n');
             }
+            let status = if ready {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            (status, "text/plain", body)
         }
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
         _ => (

@@ -11,6 +11,7 @@ use pg_proxy::frontend::{AuthConfig, Frontend};
 use pg_proxy::metrics::RouteMetrics;
 use pg_proxy::route::{Cluster, PgManager, Route, RouteSettings};
 use pg_proxy::server::ConnectOptions;
+use pool_core::credentials::vault::{DynamicRoleSource, StaticRoleSource, Vault, VaultSettings};
 use pool_core::credentials::{CredentialSource, FileSource};
 use pool_core::hba::HbaRules;
 use pool_core::shutdown::{Phase, ShutdownController};
@@ -51,10 +52,82 @@ struct RouteIdentity {
     credentials: CredentialSettings,
 }
 
+/// Credential sources by what they were built from, shared by the routes naming the same
+/// role, and kept across reloads so that a reload does not fetch or lease anew.
+#[derive(Default)]
+struct Sources {
+    vault: Option<(VaultSettings, Arc<Vault>)>,
+    by_settings: HashMap<CredentialSettings, Arc<dyn CredentialSource>>,
+}
+
+impl Sources {
+    /// Sets up the Vault client when the settings name one (or changed).
+    fn set_vault(&mut self, settings: Option<&VaultSettings>) -> anyhow::Result<()> {
+        match (settings, &self.vault) {
+            (None, _) => self.vault = None,
+            (Some(s), Some((current, _))) if s == current => return Ok(()),
+            (Some(s), _) => {
+                let vault = Vault::new(s.clone()).context("[vault]")?;
+                vault.spawn_token_upkeep();
+                self.vault = Some((s.clone(), vault));
+            }
+        }
+        // Sources of the previous Vault client must not be reused.
+        self.by_settings
+            .retain(|k, _| matches!(k, CredentialSettings::File { .. }));
+        Ok(())
+    }
+
+    fn get(&mut self, settings: &CredentialSettings) -> anyhow::Result<Arc<dyn CredentialSource>> {
+        if let Some(s) = self.by_settings.get(settings) {
+            return Ok(s.clone());
+        }
+        let vault = || {
+            self.vault
+                .as_ref()
+                .map(|(_, v)| v.clone())
+                .context("a route names a Vault role but there is no [vault] section")
+        };
+        let source: Arc<dyn CredentialSource> = match settings {
+            CredentialSettings::File {
+                username,
+                password_file,
+            } => Arc::new(FileSource::new(username.clone(), password_file.clone())),
+            CredentialSettings::VaultStatic { mount, role } => {
+                Arc::new(StaticRoleSource::new(vault()?, mount, role))
+            }
+            CredentialSettings::VaultDynamic { mount, role } => {
+                Arc::new(DynamicRoleSource::new(vault()?, mount, role))
+            }
+        };
+        self.by_settings.insert(settings.clone(), source.clone());
+        Ok(source)
+    }
+
+    /// Forgets sources no route uses any more (their leases are revoked by `close`).
+    fn keep_only(&mut self, used: &[CredentialSettings]) -> Vec<Arc<dyn CredentialSource>> {
+        let unused: Vec<CredentialSettings> = self
+            .by_settings
+            .keys()
+            .filter(|k| !used.contains(k))
+            .cloned()
+            .collect();
+        unused
+            .into_iter()
+            .filter_map(|k| self.by_settings.remove(&k))
+            .collect()
+    }
+
+    fn vault(&self) -> Option<Arc<Vault>> {
+        self.vault.as_ref().map(|(_, v)| v.clone())
+    }
+}
+
 pub struct App {
     config_path: PathBuf,
     frontend: Arc<Frontend>,
     identities: HashMap<String, RouteIdentity>,
+    sources: Sources,
 }
 
 impl App {
@@ -65,7 +138,10 @@ impl App {
         let (shutdown_ctl, shutdown) = ShutdownController::new();
         let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
         let tls = client_tls(&pg)?;
-        let (routes, identities) = build_routes(&pg, &HashMap::new(), &HashMap::new())?;
+        let mut sources = Sources::default();
+        sources.set_vault(settings.vault.as_ref())?;
+        let (routes, identities) =
+            build_routes(&pg, &HashMap::new(), &HashMap::new(), &mut sources)?;
         let frontend = Arc::new(Frontend::new(
             routes,
             auth,
@@ -78,6 +154,7 @@ impl App {
             config_path,
             frontend: frontend.clone(),
             identities,
+            sources,
         };
 
         let admin_listener = tokio::net::TcpListener::bind(settings.admin_listen)
@@ -87,7 +164,11 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
         tracing::info!(postgres = %pg.listen, admin = %settings.admin_listen, "sluice is listening");
-        let admin_state = Arc::new(AdminState::new(frontend.clone(), metrics));
+        let admin_state = Arc::new(AdminState::new(
+            frontend.clone(),
+            app.sources.vault(),
+            metrics,
+        ));
         tokio::spawn(admin::serve(
             admin_listener,
             admin_state.clone(),
@@ -119,6 +200,10 @@ impl App {
         for route in app.frontend.routes().values() {
             route.pool.close();
         }
+        // Leases are revoked so that no generated database user outlives sluice.
+        for source in app.sources.by_settings.values() {
+            source.close().await;
+        }
         tracing::info!("sluice stopped");
         Ok(())
     }
@@ -138,7 +223,18 @@ impl App {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (routes, identities) = build_routes(&pg, &current, &self.identities)?;
+        if settings.vault.as_ref() != self.sources.vault.as_ref().map(|(s, _)| s) {
+            // Routes of the old Vault client are rebuilt below with new sources.
+            self.identities.clear();
+        }
+        self.sources.set_vault(settings.vault.as_ref())?;
+        let (routes, identities) =
+            build_routes(&pg, &current, &self.identities, &mut self.sources)?;
+        let used: Vec<CredentialSettings> =
+            identities.values().map(|i| i.credentials.clone()).collect();
+        for source in self.sources.keep_only(&used) {
+            tokio::spawn(close_when_unused(source));
+        }
         for (name, old) in &current {
             if !routes.get(name).is_some_and(|r| Arc::ptr_eq(r, old)) {
                 // Sessions still using it keep it alive; it accepts no one new.
@@ -181,6 +277,7 @@ fn build_routes(
     pg: &PgSettings,
     current: &HashMap<String, Arc<Route>>,
     identities: &HashMap<String, RouteIdentity>,
+    sources: &mut Sources,
 ) -> anyhow::Result<Routes> {
     let mut routes = HashMap::new();
     let mut ids = HashMap::new();
@@ -216,7 +313,8 @@ fn build_routes(
                 ))
             })
             .clone();
-        let route = new_route(name, db, cluster, cluster_settings)?;
+        let credentials = sources.get(&db.credentials)?;
+        let route = new_route(name, db, cluster, cluster_settings, credentials)?;
         routes.insert(name.clone(), route);
         ids.insert(name.clone(), identity);
     }
@@ -228,6 +326,7 @@ fn new_route(
     db: &DbSettings,
     cluster: Arc<Cluster>,
     cs: &ClusterSettings,
+    credentials: Arc<dyn CredentialSource>,
 ) -> anyhow::Result<Arc<Route>> {
     let tls = pg_proxy::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?;
     let options = ConnectOptions {
@@ -237,12 +336,6 @@ fn new_route(
         connect_timeout: cs.connect_timeout,
         require_primary: true,
         statement_cache: db.statement_cache,
-    };
-    let credentials: Arc<dyn CredentialSource> = match &db.credentials {
-        CredentialSettings::File {
-            username,
-            password_file,
-        } => Arc::new(FileSource::new(username.clone(), password_file.clone())),
     };
     let manager = PgManager::new(cluster, options, credentials, RouteMetrics::new(name));
     let route = Arc::new(Route::new(
@@ -257,6 +350,15 @@ fn new_route(
     ));
     route.pool.spawn_maintenance(MAINTENANCE_EVERY);
     Ok(route)
+}
+
+/// Revokes what a source no route names any more holds, once the sessions of the
+/// routes that used it are gone.
+async fn close_when_unused(source: Arc<dyn CredentialSource>) {
+    while Arc::strong_count(&source) > 1 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    source.close().await;
 }
 
 /// Keeps readiness current: each route opens a fresh connection now and then, which

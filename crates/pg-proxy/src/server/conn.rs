@@ -1,8 +1,10 @@
 //! One open server connection and the session state sluice tracks on it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::credentials::Credentials;
 
 use super::statements::ServerStatements;
 use crate::session::settings::Settings;
@@ -27,8 +29,9 @@ pub struct ServerConn {
     pub statements: ServerStatements,
     /// Session settings applied by sluice on behalf of clients (SET/RESET replay).
     pub settings: Settings,
-    /// Generation of the credentials it was opened with.
-    pub credentials_generation: u64,
+    /// The credentials it was opened with: their generation, and when they stop working
+    /// (a Vault lease). Holding them also tells the source that a lease is still in use.
+    pub credentials: Arc<Credentials>,
 }
 
 impl ServerConn {

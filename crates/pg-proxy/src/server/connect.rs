@@ -52,7 +52,7 @@ pub struct ConnectOptions {
 pub async fn connect(
     endpoint: &Endpoint,
     opts: &ConnectOptions,
-    creds: &Credentials,
+    creds: &Arc<Credentials>,
 ) -> Result<ServerConn, ServerError> {
     let tcp = tokio::time::timeout(
         opts.connect_timeout,
@@ -87,7 +87,7 @@ pub async fn connect(
             params,
             statements: ServerStatements::new(opts.statement_cache),
             settings: Settings::default(),
-            credentials_generation: creds.generation,
+            credentials: creds.clone(),
         };
         if opts.require_primary && is_in_recovery(&mut conn).await? {
             return Err(ServerError::NotPrimary(endpoint.to_string()));

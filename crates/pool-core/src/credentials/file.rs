@@ -33,11 +33,11 @@ impl FileSource {
         // A trailing newline is an editor's artefact, not part of the password.
         let password = text.trim_end_matches(['\n', '\r']).to_owned();
         drop(text);
-        Ok(Arc::new(Credentials {
-            username: self.username.clone(),
-            password: Secret::new(password),
+        Ok(Arc::new(Credentials::new(
+            self.username.clone(),
+            Secret::new(password),
             generation,
-        }))
+        )))
     }
 }
 

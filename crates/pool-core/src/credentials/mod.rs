@@ -2,8 +2,11 @@
 //! password: a route asks its source for the current username and password each time it
 //! opens a server connection, and tells it when the database refused them.
 
+mod deadline;
 mod file;
+pub mod vault;
 
+pub use deadline::RetireDeadline;
 pub use file::FileSource;
 
 use std::future::Future;
@@ -19,6 +22,20 @@ pub struct Credentials {
     pub password: Secret,
     /// Distinguishes successive credentials of one source (rotations), for metrics and logs.
     pub generation: u64,
+    /// Set for credentials that stop working at a known time (a Vault lease): server
+    /// connections opened with them must be closed before it.
+    pub retire: Option<Arc<RetireDeadline>>,
+}
+
+impl Credentials {
+    pub fn new(username: impl Into<String>, password: Secret, generation: u64) -> Self {
+        Self {
+            username: username.into(),
+            password,
+            generation,
+            retire: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -37,6 +54,16 @@ pub enum CredentialError {
     Unavailable { source_name: String, reason: String },
 }
 
+/// How a source is doing, for readiness and the admin interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceHealth {
+    Ok,
+    /// Its backend fails, but cached credentials still serve new connections.
+    Degraded(String),
+    /// No usable credentials: new server connections cannot be opened.
+    Failed(String),
+}
+
 pub type CredentialFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Arc<Credentials>, CredentialError>> + Send + 'a>>;
 
@@ -50,4 +77,14 @@ pub trait CredentialSource: Send + Sync + 'static {
 
     /// A name for logs and metrics; never contains a secret.
     fn describe(&self) -> String;
+
+    /// Whether the source can serve credentials now.
+    fn health(&self) -> SourceHealth {
+        SourceHealth::Ok
+    }
+
+    /// Gives back what the source holds (revokes leases) when sluice stops.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }

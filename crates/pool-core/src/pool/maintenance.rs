@@ -1,4 +1,5 @@
-//! Periodic upkeep: lifetime and idle-timeout expiry, shrinking, `min_idle` top-up.
+//! Periodic upkeep: lifetime, early retirement and idle-timeout expiry, shrinking,
+//! `min_idle` top-up.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -21,7 +22,7 @@ impl<M: Manager> Shared<M> {
             // Past their lifetime: closed whatever min_idle says; replaced below.
             let mut i = 0;
             while i < st.idle.len() {
-                if st.idle[i].conn.is_expired(now) {
+                if self.past_due(&st.idle[i].conn, now) {
                     closing.push(st.idle.remove(i));
                     st.size -= 1;
                 } else {

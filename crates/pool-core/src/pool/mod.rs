@@ -39,6 +39,14 @@ pub trait Manager: Send + Sync + 'static {
 
     /// Open a new connection (network I/O).
     fn connect(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send;
+
+    /// Whether `conn` must be closed now whatever its age, e.g. because the lease of the
+    /// credentials it was opened with is about to end. Asked whenever a connection comes
+    /// back or is reused, with the pool's lock held: keep it cheap. When it answers true
+    /// the pool closes the connection and opens a replacement in the background.
+    fn must_retire(&self, _conn: &Self::Connection, _now: std::time::Instant) -> bool {
+        false
+    }
 }
 
 /// A connection pool. Cloning is cheap and clones share the same connections.
@@ -99,7 +107,7 @@ impl<M: Manager> Pool<M> {
                     // Queued callers come first.
                     None
                 } else if let Some(idle) = st.idle.pop() {
-                    if idle.conn.is_expired(started) {
+                    if self.shared.past_due(&idle.conn, started) {
                         st.size -= 1;
                         Some(Step::ClosedExpired(idle))
                     } else {

@@ -144,6 +144,11 @@ impl<M: Manager> Shared<M> {
             .or_else(|| self.runtime.get().cloned())
     }
 
+    /// Whether a connection has outlived its lifetime or the manager wants it closed.
+    pub(crate) fn past_due(&self, conn: &Conn<M::Connection>, now: Instant) -> bool {
+        conn.is_expired(now) || self.manager.must_retire(&conn.raw, now.into_std())
+    }
+
     /// A checked-out connection comes back.
     pub(crate) fn give_back(self: &Arc<Self>, conn: Conn<M::Connection>) {
         let now = Instant::now();
@@ -153,6 +158,11 @@ impl<M: Manager> Shared<M> {
             if conn.is_expired(now) {
                 st.size -= 1;
                 (Some(conn), st.reserve_for_waiters())
+            } else if self.manager.must_retire(&conn.raw, now.into_std()) {
+                // Retired early: its replacement opens now, before anyone asks for it.
+                st.size -= 1;
+                let spawn = st.reserve_for_waiters();
+                (Some(conn), spawn + st.reserve_background(1))
             } else {
                 (st.checkin(conn, now), 0)
             }

@@ -19,6 +19,7 @@ pub struct Config {
     #[serde(default)]
     pub admin: AdminConfig,
     pub postgres: Option<PostgresConfig>,
+    pub vault: Option<VaultConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,12 +171,53 @@ fn default_statement_cache() -> usize {
     500
 }
 
-/// Where a route's server credentials come from.
+/// Where a route's server credentials come from: a username and password file, or a
+/// Vault static or dynamic role (with an optional secrets-engine mount).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
     pub username: Option<String>,
     pub password_file: Option<String>,
+    pub vault_static_role: Option<String>,
+    pub vault_dynamic_role: Option<String>,
+    pub mount: Option<String>,
+}
+
+/// The `[vault]` section: one Vault or OpenBao server for every route that names a role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    pub address: String,
+    pub namespace: Option<String>,
+    pub ca_file: Option<String>,
+    /// Default mount of the database secrets engine.
+    #[serde(default = "default_vault_mount")]
+    pub mount: String,
+    #[serde(default = "default_vault_timeout")]
+    pub request_timeout: String,
+    pub auth: VaultAuthConfig,
+}
+
+fn default_vault_mount() -> String {
+    "database".into()
+}
+fn default_vault_timeout() -> String {
+    "10s".into()
+}
+
+/// How sluice logs in to Vault: `token`, `approle` or `kubernetes`, with that method's
+/// options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultAuthConfig {
+    pub method: String,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+    pub role_id: Option<String>,
+    pub secret_id_file: Option<String>,
+    pub role: Option<String>,
+    pub jwt_file: Option<String>,
+    pub mount: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

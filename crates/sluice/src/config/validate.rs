@@ -10,9 +10,10 @@ use std::time::Duration;
 use pg_proxy::route::PoolMode;
 use pg_proxy::server::Endpoint;
 use pg_proxy::tls::ServerTlsMode;
+use pool_core::credentials::vault::{TokenFrom, VaultAuth, VaultSettings};
 use pool_core::pool::PoolConfig;
 
-use super::{duration, resolve_path, Config, DatabaseConfig};
+use super::{duration, resolve_path, Config, CredentialsConfig, DatabaseConfig, VaultConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -39,6 +40,7 @@ pub struct Validated {
     pub admin_listen: SocketAddr,
     pub shutdown_grace: Duration,
     pub postgres: Option<PgSettings>,
+    pub vault: Option<VaultSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,11 +75,19 @@ pub struct DbSettings {
     pub credentials: CredentialSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CredentialSettings {
     File {
         username: String,
         password_file: PathBuf,
+    },
+    VaultStatic {
+        mount: String,
+        role: String,
+    },
+    VaultDynamic {
+        mount: String,
+        role: String,
     },
 }
 
@@ -262,7 +272,10 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             );
         }
         for (name, db) in &pg.databases {
-            databases.insert(name.clone(), database(&mut c, name, db, &pg.clusters, base));
+            databases.insert(
+                name.clone(),
+                database(&mut c, name, db, &pg.clusters, config.vault.as_ref(), base),
+            );
         }
         PgSettings {
             listen,
@@ -275,6 +288,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             databases,
         }
     });
+    let vault = config.vault.as_ref().map(|v| vault(&mut c, v, base));
     if postgres.is_none() {
         c.add(
             "postgres",
@@ -288,6 +302,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             admin_listen,
             shutdown_grace,
             postgres,
+            vault,
         })
     } else {
         Err(c.problems)
@@ -299,6 +314,7 @@ fn database(
     name: &str,
     db: &DatabaseConfig,
     clusters: &BTreeMap<String, super::ClusterConfig>,
+    vault: Option<&VaultConfig>,
     base: &Path,
 ) -> DbSettings {
     let loc = format!("postgres.databases.{name}");
@@ -357,22 +373,7 @@ fn database(
         &format!("{loc}.idle_in_transaction_timeout"),
         &db.idle_in_transaction_timeout,
     );
-    let credentials = match (&db.credentials.username, &db.credentials.password_file) {
-        (Some(u), Some(f)) => CredentialSettings::File {
-            username: u.clone(),
-            password_file: c.path(&format!("{loc}.credentials.password_file"), f, base, true),
-        },
-        _ => {
-            c.add(
-                format!("{loc}.credentials"),
-                "needs username and password_file",
-            );
-            CredentialSettings::File {
-                username: String::new(),
-                password_file: PathBuf::new(),
-            }
-        }
-    };
+    let credentials = credentials(c, &loc, &db.credentials, vault, base);
     DbSettings {
         cluster: db.cluster.clone(),
         server_database: db
@@ -392,6 +393,138 @@ fn database(
         idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
         statement_cache: db.prepared_statement_cache,
         credentials,
+    }
+}
+
+/// A route's credential source: exactly one of a password file or a Vault role.
+fn credentials(
+    c: &mut Collector,
+    loc: &str,
+    cfg: &CredentialsConfig,
+    vault: Option<&VaultConfig>,
+    base: &Path,
+) -> CredentialSettings {
+    let loc = format!("{loc}.credentials");
+    let kinds = [
+        cfg.username.is_some() || cfg.password_file.is_some(),
+        cfg.vault_static_role.is_some(),
+        cfg.vault_dynamic_role.is_some(),
+    ];
+    let fallback = CredentialSettings::File {
+        username: String::new(),
+        password_file: PathBuf::new(),
+    };
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        c.add(
+            loc,
+            "needs exactly one of: username with password_file, vault_static_role, vault_dynamic_role",
+        );
+        return fallback;
+    }
+    if let (Some(u), Some(f)) = (&cfg.username, &cfg.password_file) {
+        if cfg.mount.is_some() {
+            c.add(format!("{loc}.mount"), "only applies to Vault roles");
+        }
+        return CredentialSettings::File {
+            username: u.clone(),
+            password_file: c.path(&format!("{loc}.password_file"), f, base, true),
+        };
+    }
+    if cfg.username.is_some() || cfg.password_file.is_some() {
+        c.add(loc, "needs both username and password_file");
+        return fallback;
+    }
+    let Some(vault) = vault else {
+        c.add(loc, "names a Vault role but there is no [vault] section");
+        return fallback;
+    };
+    let mount = cfg.mount.clone().unwrap_or_else(|| vault.mount.clone());
+    let role = cfg
+        .vault_static_role
+        .clone()
+        .or_else(|| cfg.vault_dynamic_role.clone())
+        .unwrap_or_default();
+    if role.is_empty() || role.contains('/') {
+        c.add(loc, format!("\"{role}\" is not a role name"));
+    }
+    if cfg.vault_static_role.is_some() {
+        CredentialSettings::VaultStatic { mount, role }
+    } else {
+        CredentialSettings::VaultDynamic { mount, role }
+    }
+}
+
+/// The `[vault]` section.
+fn vault(c: &mut Collector, v: &VaultConfig, base: &Path) -> VaultSettings {
+    if !(v.address.starts_with("http://") || v.address.starts_with("https://")) {
+        c.add(
+            "vault.address",
+            format!("\"{}\" is not an http:// or https:// address", v.address),
+        );
+    }
+    let request_timeout = c.duration("vault.request_timeout", &v.request_timeout);
+    if request_timeout.is_zero() {
+        c.add("vault.request_timeout", "must be more than 0");
+    }
+    let ca_file = v
+        .ca_file
+        .as_ref()
+        .map(|f| c.path("vault.ca_file", f, base, true));
+    let a = &v.auth;
+    let require = |c: &mut Collector, key: &str, value: &Option<String>| -> String {
+        value.clone().unwrap_or_else(|| {
+            c.add(
+                format!("vault.auth.{key}"),
+                format!("is required with method \"{}\"", a.method),
+            );
+            String::new()
+        })
+    };
+    let auth = match a.method.as_str() {
+        "token" => VaultAuth::Token(match (&a.token_file, &a.token_env) {
+            (Some(_), Some(_)) => {
+                c.add("vault.auth", "set token_file or token_env, not both");
+                TokenFrom::Env(String::new())
+            }
+            (Some(f), None) => TokenFrom::File(c.path("vault.auth.token_file", f, base, true)),
+            (None, env) => TokenFrom::Env(env.clone().unwrap_or_else(|| "VAULT_TOKEN".into())),
+        }),
+        "approle" => {
+            let role_id = require(c, "role_id", &a.role_id);
+            let secret_id_file = require(c, "secret_id_file", &a.secret_id_file);
+            VaultAuth::AppRole {
+                mount: a.mount.clone().unwrap_or_else(|| "approle".into()),
+                role_id,
+                secret_id_file: c.path("vault.auth.secret_id_file", &secret_id_file, base, true),
+            }
+        }
+        "kubernetes" => {
+            let role = require(c, "role", &a.role);
+            let jwt_file = a
+                .jwt_file
+                .clone()
+                .unwrap_or_else(|| "/var/run/secrets/kubernetes.io/serviceaccount/token".into());
+            VaultAuth::Kubernetes {
+                mount: a.mount.clone().unwrap_or_else(|| "kubernetes".into()),
+                role,
+                // Checked at login, not here: the kubelet mounts it in the pod.
+                jwt_file: c.path("vault.auth.jwt_file", &jwt_file, base, false),
+            }
+        }
+        other => {
+            c.add(
+                "vault.auth.method",
+                format!("\"{other}\" is not one of token, approle, kubernetes"),
+            );
+            VaultAuth::Token(TokenFrom::Env(String::new()))
+        }
+    };
+    VaultSettings {
+        address: v.address.trim_end_matches('/').to_owned(),
+        namespace: v.namespace.clone(),
+        ca_file,
+        request_timeout,
+        auth,
     }
 }
 
