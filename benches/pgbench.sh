@@ -15,8 +15,8 @@ ROUNDS=${ROUNDS:-2}
 SCALE=${SCALE:-10}
 IDLE_CLIENTS=${IDLE_CLIENTS:-2000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PGBIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-[ -x "$PGBIN/initdb" ] || PGBIN=/usr/lib/postgresql/15/bin
+# shellcheck source=../scripts/lib/local-postgres.sh
+. "$ROOT/scripts/lib/local-postgres.sh"
 for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer; do
   if [ ! -x "$tool" ]; then
     echo "missing $tool: run scripts/install-deps.sh (apt-get install postgresql-15 pgbouncer)" >&2
@@ -24,16 +24,11 @@ for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer; do
   fi
 done
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" = 0 ] && chown postgres "$WORK"
+make_workdir sluice-bench
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -43,23 +38,12 @@ echo "== building sluice (release)"
 SLUICE="$ROOT/target/release/sluice"
 HOLD="$ROOT/target/release/hold-connections"
 
-PGPORT=$(free_port); BOUNCERPORT=$(free_port); SLUICEPORT=$(free_port); ADMINPORT=$(free_port)
+BOUNCERPORT=$(free_port); SLUICEPORT=$(free_port); ADMINPORT=$(free_port)
 PASSWORD=bench-password
 
-echo "== starting PostgreSQL 15 on $PGPORT"
-echo "$PASSWORD" > "$WORK/pwfile"; chmod 644 "$WORK/pwfile"
-as_pg "$PGBIN/initdb" -D "$WORK/pg" -U bench --pwfile="$WORK/pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
-cat >> "$WORK/pg/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PGPORT
-unix_socket_directories = '$WORK'
-max_connections = 400
-shared_buffers = 256MB
-fsync = off
-synchronous_commit = off
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
-as_pg "$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U bench bench
+echo "== starting PostgreSQL 15"
+start_postgres bench "$PASSWORD" bench "$(printf 'max_connections = 400\nshared_buffers = 256MB\nsynchronous_commit = off')"
+echo "   PostgreSQL 15 on $PGPORT"
 export PGPASSWORD=$PASSWORD
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U bench -i -s "$SCALE" -q bench >/dev/null 2>&1
 

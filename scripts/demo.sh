@@ -10,17 +10,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 "$ROOT/scripts/install-deps.sh"
 
-PGBIN=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-[ -x "$PGBIN/initdb" ] || PGBIN=/usr/lib/postgresql/15/bin
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# shellcheck source=lib/local-postgres.sh
+. "$ROOT/scripts/lib/local-postgres.sh"
 
-WORK=$(mktemp -d /tmp/sluice-demo.XXXXXX)
-chmod 755 "$WORK"; [ "$(id -u)" = 0 ] && chown postgres "$WORK"
+make_workdir sluice-demo
 SLUICE_PID=
 cleanup() {
   [ -n "$SLUICE_PID" ] && kill "$SLUICE_PID" 2>/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -28,14 +25,11 @@ trap cleanup EXIT
 echo "== building sluice"
 (cd "$ROOT" && cargo build --release -q -p sluice)
 
-PGPORT=$(free_port); PORT=$(free_port); ADMIN=$(free_port)
+PORT=$(free_port); ADMIN=$(free_port)
 DBPASS=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
-echo "== starting PostgreSQL 15 on 127.0.0.1:$PGPORT"
-echo "$DBPASS" > "$WORK/pw"; chmod 644 "$WORK/pw"
-as_pg "$PGBIN/initdb" -D "$WORK/pg" -U app_owner --pwfile="$WORK/pw" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
-printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\n" "$PGPORT" "$WORK" >> "$WORK/pg/postgresql.conf"
-as_pg "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
-as_pg "$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U app_owner app
+echo "== starting PostgreSQL 15"
+start_postgres app_owner "$DBPASS" app
+echo "   PostgreSQL 15 on 127.0.0.1:$PGPORT"
 
 echo "== starting sluice on 127.0.0.1:$PORT (admin on $ADMIN)"
 echo "$DBPASS" > "$WORK/db-password"

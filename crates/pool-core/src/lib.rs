@@ -7,3 +7,4 @@ pub mod pool;
 pub mod secret;
 pub mod shutdown;
 pub mod users;
+pub mod worker;

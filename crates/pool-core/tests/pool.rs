@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pool_core::pool::{Manager, Pool, PoolConfig, PoolError, PooledConnection};
+use pool_core::pool::{Manager, Pool, PoolConfig, PoolError, PooledConnection, ShardedPool};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout, Instant};
 
@@ -670,4 +670,39 @@ async fn retired_idle_connection_is_skipped_by_get_and_maintenance() {
     counters.retire_up_to.store(2, Ordering::SeqCst);
     let c = pool.get().await.unwrap();
     assert_eq!(c.id, 3, "a retired idle connection was handed out");
+}
+
+#[tokio::test]
+async fn sharded_pool_lends_across_shards_and_caps_the_total() {
+    let counters = Arc::new(Counters::default());
+    let mut cfg = config(2);
+    cfg.checkout_timeout = Duration::from_millis(200);
+    let pool = ShardedPool::new(FakeManager(Arc::clone(&counters)), cfg, 2);
+    assert_eq!(pool.shards().len(), 2);
+    // Off the workers every caller belongs to shard 0, whose share is one connection:
+    // the second checkout borrows the other shard's share instead of waiting.
+    let a = pool.get().await.unwrap();
+    let b = timeout(Duration::from_secs(1), pool.get())
+        .await
+        .expect("the second checkout waited although a shard had room")
+        .unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(pool.status().in_use, 2);
+    // The total stays at the configured size: a third caller waits and times out.
+    assert!(matches!(pool.get().await, Err(PoolError::Timeout(_))));
+    assert_eq!(counters.connects(), 2);
+    // A connection borrowed from shard 1 goes back there and is lent again.
+    drop(b);
+    let c = pool.get().await.unwrap();
+    assert_eq!(counters.connects(), 2, "an idle connection was not reused");
+    drop((a, c));
+    assert_eq!(pool.status().idle, 2);
+}
+
+#[test]
+fn sharded_pool_splits_small_pools_into_fewer_shards() {
+    let pool = ShardedPool::new(FakeManager(Arc::default()), config(1), 4);
+    assert_eq!(pool.shards().len(), 1);
+    let pool = ShardedPool::new(FakeManager(Arc::default()), config(3), 8);
+    assert_eq!(pool.shards().len(), 3);
 }

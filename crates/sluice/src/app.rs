@@ -21,6 +21,7 @@ use crate::admin::{self, AdminState};
 use crate::config::validate::{ClusterSettings, CredentialSettings, DbSettings, PgSettings};
 use crate::config::{validate, Config, Problem, Validated};
 use crate::signals::{Signal, Signals};
+use crate::workers::{bind_reuseport, Workers};
 
 /// How often idle-timeout, lifetime and min-idle are enforced.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
@@ -125,6 +126,7 @@ impl Sources {
 
 pub struct App {
     config_path: PathBuf,
+    workers: Workers,
     frontend: Arc<Frontend>,
     identities: HashMap<String, RouteIdentity>,
     sources: Sources,
@@ -138,10 +140,16 @@ impl App {
         let (shutdown_ctl, shutdown) = ShutdownController::new();
         let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
         let tls = client_tls(&pg)?;
+        let workers = Workers::start(settings.workers)?;
         let mut sources = Sources::default();
         sources.set_vault(settings.vault.as_ref())?;
-        let (routes, identities) =
-            build_routes(&pg, &HashMap::new(), &HashMap::new(), &mut sources)?;
+        let (routes, identities) = build_routes(
+            &pg,
+            &HashMap::new(),
+            &HashMap::new(),
+            &mut sources,
+            &workers,
+        )?;
         let frontend = Arc::new(Frontend::new(
             routes,
             auth,
@@ -152,6 +160,7 @@ impl App {
         ));
         let mut app = App {
             config_path,
+            workers,
             frontend: frontend.clone(),
             identities,
             sources,
@@ -160,8 +169,7 @@ impl App {
         let admin_listener = tokio::net::TcpListener::bind(settings.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", settings.admin_listen))?;
-        let pg_listener = tokio::net::TcpListener::bind(pg.listen)
-            .await
+        let pg_listeners = bind_reuseport(pg.listen, app.workers.len())
             .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
         tracing::info!(postgres = %pg.listen, admin = %settings.admin_listen, "sluice is listening");
         let admin_state = Arc::new(AdminState::new(
@@ -174,7 +182,16 @@ impl App {
             admin_state.clone(),
             shutdown.clone(),
         ));
-        let listener = tokio::spawn(pg_proxy::listener::run(pg_listener, frontend.clone()));
+        let mut listeners = Vec::new();
+        for (std_listener, worker) in pg_listeners.into_iter().zip(app.workers.handles()) {
+            let frontend = frontend.clone();
+            listeners.push(worker.spawn(async move {
+                match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => pg_proxy::listener::run(l, frontend).await,
+                    Err(e) => tracing::error!(error = %e, "cannot start a listener"),
+                }
+            }));
+        }
         admin_state.set_listening(true);
         tokio::spawn(probe_routes(frontend.clone()));
 
@@ -187,7 +204,9 @@ impl App {
         tracing::info!(grace = ?settings.shutdown_grace, "shutting down: draining clients");
         admin_state.set_listening(false);
         shutdown_ctl.set(Phase::Draining);
-        let _ = listener.await;
+        for listener in listeners {
+            let _ = listener.await;
+        }
         let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
         while app.frontend.client_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -228,8 +247,13 @@ impl App {
             self.identities.clear();
         }
         self.sources.set_vault(settings.vault.as_ref())?;
-        let (routes, identities) =
-            build_routes(&pg, &current, &self.identities, &mut self.sources)?;
+        let (routes, identities) = build_routes(
+            &pg,
+            &current,
+            &self.identities,
+            &mut self.sources,
+            &self.workers,
+        )?;
         let used: Vec<CredentialSettings> =
             identities.values().map(|i| i.credentials.clone()).collect();
         for source in self.sources.keep_only(&used) {
@@ -278,6 +302,7 @@ fn build_routes(
     current: &HashMap<String, Arc<Route>>,
     identities: &HashMap<String, RouteIdentity>,
     sources: &mut Sources,
+    workers: &Workers,
 ) -> anyhow::Result<Routes> {
     let mut routes = HashMap::new();
     let mut ids = HashMap::new();
@@ -314,7 +339,7 @@ fn build_routes(
             })
             .clone();
         let credentials = sources.get(&db.credentials)?;
-        let route = new_route(name, db, cluster, cluster_settings, credentials)?;
+        let route = new_route(name, db, cluster, cluster_settings, credentials, workers)?;
         routes.insert(name.clone(), route);
         ids.insert(name.clone(), identity);
     }
@@ -327,6 +352,7 @@ fn new_route(
     cluster: Arc<Cluster>,
     cs: &ClusterSettings,
     credentials: Arc<dyn CredentialSource>,
+    workers: &Workers,
 ) -> anyhow::Result<Arc<Route>> {
     let tls = pg_proxy::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?;
     let options = ConnectOptions {
@@ -347,8 +373,11 @@ fn new_route(
         },
         manager,
         db.pool.clone(),
+        workers.len(),
     ));
-    route.pool.spawn_maintenance(MAINTENANCE_EVERY);
+    route
+        .pool
+        .spawn_maintenance(workers.handles(), MAINTENANCE_EVERY);
     Ok(route)
 }
 

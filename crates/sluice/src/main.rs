@@ -7,6 +7,7 @@ mod app;
 mod config;
 mod logging;
 mod signals;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,7 +79,9 @@ fn run(path: &Path) -> anyhow::Result<()> {
     })?;
     logging::init(settings.log_format, &settings.log_level)?;
     pg_proxy::tls::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Clients are served by the worker threads; this runtime runs the admin listener,
+    // signals, Vault and readiness probes.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(app::App::run(path.to_owned(), settings))

@@ -19,44 +19,6 @@ fn psql(sluice: &Sluice, sql: &str) -> std::process::Output {
         .unwrap()
 }
 
-fn pgbench(sluice: &Sluice, args: &[&str]) -> String {
-    let out = Command::new(pg_bin("pgbench"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &sluice.port.to_string(),
-            "-U",
-            APP_USER,
-        ])
-        .args(args)
-        .arg("appdb")
-        .env("PGPASSWORD", APP_PASSWORD)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "pgbench {args:?} failed:\n{text}");
-    text
-}
-
-fn processed(output: &str) -> (u64, u64) {
-    let get = |prefix: &str| {
-        output
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.split('/').next())
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    let done = get("number of transactions actually processed:").expect("processed line");
-    let failed = get("number of failed transactions:").unwrap_or(0);
-    (done, failed)
-}
-
 #[test]
 fn psql_works_through_sluice() {
     let pg: PgServer = start_postgres();

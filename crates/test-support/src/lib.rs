@@ -14,6 +14,9 @@
 //! as long as nothing on the calling runtime thread has to make progress
 //! while they run (they only talk to the PostgreSQL server directly).
 //!
+//! The [`openbao`] module starts OpenBao (Vault-API-compatible) dev servers
+//! whose database secrets engine manages users of a [`PgServer`].
+//!
 //! Environment variables:
 //! * `SLUICE_PG_BINDIR`: directory holding the PostgreSQL binaries
 //!   (default: `pg_config --bindir`, then `/usr/lib/postgresql/15/bin`).
@@ -34,6 +37,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub mod openbao;
+
+pub use openbao::{DynamicCreds, OpenBao, StaticCreds};
 
 /// Name of the superuser role of every test server.
 pub const SUPERUSER: &str = "postgres";

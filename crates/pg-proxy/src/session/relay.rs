@@ -60,7 +60,7 @@ pub struct Relay {
     pub(super) client_out: BytesMut,
     /// Bytes of a streamed client message still to forward.
     pub(super) client_passthrough: usize,
-    pub(super) server: Option<PooledConnection<PgManager>>,
+    pub(super) server: Option<PooledConnection<Arc<PgManager>>>,
     pub(super) server_out: BytesMut,
     /// Bytes of a streamed server message still to forward.
     pub(super) server_passthrough: usize,

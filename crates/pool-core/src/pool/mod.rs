@@ -14,6 +14,7 @@ mod error;
 mod guard;
 mod maintenance;
 mod open;
+mod sharded;
 mod shared;
 mod waiters;
 
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 pub use config::{PoolConfig, PoolStatus};
 pub use error::PoolError;
 pub use guard::PooledConnection;
+pub use sharded::ShardedPool;
 
 use open::Opening;
 use shared::Shared;
@@ -103,24 +105,7 @@ impl<M: Manager> Pool<M> {
                 if st.closed {
                     return Err(PoolError::Closed);
                 }
-                let immediate = if !st.waiters.is_empty() {
-                    // Queued callers come first.
-                    None
-                } else if let Some(idle) = st.idle.pop() {
-                    if self.shared.past_due(&idle.conn, started) {
-                        st.size -= 1;
-                        Some(Step::ClosedExpired(idle))
-                    } else {
-                        st.in_use += 1;
-                        Some(Step::Idle(idle))
-                    }
-                } else if st.size < st.config.max_size {
-                    st.reserve_direct();
-                    Some(Step::Open)
-                } else {
-                    None
-                };
-                match immediate {
+                match self.immediate_step(&mut st, started) {
                     Some(step) => step,
                     None => {
                         let timeout = st.config.checkout_timeout;
@@ -162,6 +147,52 @@ impl<M: Manager> Pool<M> {
                     };
                 }
             }
+        }
+    }
+
+    /// Checks out a connection only if that needs no waiting: an idle one, or a new one
+    /// when there is room and nobody is queued. `None` when the caller would have to wait.
+    pub async fn try_get(&self) -> Option<Result<PooledConnection<M>, PoolError<M::Error>>> {
+        let started = Instant::now();
+        loop {
+            let step = {
+                let mut st = self.shared.lock();
+                if st.closed {
+                    return Some(Err(PoolError::Closed));
+                }
+                self.immediate_step(&mut st, started)?
+            };
+            match step {
+                Step::Idle(idle) => return Some(Ok(self.guard(idle.conn, started))),
+                Step::ClosedExpired(idle) => drop(idle),
+                Step::Open => {
+                    let opened = Opening::direct(&self.shared).connect_direct().await;
+                    return Some(opened.map(|conn| self.guard(conn, started)));
+                }
+                Step::Wait { .. } => unreachable!("immediate steps never wait"),
+            }
+        }
+    }
+
+    /// What a checkout can do without queueing, with the state locked.
+    fn immediate_step(&self, st: &mut shared::State<M>, started: Instant) -> Option<Step<M>> {
+        if !st.waiters.is_empty() {
+            // Queued callers come first.
+            return None;
+        }
+        if let Some(idle) = st.idle.pop() {
+            if self.shared.past_due(&idle.conn, started) {
+                st.size -= 1;
+                Some(Step::ClosedExpired(idle))
+            } else {
+                st.in_use += 1;
+                Some(Step::Idle(idle))
+            }
+        } else if st.size < st.config.max_size {
+            st.reserve_direct();
+            Some(Step::Open)
+        } else {
+            None
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
     pub postgres: Option<PostgresConfig>,
     pub vault: Option<VaultConfig>,
 }
@@ -45,6 +47,16 @@ fn default_log_format() -> String {
 }
 fn default_log_level() -> String {
     "info".into()
+}
+
+/// Threads serving clients.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads, each with its own listener and share of every pool; 0 means one
+    /// per available core.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

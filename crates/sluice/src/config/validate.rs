@@ -39,6 +39,8 @@ pub struct Validated {
     pub log_level: String,
     pub admin_listen: SocketAddr,
     pub shutdown_grace: Duration,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
     pub postgres: Option<PgSettings>,
     pub vault: Option<VaultSettings>,
 }
@@ -301,6 +303,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             log_level: config.log.level.clone(),
             admin_listen,
             shutdown_grace,
+            workers: config.runtime.workers,
             postgres,
             vault,
         })

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::{free_port, AuthMethod, PgServer};
+use test_support::{free_port, pg_bin, AuthMethod, PgServer};
 
 /// The sluice client identity used by most tests.
 pub const APP_USER: &str = "app";
@@ -48,6 +48,11 @@ pub struct SluiceOptions {
     pub databases: Vec<(&'static str, &'static str)>,
     /// sluice → PostgreSQL TLS mode.
     pub tls_mode: &'static str,
+    /// The routes' `credentials` value (an inline TOML table); by default the
+    /// username `db_user` and a file holding `db_password`.
+    pub credentials: Option<String>,
+    /// Top-level sections placed before the others (e.g. `[vault]`).
+    pub extra_sections: String,
 }
 
 impl Default for SluiceOptions {
@@ -64,6 +69,8 @@ impl Default for SluiceOptions {
             db_password: DB_PASSWORD.into(),
             databases: vec![("appdb", "appdb")],
             tls_mode: "disable",
+            credentials: None,
+            extra_sections: String::new(),
         }
     }
 }
@@ -86,10 +93,17 @@ impl Sluice {
             }
             None => String::new(),
         };
+        let credentials = opts.credentials.clone().unwrap_or_else(|| {
+            format!(
+                "{{ username = \"{}\", password_file = \"db-password\" }}",
+                opts.db_user
+            )
+        });
         let mut config = format!(
-            "[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
+            "{}\n[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
              [postgres]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"users.toml\"\n{hba_line}{}\n\n\
              [postgres.clusters.main]\nhosts = [\"127.0.0.1:{}\"]\ntls_mode = \"{}\"\n{}\n",
+            opts.extra_sections,
             opts.extra_postgres,
             pg.port(),
             opts.tls_mode,
@@ -99,8 +113,8 @@ impl Sluice {
             config.push_str(&format!(
                 "\n[postgres.databases.{name}]\ncluster = \"main\"\nserver_database = \"{server_db}\"\n\
                  pool_mode = \"{}\"\npool_size = {}\n{}\n\
-                 credentials = {{ username = \"{}\", password_file = \"db-password\" }}\n",
-                opts.pool_mode, opts.pool_size, opts.extra_database, opts.db_user
+                 credentials = {credentials}\n",
+                opts.pool_mode, opts.pool_size, opts.extra_database
             ));
         }
         let config_path = dir.path().join("sluice.toml");
@@ -253,4 +267,44 @@ pub fn server_connections(pg: &PgServer) -> usize {
     ))
     .parse()
     .unwrap()
+}
+
+/// Runs pgbench through sluice as the application user; panics unless it succeeds.
+pub fn pgbench(sluice: &Sluice, args: &[&str]) -> String {
+    let out = Command::new(pg_bin("pgbench"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &sluice.port.to_string(),
+            "-U",
+            APP_USER,
+        ])
+        .args(args)
+        .arg("appdb")
+        .env("PGPASSWORD", APP_PASSWORD)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pgbench {args:?} failed:\n{text}");
+    text
+}
+
+/// (transactions processed, failed transactions) from pgbench's report.
+pub fn processed(output: &str) -> (u64, u64) {
+    let get = |prefix: &str| {
+        output
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.split('/').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let done = get("number of transactions actually processed:").expect("processed line");
+    let failed = get("number of failed transactions:").unwrap_or(0);
+    (done, failed)
 }

@@ -253,6 +253,19 @@ impl Vault {
         Some(renew_at.saturating_duration_since(Instant::now()))
     }
 
+    /// How long the upkeep loop sleeps before looking at the token again: soon while
+    /// no login happened yet, and never so long that a token replaced by a re-login
+    /// with a shorter TTL is renewed late.
+    fn upkeep_wait(&self) -> Duration {
+        let logged_in = self.token.lock().expect("vault token poisoned").is_some();
+        if !logged_in {
+            return Duration::from_secs(5);
+        }
+        self.renew_in()
+            .unwrap_or(Duration::from_secs(300))
+            .min(Duration::from_secs(60))
+    }
+
     fn classify(&self, what: &str, e: ClientError) -> VaultError {
         classify(&self.settings.address, what, e)
     }
@@ -285,7 +298,7 @@ async fn token_upkeep(vault: Weak<Vault>) {
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         let wait = match vault.upgrade() {
-            Some(v) => v.renew_in().unwrap_or(Duration::from_secs(300)),
+            Some(v) => v.upkeep_wait(),
             None => return,
         };
         tokio::time::sleep(wait).await;
@@ -462,6 +475,113 @@ mod tests {
         assert!(read_secret_file(&p).unwrap_err().contains("control"));
         let err = read_secret_file(&dir.join("missing")).unwrap_err();
         assert!(err.contains("missing"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Reads one HTTP/1.1 request (head and body) from `sock`.
+    async fn read_request(sock: &mut tokio::net::TcpStream) -> (String, String) {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let head_end = loop {
+            let mut chunk = [0u8; 1024];
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-request");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 1024];
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8(buf[head_end..head_end + length].to_vec()).unwrap();
+        (head, body)
+    }
+
+    /// The Kubernetes login sluice sends: `POST /v1/auth/<mount>/login` with the role
+    /// and the service-account JWT read from its file at each login, in the namespace
+    /// header, and no token of its own.
+    #[tokio::test]
+    async fn kubernetes_login_request_reads_the_jwt_at_each_login() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dir = tempfile_dir().join("k8s");
+        std::fs::create_dir_all(&dir).unwrap();
+        let jwt_file = dir.join("token");
+        std::fs::write(&jwt_file, "eyJ.first.jwt\n").unwrap();
+
+        let server = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for n in 0..2 {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                requests.push(read_request(&mut sock).await);
+                let body = format!(
+                    r#"{{"request_id":"r{n}","lease_id":"","lease_duration":0,"renewable":false,"data":null,"warnings":null,"wrap_info":null,"auth":{{"client_token":"s.token{n}","accessor":"acc","policies":["sluice"],"token_policies":["sluice"],"metadata":{{"role":"sluice"}},"lease_duration":3600,"renewable":true,"entity_id":"e","token_type":"service","orphan":true}}}}"#
+                );
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                sock.write_all(resp.as_bytes()).await.unwrap();
+                sock.shutdown().await.unwrap();
+            }
+            requests
+        });
+
+        let vault = Vault::new(VaultSettings {
+            address: format!("http://127.0.0.1:{port}"),
+            namespace: Some("platform".into()),
+            ca_file: None,
+            request_timeout: Duration::from_secs(5),
+            auth: VaultAuth::Kubernetes {
+                mount: "kubernetes-prod".into(),
+                role: "sluice".into(),
+                jwt_file: jwt_file.clone(),
+            },
+        })
+        .unwrap();
+        vault.ensure_logged_in().await.unwrap();
+        // The kubelet rotated the projected token; the next login must send the new one.
+        std::fs::write(&jwt_file, "eyJ.second.jwt").unwrap();
+        vault.relogin(1).await.unwrap();
+        let requests = server.await.unwrap();
+
+        let expected = ["eyJ.first.jwt", "eyJ.second.jwt"];
+        for (n, ((head, body), jwt)) in requests.iter().zip(expected).enumerate() {
+            let request_line = head.lines().next().unwrap();
+            assert_eq!(request_line, "POST /v1/auth/kubernetes-prod/login HTTP/1.1");
+            let header = |name: &str| {
+                head.lines().skip(1).find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+            };
+            assert_eq!(header("x-vault-namespace").as_deref(), Some("platform"));
+            if n == 0 {
+                // Before its first login sluice has no token to send.
+                assert!(
+                    header("x-vault-token").is_none_or(|t| t.is_empty()),
+                    "{head}"
+                );
+            }
+            let json: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(json, serde_json::json!({"role": "sluice", "jwt": jwt}));
+        }
+        assert!(vault.status().logged_in);
+        assert!(vault.status().failing.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

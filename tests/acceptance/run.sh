@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Acceptance check with real drivers: starts its own PostgreSQL 15 on a free port and
+# sluice in front of it (transaction pooling, pool of 5), then runs the shared
+# acceptance script pg_clients.py (asyncpg and psycopg 3, installed into a virtual
+# environment from PyPI) through sluice.
+#
+# The acceptance scripts live beside the repository, in ../shared/acceptance (or
+# $SLUICE_ACCEPTANCE_DIR). Usage: tests/acceptance/run.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ACCEPTANCE_DIR=${SLUICE_ACCEPTANCE_DIR:-$ROOT/../shared/acceptance}
+if [ ! -f "$ACCEPTANCE_DIR/pg_clients.py" ]; then
+  echo "!! no acceptance scripts at $ACCEPTANCE_DIR (set SLUICE_ACCEPTANCE_DIR): acceptance checks NOT run"
+  exit 0
+fi
+
+# shellcheck source=../../scripts/lib/local-postgres.sh
+. "$ROOT/scripts/lib/local-postgres.sh"
+
+VENV=${SLUICE_ACCEPTANCE_VENV:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice/acceptance-venv}
+if ! "$VENV/bin/python3" -c 'import asyncpg, psycopg' 2>/dev/null; then
+  echo "== installing asyncpg and psycopg into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python3" -m pip install --quiet asyncpg 'psycopg[binary]'
+fi
+
+make_workdir sluice-acceptance
+SLUICE_PID=
+cleanup() {
+  [ -n "$SLUICE_PID" ] && kill "$SLUICE_PID" 2>/dev/null
+  stop_postgres
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+(cd "$ROOT" && cargo build -q -p sluice)
+SLUICE="$ROOT/target/debug/sluice"
+
+PORT=$(free_port); ADMIN=$(free_port)
+DBPASS=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
+start_postgres app_owner "$DBPASS" app
+
+echo "$DBPASS" > "$WORK/db-password"
+printf '[users.accept]\npassword = "accept-password"\n' > "$WORK/users.toml"
+cat > "$WORK/sluice.toml" <<CONF
+[admin]
+listen = "127.0.0.1:$ADMIN"
+[postgres]
+listen = "127.0.0.1:$PORT"
+users_file = "users.toml"
+[postgres.clusters.local]
+hosts = ["127.0.0.1:$PGPORT"]
+[postgres.databases.app]
+cluster = "local"
+pool_mode = "transaction"
+pool_size = 5
+credentials = { username = "app_owner", password_file = "db-password" }
+CONF
+"$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
+SLUICE_PID=$!
+for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break; sleep 0.1; done
+
+echo "== pg_clients.py through sluice (transaction pooling, pool of 5)"
+status=0
+"$VENV/bin/python3" "$ACCEPTANCE_DIR/pg_clients.py" \
+  --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "---- sluice log (tail) ----"; tail -n 60 "$WORK/sluice.log"
+fi
+exit "$status"
