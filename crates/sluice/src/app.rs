@@ -62,21 +62,33 @@ struct Sources {
 }
 
 impl Sources {
-    /// Sets up the Vault client when the settings name one (or changed).
-    fn set_vault(&mut self, settings: Option<&VaultSettings>) -> anyhow::Result<()> {
+    /// Sets up the Vault client when the settings name one (or changed). Returns the
+    /// sources of the previous client, which must not be reused: the caller closes them
+    /// (revoking their leases) once no pool uses them.
+    fn set_vault(
+        &mut self,
+        settings: Option<&VaultSettings>,
+    ) -> anyhow::Result<Vec<Arc<dyn CredentialSource>>> {
         match (settings, &self.vault) {
-            (None, _) => self.vault = None,
-            (Some(s), Some((current, _))) if s == current => return Ok(()),
+            (None, None) => return Ok(Vec::new()),
+            (None, Some(_)) => self.vault = None,
+            (Some(s), Some((current, _))) if s == current => return Ok(Vec::new()),
             (Some(s), _) => {
                 let vault = Vault::new(s.clone()).context("[vault]")?;
                 vault.spawn_token_upkeep();
                 self.vault = Some((s.clone(), vault));
             }
         }
-        // Sources of the previous Vault client must not be reused.
-        self.by_settings
-            .retain(|k, _| matches!(k, CredentialSettings::File { .. }));
-        Ok(())
+        let previous: Vec<CredentialSettings> = self
+            .by_settings
+            .keys()
+            .filter(|k| !matches!(k, CredentialSettings::File { .. }))
+            .cloned()
+            .collect();
+        Ok(previous
+            .iter()
+            .filter_map(|k| self.by_settings.remove(k))
+            .collect())
     }
 
     fn get(&mut self, settings: &CredentialSettings) -> anyhow::Result<Arc<dyn CredentialSource>> {
@@ -246,7 +258,9 @@ impl App {
             // Routes of the old Vault client are rebuilt below with new sources.
             self.identities.clear();
         }
-        self.sources.set_vault(settings.vault.as_ref())?;
+        for source in self.sources.set_vault(settings.vault.as_ref())? {
+            tokio::spawn(close_when_unused(source));
+        }
         let (routes, identities) = build_routes(
             &pg,
             &current,

@@ -230,7 +230,12 @@ async fn rotations_under_load_cost_no_transaction() {
     let first = setup.bao.static_creds(MOUNT, "app");
     let sluice = Sluice::start(&setup.pg, static_role_options(setup.token_login(), "app"));
 
-    let transactions = load(&sluice, 36);
+    // SLUICE_VAULT_LOAD_SECONDS lengthens the run (e.g. 300 for about 30 rotations).
+    let seconds = std::env::var("SLUICE_VAULT_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(36);
+    let transactions = load(&sluice, seconds);
 
     let source = "source=\"static:database/app\"";
     let rotations = metric(&sluice, "sluice_credential_rotations_total", source).unwrap_or(0.0);
@@ -249,7 +254,11 @@ async fn rotations_under_load_cost_no_transaction() {
     let last = setup.bao.static_creds(MOUNT, "app");
     assert_ne!(first.password, last.password);
     assert!(!sluice.log().contains(&last.password));
-    eprintln!("{transactions} transactions, {rotations} rotations, 0 failed");
+    eprintln!(
+        "{seconds} s: {transactions} transactions, {rotations} rotations seen, \
+         {} credential generations on new server connections, 0 failed",
+        generations.len() + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
