@@ -184,3 +184,85 @@ async fn md5_client_authentication_by_rule() {
         .unwrap_err();
     assert_eq!(sqlstate(&err), "28P01", "{err}");
 }
+
+/// The port of the server a sluice session runs on.
+async fn server_port(c: &tokio_postgres::Client) -> Result<u16, tokio_postgres::Error> {
+    let row = c
+        .query_one("select current_setting('port')::int4", &[])
+        .await?;
+    Ok(row.get::<_, i32>(0) as u16)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_primary_serves_and_a_promoted_standby_takes_over() {
+    let mut primary = start_postgres();
+    let mut standby = start_postgres();
+    standby.restart_as_standby();
+    // The standby is listed first: sluice asks each member and skips it.
+    let sluice = Sluice::start(
+        &primary,
+        SluiceOptions {
+            hosts: Some(vec![standby.port(), primary.port()]),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    let in_recovery: bool = c
+        .query_one("select pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!in_recovery);
+    assert_eq!(server_port(&c).await.unwrap(), primary.port());
+    assert_eq!(sluice.admin_get("/readyz").0, 200);
+    drop(c);
+
+    // Failover: the primary goes away and the standby is promoted.
+    primary.stop();
+    standby.promote();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let served = match try_connect(&sluice.app_conn_str()).await {
+            Ok(c) => server_port(&c).await.ok(),
+            Err(_) => None,
+        };
+        if served == Some(standby.port()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new sessions never reached the promoted standby (last: {served:?})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let c = sluice.connect().await;
+    c.batch_execute("create table after_failover(x int); insert into after_failover values (1)")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_of_standbys_is_not_ready_and_says_why() {
+    let mut standby = start_postgres();
+    standby.restart_as_standby();
+    let sluice = Sluice::start(&standby, SluiceOptions::default());
+    let err = match try_connect(&sluice.app_conn_str()).await {
+        Ok(c) => c.query_one("select 1", &[]).await.unwrap_err(),
+        Err(e) => e,
+    };
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_else(|| err.to_string());
+    assert!(msg.contains("primary"), "{msg}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (code, body) = sluice.admin_get("/readyz");
+        if code == 503 {
+            assert!(body.contains("no primary reachable"), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still ready: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -1017,6 +1017,29 @@ impl PgServer {
         }
     }
 
+    /// Restarts the server in recovery, as a standby without a primary to follow:
+    /// it accepts read-only sessions and answers `pg_is_in_recovery() = true`, as a
+    /// replica does. Roles and databases made before stay. The port changes.
+    pub fn restart_as_standby(&mut self) {
+        self.stop();
+        let signal = self.data_dir.join("standby.signal");
+        fs::write(&signal, b"").unwrap_or_else(|e| panic!("write {}: {e}", signal.display()));
+        give_to_postgres(&signal);
+        self.launch();
+        assert_eq!(self.psql("select pg_is_in_recovery()"), "t");
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`, waiting until it is done).
+    pub fn promote(&self) {
+        let mut cmd = server_command(&pg_bin("pg_ctl"), &self.root);
+        cmd.arg("promote")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-w", "-t", "30"]);
+        run_checked(cmd, "pg_ctl promote");
+        assert_eq!(self.psql("select pg_is_in_recovery()"), "f");
+    }
+
     /// Stops the server (fast shutdown) and waits for it to exit.
     /// Does nothing when it is not running.
     pub fn stop(&mut self) {

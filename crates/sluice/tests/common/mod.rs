@@ -53,6 +53,8 @@ pub struct SluiceOptions {
     pub credentials: Option<String>,
     /// Top-level sections placed before the others (e.g. `[vault]`).
     pub extra_sections: String,
+    /// Ports of the cluster's members, in order; by default the one server's.
+    pub hosts: Option<Vec<u16>>,
 }
 
 impl Default for SluiceOptions {
@@ -71,6 +73,7 @@ impl Default for SluiceOptions {
             tls_mode: "disable",
             credentials: None,
             extra_sections: String::new(),
+            hosts: None,
         }
     }
 }
@@ -102,10 +105,16 @@ impl Sluice {
         let mut config = format!(
             "{}\n[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
              [postgres]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"users.toml\"\n{hba_line}{}\n\n\
-             [postgres.clusters.main]\nhosts = [\"127.0.0.1:{}\"]\ntls_mode = \"{}\"\n{}\n",
+             [postgres.clusters.main]\nhosts = [{}]\ntls_mode = \"{}\"\n{}\n",
             opts.extra_sections,
             opts.extra_postgres,
-            pg.port(),
+            opts.hosts
+                .clone()
+                .unwrap_or_else(|| vec![pg.port()])
+                .iter()
+                .map(|port| format!("\"127.0.0.1:{port}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
             opts.tls_mode,
             opts.extra_cluster
         );
