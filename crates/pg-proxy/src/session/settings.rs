@@ -139,9 +139,14 @@ pub fn may_change_session(sql: &[u8]) -> bool {
         || contains_ci(sql, b"set ")
 }
 
+/// Whether `hay` contains `needle` (lowercase ASCII, non-empty) in any letter case.
+/// Runs on every query: candidates are found by a vectorised search for the first
+/// letter instead of comparing at every position.
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let first = needle[0];
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay).any(|i| {
+        hay[i..].len() >= needle.len() && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    })
 }
 
 /// Finds the session commands in a query string (one or more statements).
@@ -361,6 +366,28 @@ mod tests {
         SessionCommand::Set {
             name: name.into(),
             value: SettingValue::Sql(v.into()),
+        }
+    }
+
+    #[test]
+    fn cheap_prefilter_finds_set_anywhere_in_any_case() {
+        for sql in [
+            "SET search_path = a",
+            "  reset all",
+            "DISCARD ALL",
+            "Deallocate x",
+            "select 1; SeT x = 1",
+            "begin;\nsET LOCAL work_mem = '4MB'",
+        ] {
+            assert!(may_change_session(sql.as_bytes()), "{sql}");
+        }
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
+            "select offset_s from t",
+            "",
+            "s",
+        ] {
+            assert!(!may_change_session(sql.as_bytes()), "{sql}");
         }
     }
 
