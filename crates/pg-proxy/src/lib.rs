@@ -10,5 +10,6 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod session;
-pub mod stream;
-pub mod tls;
+
+/// The transport lives in pool-core, shared with the MySQL side.
+pub use pool_core::net::{stream, tls};

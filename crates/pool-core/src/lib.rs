@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod hba;
+pub mod net;
 pub mod pool;
 pub mod secret;
 pub mod shutdown;

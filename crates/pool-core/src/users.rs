@@ -6,11 +6,16 @@
 //! scram_verifier = "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"  # as in pg_authid
 //! md5 = "md5<32 hex digits>"       # md5(password || username), as PostgreSQL stores it
 //!
+//! [users.shlink]                  # MySQL clients
+//! mysql_native_password = "*<40 hex digits>"  # as in mysql.user: SHA1(SHA1(password))
+//! mysql_sha256 = "<64 hex digits>"            # SHA256(SHA256(password)), for caching_sha2_password
+//!
 //! [users.dev]
 //! password = "plain text, for development"
 //! ```
 //!
-//! Every user needs at least one of `password`, `scram_verifier` and `md5`. Error
+//! Every user needs at least one of `password`, `scram_verifier`, `md5`,
+//! `mysql_native_password` and `mysql_sha256`. Error
 //! messages name users and keys but never contain a secret value.
 
 use std::collections::BTreeMap;
@@ -140,6 +145,11 @@ pub struct UserEntry {
     pub scram: Option<ScramSecret>,
     /// `md5` followed by 32 lowercase hex digits: md5(password || username).
     pub md5: Option<Secret>,
+    /// `*` followed by 40 uppercase hex digits: SHA1(SHA1(password)), as MySQL stores it.
+    pub mysql_native: Option<Secret>,
+    /// 64 lowercase hex digits: SHA256(SHA256(password)), what caching_sha2_password
+    /// checks a client's fast-path answer against.
+    pub mysql_sha256: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +271,8 @@ fn parse_user(name: &str, fields: toml::Value) -> Result<UserEntry, UsersError> 
         password: None,
         scram: None,
         md5: None,
+        mysql_native: None,
+        mysql_sha256: None,
     };
     for (key, value) in fields {
         let toml::Value::String(value) = value else {
@@ -280,16 +292,27 @@ fn parse_user(name: &str, fields: toml::Value) -> Result<UserEntry, UsersError> 
                 entry.scram = Some(parsed);
             }
             "md5" => entry.md5 = Some(parse_md5(&value).map_err(err)?),
+            "mysql_native_password" => {
+                entry.mysql_native = Some(parse_hex_hash(&value, "*", 40, true).map_err(err)?)
+            }
+            "mysql_sha256" => {
+                entry.mysql_sha256 = Some(parse_hex_hash(&value, "", 64, false).map_err(err)?)
+            }
             _ => {
                 return Err(err(format!(
-                    "unknown key \"{key}\" (expected password, scram_verifier or md5)"
+                    "unknown key \"{key}\" (expected password, scram_verifier, md5, mysql_native_password or mysql_sha256)"
                 )))
             }
         }
     }
-    if entry.password.is_none() && entry.scram.is_none() && entry.md5.is_none() {
+    if entry.password.is_none()
+        && entry.scram.is_none()
+        && entry.md5.is_none()
+        && entry.mysql_native.is_none()
+        && entry.mysql_sha256.is_none()
+    {
         return Err(err(
-            "needs at least one of password, scram_verifier or md5".into()
+            "needs at least one of password, scram_verifier, md5, mysql_native_password or mysql_sha256".into()
         ));
     }
     Ok(entry)
@@ -305,6 +328,33 @@ fn parse_md5(value: &Secret) -> Result<Secret, String> {
         return Err("malformed md5: must be \"md5\" followed by 32 hex digits".into());
     }
     Ok(Secret::new(format!("md5{}", hex.to_ascii_lowercase())))
+}
+
+/// Checks `prefix` + `digits` hex digits; normalises the case. The error never quotes
+/// the value.
+fn parse_hex_hash(
+    value: &Secret,
+    prefix: &str,
+    digits: usize,
+    upper: bool,
+) -> Result<Secret, String> {
+    let what = if prefix.is_empty() {
+        "mysql_sha256"
+    } else {
+        "mysql_native_password"
+    };
+    let hex = value.expose().strip_prefix(prefix).unwrap_or("");
+    if hex.len() != digits || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "malformed {what}: must be \"{prefix}\" followed by {digits} hex digits"
+        ));
+    }
+    let hex = if upper {
+        hex.to_ascii_uppercase()
+    } else {
+        hex.to_ascii_lowercase()
+    };
+    Ok(Secret::new(format!("{prefix}{hex}")))
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
@@ -526,6 +576,37 @@ mod tests {
             "Zg", "Zg=", "Zh==", "Zm9=", "Z===", "Zg==Zg==", "Zm 9", "Zm9v\n",
         ] {
             assert!(base64_decode(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mysql_hashes_are_checked_and_normalised() {
+        let users = Users::parse(
+            "[users.shlink]\nmysql_native_password = \"*2470c0c06dee42fd1618bb99005adca2ec9d1e19\"\n\
+             mysql_sha256 = \"AB00000000000000000000000000000000000000000000000000000000000000\"\n",
+        )
+        .unwrap();
+        let u = users.get("shlink").unwrap();
+        assert_eq!(
+            u.mysql_native.as_ref().unwrap().expose(),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
+        assert!(u
+            .mysql_sha256
+            .as_ref()
+            .unwrap()
+            .expose()
+            .starts_with("ab00"));
+        for bad in [
+            "mysql_native_password = \"2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19\"",
+            "mysql_native_password = \"*2470C0\"",
+            "mysql_sha256 = \"zz\"",
+        ] {
+            let err = Users::parse(&format!("[users.x]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("malformed mysql"), "{err}");
+            assert!(!err.contains("2470"), "the value leaked into: {err}");
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
 
 pub struct AdminState {
     frontend: Arc<Frontend>,
+    mysql: Option<Arc<crate::mysql::MysqlSide>>,
     vault: Option<Arc<Vault>>,
     metrics: PrometheusHandle,
     listening: AtomicBool,
@@ -37,11 +38,13 @@ pub struct AdminState {
 impl AdminState {
     pub fn new(
         frontend: Arc<Frontend>,
+        mysql: Option<Arc<crate::mysql::MysqlSide>>,
         vault: Option<Arc<Vault>>,
         metrics: PrometheusHandle,
     ) -> Self {
         Self {
             frontend,
+            mysql,
             vault,
             metrics,
             listening: AtomicBool::new(false),
@@ -87,6 +90,9 @@ impl AdminState {
                 }
             }
         }
+        if let Some(m) = &self.mysql {
+            ready &= m.readiness(&mut lines);
+        }
         if let Some(vault) = &self.vault {
             if let Some((since, e)) = vault.status().failing {
                 lines.push(format!(
@@ -118,6 +124,9 @@ impl AdminState {
                 .set(route.clients.load(Ordering::Relaxed) as f64);
             metrics::gauge!("sluice_route_ready", "protocol" => "postgres", "pool" => pool)
                 .set(if route.is_ready() { 1.0 } else { 0.0 });
+        }
+        if let Some(m) = &self.mysql {
+            m.render_metrics();
         }
         self.metrics.render()
     }

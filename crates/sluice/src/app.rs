@@ -20,6 +20,7 @@ use pool_core::users::Users;
 use crate::admin::{self, AdminState};
 use crate::config::validate::{ClusterSettings, CredentialSettings, DbSettings, PgSettings};
 use crate::config::{validate, Config, Problem, Validated};
+use crate::mysql::MysqlSide;
 use crate::signals::{Signal, Signals};
 use crate::workers::{bind_reuseport, Workers};
 
@@ -56,7 +57,7 @@ struct RouteIdentity {
 /// Credential sources by what they were built from, shared by the routes naming the same
 /// role, and kept across reloads so that a reload does not fetch or lease anew.
 #[derive(Default)]
-struct Sources {
+pub(crate) struct Sources {
     vault: Option<(VaultSettings, Arc<Vault>)>,
     by_settings: HashMap<CredentialSettings, Arc<dyn CredentialSource>>,
 }
@@ -91,7 +92,10 @@ impl Sources {
             .collect())
     }
 
-    fn get(&mut self, settings: &CredentialSettings) -> anyhow::Result<Arc<dyn CredentialSource>> {
+    pub(crate) fn get(
+        &mut self,
+        settings: &CredentialSettings,
+    ) -> anyhow::Result<Arc<dyn CredentialSource>> {
         if let Some(s) = self.by_settings.get(settings) {
             return Ok(s.clone());
         }
@@ -140,40 +144,64 @@ pub struct App {
     config_path: PathBuf,
     workers: Workers,
     frontend: Arc<Frontend>,
+    mysql: Option<Arc<MysqlSide>>,
     identities: HashMap<String, RouteIdentity>,
     sources: Sources,
 }
 
 impl App {
     pub async fn run(config_path: PathBuf, settings: Validated) -> anyhow::Result<()> {
-        let pg = settings.postgres.clone().context("no [postgres] section")?;
         // Before any route registers its metric handles.
         let metrics = admin::install_recorder()?;
         let (shutdown_ctl, shutdown) = ShutdownController::new();
-        let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
-        let tls = client_tls(&pg)?;
         let workers = Workers::start(settings.workers)?;
         let mut sources = Sources::default();
         sources.set_vault(settings.vault.as_ref())?;
-        let (routes, identities) = build_routes(
-            &pg,
-            &HashMap::new(),
-            &HashMap::new(),
-            &mut sources,
-            &workers,
-        )?;
-        let frontend = Arc::new(Frontend::new(
-            routes,
-            auth,
-            tls,
-            pg.max_client_conn,
-            pg.auth_timeout,
-            shutdown.clone(),
-        ));
+        let (frontend, identities) = match &settings.postgres {
+            Some(pg) => {
+                let auth = load_auth(pg).map_err(|e| anyhow::anyhow!(e))?;
+                let tls = client_tls(pg)?;
+                let (routes, identities) =
+                    build_routes(pg, &HashMap::new(), &HashMap::new(), &mut sources, &workers)?;
+                let fe = Frontend::new(
+                    routes,
+                    auth,
+                    tls,
+                    pg.max_client_conn,
+                    pg.auth_timeout,
+                    shutdown.clone(),
+                );
+                (Arc::new(fe), identities)
+            }
+            // MySQL only: a PostgreSQL side with no routes and no listener.
+            None => {
+                let auth = AuthConfig::new(HbaRules::from_rules(Vec::new()), Users::default());
+                let fe = Frontend::new(
+                    HashMap::new(),
+                    auth,
+                    None,
+                    0,
+                    Duration::from_secs(1),
+                    shutdown.clone(),
+                );
+                (Arc::new(fe), HashMap::new())
+            }
+        };
+        let mut listeners = Vec::new();
+        let mysql = match &settings.mysql {
+            Some(m) => {
+                let (side, handles) =
+                    MysqlSide::start(m, &mut sources, &workers, shutdown.clone()).await?;
+                listeners.extend(handles);
+                Some(Arc::new(side))
+            }
+            None => None,
+        };
         let mut app = App {
             config_path,
             workers,
             frontend: frontend.clone(),
+            mysql: mysql.clone(),
             identities,
             sources,
         };
@@ -181,11 +209,15 @@ impl App {
         let admin_listener = tokio::net::TcpListener::bind(settings.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", settings.admin_listen))?;
-        let pg_listeners = bind_reuseport(pg.listen, app.workers.len())
-            .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
-        tracing::info!(postgres = %pg.listen, admin = %settings.admin_listen, "sluice is listening");
+        let pg_listeners = match &settings.postgres {
+            Some(pg) => bind_reuseport(pg.listen, app.workers.len())
+                .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?,
+            None => Vec::new(),
+        };
+        tracing::info!(postgres = ?settings.postgres.as_ref().map(|p| p.listen), admin = %settings.admin_listen, "sluice is listening");
         let admin_state = Arc::new(AdminState::new(
             frontend.clone(),
+            mysql,
             app.sources.vault(),
             metrics,
         ));
@@ -194,7 +226,6 @@ impl App {
             admin_state.clone(),
             shutdown.clone(),
         ));
-        let mut listeners = Vec::new();
         for (std_listener, worker) in pg_listeners.into_iter().zip(app.workers.handles()) {
             let frontend = frontend.clone();
             listeners.push(worker.spawn(async move {
@@ -220,16 +251,19 @@ impl App {
             let _ = listener.await;
         }
         let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
-        while app.frontend.client_count() > 0 && tokio::time::Instant::now() < deadline {
+        while app.client_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         shutdown_ctl.set(Phase::Closing);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while app.frontend.client_count() > 0 && tokio::time::Instant::now() < deadline {
+        while app.client_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for route in app.frontend.routes().values() {
             route.pool.close();
+        }
+        if let Some(m) = &app.mysql {
+            m.close();
         }
         // Leases are revoked so that no generated database user outlives sluice.
         for source in app.sources.by_settings.values() {
@@ -239,6 +273,10 @@ impl App {
         Ok(())
     }
 
+    fn client_count(&self) -> usize {
+        self.frontend.client_count() + self.mysql.as_ref().map_or(0, |m| m.frontend.client_count())
+    }
+
     /// Re-reads the config file and applies users, access rules, limits and routes
     /// without dropping clients. Listen addresses need a restart.
     fn reload(&mut self) -> anyhow::Result<()> {
@@ -246,7 +284,13 @@ impl App {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid configuration:\n  {}", lines.join("\n  "))
         })?;
-        let pg = settings.postgres.context("no [postgres] section")?;
+        if let (Some(side), Some(m)) = (&self.mysql, &settings.mysql) {
+            side.reload(m)?;
+        }
+        let Some(pg) = settings.postgres else {
+            tracing::info!("configuration reloaded");
+            return Ok(());
+        };
         let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
         let tls = client_tls(&pg)?;
         let current = self.frontend.routes();

@@ -6,6 +6,7 @@ mod admin;
 mod app;
 mod config;
 mod logging;
+mod mysql;
 mod signals;
 mod workers;
 

@@ -17,6 +17,9 @@
 //! The [`openbao`] module starts OpenBao (Vault-API-compatible) dev servers
 //! whose database secrets engine manages users of a [`PgServer`].
 //!
+//! The [`mariadb`] module starts private MariaDB 10.11 servers, optionally
+//! as a primary and a binlog replica.
+//!
 //! Environment variables:
 //! * `SLUICE_PG_BINDIR`: directory holding the PostgreSQL binaries
 //!   (default: `pg_config --bindir`, then `/usr/lib/postgresql/15/bin`).
@@ -38,8 +41,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod mariadb;
 pub mod openbao;
 
+pub use mariadb::MariaDbServer;
 pub use openbao::{DynamicCreds, OpenBao, StaticCreds};
 
 /// Name of the superuser role of every test server.

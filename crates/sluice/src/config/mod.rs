@@ -2,6 +2,7 @@
 //! documented in docs/configuration.md; examples/sluice.toml is an annotated example.
 
 pub mod duration;
+pub mod mysql;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub struct Config {
     #[serde(default)]
     pub runtime: RuntimeConfig,
     pub postgres: Option<PostgresConfig>,
+    pub mysql: Option<mysql::MysqlConfig>,
     pub vault: Option<VaultConfig>,
 }
 

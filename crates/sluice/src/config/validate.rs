@@ -42,6 +42,7 @@ pub struct Validated {
     /// Worker threads (0: one per core).
     pub workers: usize,
     pub postgres: Option<PgSettings>,
+    pub mysql: Option<super::mysql::MysqlSettings>,
     pub vault: Option<VaultSettings>,
 }
 
@@ -93,26 +94,26 @@ pub enum CredentialSettings {
     },
 }
 
-struct Collector {
-    problems: Vec<Problem>,
+pub(super) struct Collector {
+    pub(super) problems: Vec<Problem>,
 }
 
 impl Collector {
-    fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             location: location.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, location: &str, text: &str) -> Duration {
+    pub(super) fn duration(&mut self, location: &str, text: &str) -> Duration {
         duration::parse(text).unwrap_or_else(|e| {
             self.add(location, e);
             Duration::ZERO
         })
     }
 
-    fn addr(&mut self, location: &str, text: &str) -> SocketAddr {
+    pub(super) fn addr(&mut self, location: &str, text: &str) -> SocketAddr {
         text.parse().unwrap_or_else(|_| {
             self.add(
                 location,
@@ -122,7 +123,13 @@ impl Collector {
         })
     }
 
-    fn path(&mut self, location: &str, text: &str, base: &Path, must_exist: bool) -> PathBuf {
+    pub(super) fn path(
+        &mut self,
+        location: &str,
+        text: &str,
+        base: &Path,
+        must_exist: bool,
+    ) -> PathBuf {
         match resolve_path(text, base) {
             Ok(p) => {
                 if must_exist && !p.exists() {
@@ -290,11 +297,15 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             databases,
         }
     });
+    let mysql = config
+        .mysql
+        .as_ref()
+        .map(|m| super::mysql::validate(&mut c, m, config.vault.as_ref(), base));
     let vault = config.vault.as_ref().map(|v| vault(&mut c, v, base));
-    if postgres.is_none() {
+    if postgres.is_none() && mysql.is_none() {
         c.add(
             "postgres",
-            "no [postgres] section: sluice would serve nothing",
+            "neither a [postgres] nor a [mysql] section: sluice would serve nothing",
         );
     }
     if c.problems.is_empty() {
@@ -305,6 +316,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
             shutdown_grace,
             workers: config.runtime.workers,
             postgres,
+            mysql,
             vault,
         })
     } else {
@@ -400,7 +412,7 @@ fn database(
 }
 
 /// A route's credential source: exactly one of a password file or a Vault role.
-fn credentials(
+pub(super) fn credentials(
     c: &mut Collector,
     loc: &str,
     cfg: &CredentialsConfig,
@@ -531,7 +543,7 @@ fn vault(c: &mut Collector, v: &VaultConfig, base: &Path) -> VaultSettings {
     }
 }
 
-fn parse_endpoint(h: &str) -> Result<Endpoint, String> {
+pub(super) fn parse_endpoint(h: &str) -> Result<Endpoint, String> {
     let (host, port) = h
         .rsplit_once(':')
         .ok_or_else(|| format!("\"{h}\" is not host:port"))?;

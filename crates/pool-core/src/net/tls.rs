@@ -1,5 +1,6 @@
 //! TLS configuration for both sides: the acceptor that serves apps, and the connector
-//! used towards PostgreSQL with libpq-like `sslmode` semantics.
+//! used towards database servers with libpq-like `sslmode` semantics (MySQL's
+//! `ssl-mode` values map onto the same four).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// How sluice secures its connections to PostgreSQL, as libpq's `sslmode`.
+/// How sluice secures its connections to database servers, as libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServerTlsMode {
     Disable,
@@ -87,7 +88,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
-/// The connector config towards PostgreSQL for a mode. `None` for `disable`.
+/// The connector config towards a database server for a mode. `None` for `disable`.
 pub fn client_config(
     mode: ServerTlsMode,
     ca_file: Option<&Path>,

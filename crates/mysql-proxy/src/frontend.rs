@@ -1,0 +1,198 @@
+//! State shared by every client session of the MySQL listeners: routes, client
+//! authentication (rules and users), TLS, connection ids for KILL, limits. Routes
+//! and auth are swapped whole on reload; a session keeps the snapshot it started with.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use pool_core::hba::HbaRules;
+use pool_core::shutdown::Shutdown;
+use pool_core::users::Users;
+
+use crate::auth::{caching_sha2, native};
+use crate::kill::KillRegistry;
+use crate::route::Route;
+
+/// What sluice can check a user's answer against, derived once at load.
+#[derive(Default)]
+pub struct UserSecrets {
+    pub native: Option<native::Hash>,
+    pub sha256: Option<caching_sha2::Hash>,
+}
+
+/// Client authentication: who may connect, and how they prove it.
+pub struct AuthConfig {
+    pub hba: HbaRules,
+    pub users: Users,
+    secrets: HashMap<String, UserSecrets>,
+}
+
+impl AuthConfig {
+    pub fn new(hba: HbaRules, users: Users) -> Self {
+        let mut secrets = HashMap::new();
+        for entry in users.iter() {
+            let mut s = UserSecrets::default();
+            if let Some(h) = &entry.mysql_native {
+                s.native = native::parse_stored(h.expose());
+            }
+            if let Some(h) = &entry.mysql_sha256 {
+                s.sha256 = caching_sha2::parse_stored(h.expose());
+            }
+            if let Some(pw) = &entry.password {
+                s.native
+                    .get_or_insert_with(|| native::stored_hash(pw.expose().as_bytes()));
+                s.sha256
+                    .get_or_insert_with(|| caching_sha2::stored_hash(pw.expose().as_bytes()));
+            }
+            secrets.insert(entry.name.clone(), s);
+        }
+        Self {
+            hba,
+            users,
+            secrets,
+        }
+    }
+
+    pub fn secrets(&self, user: &str) -> Option<&UserSecrets> {
+        self.secrets.get(user)
+    }
+
+    /// Checks a password sent in clear (full authentication over TLS).
+    pub fn check_clear(&self, user: &str, password: &[u8]) -> bool {
+        let Some(s) = self.secrets.get(user) else {
+            return false;
+        };
+        if let Some(h) = &s.sha256 {
+            return crate::auth::equal(&caching_sha2::stored_hash(password), h);
+        }
+        if let Some(h) = &s.native {
+            return crate::auth::equal(&native::stored_hash(password), h);
+        }
+        false
+    }
+}
+
+pub struct Frontend {
+    routes: RwLock<Arc<HashMap<String, Arc<Route>>>>,
+    auth: RwLock<Arc<AuthConfig>>,
+    tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    pub kills: Arc<KillRegistry>,
+    max_clients: AtomicUsize,
+    clients: AtomicUsize,
+    pub auth_timeout: Duration,
+    /// Largest command a client may send.
+    pub max_packet: usize,
+    pub shutdown: Shutdown,
+}
+
+/// Counts a client against the global and route limits while it lives.
+pub struct ClientSlot {
+    frontend: Arc<Frontend>,
+    route: Option<Arc<Route>>,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.frontend.clients.fetch_sub(1, Ordering::Relaxed);
+        if let Some(r) = &self.route {
+            r.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ClientSlot {
+    /// Counts the client against its route too; false when the route is full.
+    pub fn join_route(&mut self, route: &Arc<Route>) -> bool {
+        let n = route.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        self.route = Some(route.clone());
+        route.settings.max_clients.is_none_or(|max| n <= max)
+    }
+}
+
+impl Frontend {
+    pub fn new(
+        routes: HashMap<String, Arc<Route>>,
+        auth: AuthConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        max_clients: usize,
+        auth_timeout: Duration,
+        max_packet: usize,
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            routes: RwLock::new(Arc::new(routes)),
+            auth: RwLock::new(Arc::new(auth)),
+            tls: RwLock::new(tls),
+            kills: Arc::new(KillRegistry::new()),
+            max_clients: AtomicUsize::new(max_clients),
+            clients: AtomicUsize::new(0),
+            auth_timeout,
+            max_packet,
+            shutdown,
+        }
+    }
+
+    pub fn route(&self, database: &str) -> Option<Arc<Route>> {
+        self.routes
+            .read()
+            .expect("routes poisoned")
+            .get(database)
+            .cloned()
+    }
+
+    pub fn routes(&self) -> Arc<HashMap<String, Arc<Route>>> {
+        self.routes.read().expect("routes poisoned").clone()
+    }
+
+    pub fn set_routes(&self, routes: HashMap<String, Arc<Route>>) {
+        *self.routes.write().expect("routes poisoned") = Arc::new(routes);
+    }
+
+    pub fn auth(&self) -> Arc<AuthConfig> {
+        self.auth.read().expect("auth poisoned").clone()
+    }
+
+    pub fn set_auth(&self, auth: AuthConfig) {
+        *self.auth.write().expect("auth poisoned") = Arc::new(auth);
+    }
+
+    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
+        self.tls.read().expect("tls poisoned").clone()
+    }
+
+    pub fn set_tls(&self, tls: Option<Arc<rustls::ServerConfig>>) {
+        *self.tls.write().expect("tls poisoned") = tls;
+    }
+
+    pub fn set_max_clients(&self, n: usize) {
+        self.max_clients.store(n, Ordering::Relaxed);
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// The version string clients see: a member's, so that drivers enable the
+    /// features that member has.
+    pub fn server_version(&self) -> String {
+        self.routes()
+            .values()
+            .find_map(|r| r.cluster.version())
+            .unwrap_or_else(|| "8.0.40-sluice".to_owned())
+    }
+
+    /// Counts a new client; the flag is false when sluice is at its global limit.
+    pub fn admit(self: &Arc<Self>) -> (ClientSlot, bool) {
+        let n = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        let ok = n <= self.max_clients.load(Ordering::Relaxed);
+        (
+            ClientSlot {
+                frontend: self.clone(),
+                route: None,
+            },
+            ok,
+        )
+    }
+}

@@ -1,0 +1,180 @@
+//! `KILL [QUERY|CONNECTION] <id>`: clients see connection ids sluice gave them, and a
+//! kill reaches only the server connection serving that client at that moment.
+//! A session holds its slot's lock while it changes server connection, and a kill
+//! holds it while the KILL runs, so a kill never lands on a connection that has
+//! moved on to another client.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::protocol::ok_err::ErrPacket;
+use crate::route::Route;
+
+/// The server connection a client is using: which member, and its thread id there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving {
+    pub member: usize,
+    pub thread_id: u32,
+}
+
+pub struct KillSlot {
+    pub id: u32,
+    pub user: String,
+    pub route: Arc<Route>,
+    serving: tokio::sync::Mutex<Option<Serving>>,
+    closing: AtomicBool,
+    pub close_requested: Notify,
+}
+
+impl KillSlot {
+    /// Records (or clears) the server connection serving the client. Waits for a
+    /// kill in progress to finish first.
+    pub async fn set_serving(&self, serving: Option<Serving>) {
+        *self.serving.lock().await = serving;
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+pub struct KillRegistry {
+    slots: Mutex<HashMap<u32, Arc<KillSlot>>>,
+    next: AtomicU32,
+}
+
+/// Removes the client's slot when its session ends.
+pub struct Registration {
+    registry: Arc<KillRegistry>,
+    pub slot: Arc<KillSlot>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry
+            .slots
+            .lock()
+            .expect("kill registry poisoned")
+            .remove(&self.slot.id);
+    }
+}
+
+impl KillRegistry {
+    pub fn new() -> Self {
+        // Start somewhere random so ids of successive sluice runs differ.
+        Self {
+            slots: Mutex::new(HashMap::new()),
+            next: AtomicU32::new(rand::random::<u32>() >> 8),
+        }
+    }
+
+    /// A fresh connection id for a new client.
+    pub fn next_id(&self) -> u32 {
+        loop {
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    pub fn register(self: &Arc<Self>, id: u32, user: &str, route: Arc<Route>) -> Registration {
+        let slot = Arc::new(KillSlot {
+            id,
+            user: user.to_owned(),
+            route,
+            serving: tokio::sync::Mutex::new(None),
+            closing: AtomicBool::new(false),
+            close_requested: Notify::new(),
+        });
+        self.slots
+            .lock()
+            .expect("kill registry poisoned")
+            .insert(id, slot.clone());
+        Registration {
+            registry: self.clone(),
+            slot,
+        }
+    }
+
+    /// Carries out a kill issued by `user`. `connection` also ends the client's session.
+    pub async fn kill(&self, user: &str, target: u32, connection: bool) -> Result<(), ErrPacket> {
+        let slot = self
+            .slots
+            .lock()
+            .expect("kill registry poisoned")
+            .get(&target)
+            .cloned()
+            .ok_or_else(|| ErrPacket::new(1094, "HY000", format!("Unknown thread id: {target}")))?;
+        if slot.user != user {
+            return Err(ErrPacket::new(
+                1095,
+                "HY000",
+                format!("You are not owner of thread {target}"),
+            ));
+        }
+        let serving = slot.serving.lock().await;
+        if let Some(s) = *serving {
+            let manager = slot.route.pools[s.member].manager();
+            if let Err(e) = manager.kill_query(s.thread_id).await {
+                tracing::warn!(route = %slot.route.name, error = %e, "KILL QUERY on the server failed");
+                return Err(ErrPacket::new(
+                    1094,
+                    "HY000",
+                    format!("could not reach the server to kill thread {target}"),
+                ));
+            }
+        }
+        if connection {
+            slot.closing.store(true, Ordering::Relaxed);
+            slot.close_requested.notify_one();
+        }
+        drop(serving);
+        Ok(())
+    }
+}
+
+/// Parses `KILL [HARD|SOFT] [QUERY|CONNECTION] [ID] <n>` (with an optional `;`).
+/// Returns the id and whether the whole connection is killed.
+pub fn parse_kill(sql: &[u8]) -> Option<(u32, bool)> {
+    let text = std::str::from_utf8(sql).ok()?;
+    let text = text.trim().trim_end_matches(';').trim_end();
+    let mut words = text.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("kill") {
+        return None;
+    }
+    let mut connection = true;
+    for word in words {
+        if word.eq_ignore_ascii_case("query") {
+            connection = false;
+        } else if word.eq_ignore_ascii_case("connection")
+            || word.eq_ignore_ascii_case("hard")
+            || word.eq_ignore_ascii_case("soft")
+            || word.eq_ignore_ascii_case("id")
+        {
+        } else {
+            return word.parse().ok().map(|id| (id, connection));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kill;
+
+    #[test]
+    fn kill_forms() {
+        assert_eq!(parse_kill(b"KILL 42"), Some((42, true)));
+        assert_eq!(parse_kill(b"kill query 42;"), Some((42, false)));
+        assert_eq!(parse_kill(b"  KILL CONNECTION 7 "), Some((7, true)));
+        assert_eq!(parse_kill(b"KILL HARD QUERY ID 9"), Some((9, false)));
+        assert_eq!(parse_kill(b"KILL QUERY x"), None);
+        assert_eq!(parse_kill(b"KILL USER bob"), None);
+        assert_eq!(parse_kill(b"SELECT 'KILL 1'"), None);
+    }
+}

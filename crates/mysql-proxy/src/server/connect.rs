@@ -1,0 +1,247 @@
+//! Opening a server connection: TCP, the greeting, optional TLS, authentication with
+//! whichever plugin the server asks for, then turning on session-state tracking.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use pool_core::credentials::Credentials;
+use pool_core::net::stream::Stream;
+use pool_core::net::tls::{server_name, ServerTlsMode};
+use rustls::ClientConfig;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::conn::ServerConn;
+use super::statements::ServerStatements;
+use super::ServerError;
+use crate::auth::{caching_sha2, native, CACHING_SHA2, CLEAR, NATIVE};
+use crate::io::read_payload;
+use crate::protocol::capabilities as caps;
+use crate::protocol::collation;
+use crate::protocol::handshake::{AuthSwitch, Greeting, HandshakeResponse};
+use crate::protocol::ok_err::{ErrPacket, ERR, OK};
+use crate::protocol::packet;
+use crate::session::vars::Vars;
+
+/// Greeting and authentication packets are small.
+const HANDSHAKE_LIMIT: usize = 64 * 1024;
+
+/// What every server connection turns on, so that sluice learns from OK packets which
+/// session state a client created.
+const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
+     session_track_state_change = ON, session_track_system_variables = '*'";
+
+/// One member of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Clone)]
+pub struct ConnectOptions {
+    pub tls_mode: ServerTlsMode,
+    pub tls: Option<Arc<ClientConfig>>,
+    pub connect_timeout: Duration,
+    /// Ask for LOAD DATA LOCAL INFILE support (only for routes that allow it).
+    pub local_infile: bool,
+    /// Bound on prepared statements kept per server connection.
+    pub statement_cache: usize,
+}
+
+/// Opens and authenticates a connection to `endpoint` (member number `member`), with
+/// `database` as its default database.
+pub async fn connect(
+    endpoint: &Endpoint,
+    member: usize,
+    opts: &ConnectOptions,
+    creds: &Arc<Credentials>,
+    database: Option<&str>,
+) -> Result<ServerConn, ServerError> {
+    let tcp = tokio::time::timeout(
+        opts.connect_timeout,
+        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+    )
+    .await
+    .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+    .map_err(|source| ServerError::Connect {
+        endpoint: endpoint.to_string(),
+        source,
+    })?;
+    tcp.set_nodelay(true)?;
+    let setup = handshake(tcp, endpoint, member, opts, creds, database);
+    // The whole set-up shares one deadline, so a server that accepts TCP and then
+    // stalls cannot hold a pool slot for long.
+    tokio::time::timeout(opts.connect_timeout * 2, setup)
+        .await
+        .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+}
+
+async fn handshake(
+    tcp: TcpStream,
+    endpoint: &Endpoint,
+    member: usize,
+    opts: &ConnectOptions,
+    creds: &Arc<Credentials>,
+    database: Option<&str>,
+) -> Result<ServerConn, ServerError> {
+    let mut stream = Stream::Plain(tcp);
+    let mut buf = BytesMut::with_capacity(4096);
+    let (seq, payload) = read_payload(&mut stream, &mut buf, HANDSHAKE_LIMIT).await?;
+    if payload.first() == Some(&ERR) {
+        let err = ErrPacket::parse(&payload).ok_or(ServerError::Protocol("malformed ERR"))?;
+        return Err(ServerError::Rejected(err));
+    }
+    let greeting = Greeting::parse(&payload)?;
+    let mut capabilities = caps::REQUESTED_FROM_SERVERS & greeting.capabilities;
+    if opts.local_infile {
+        capabilities |= caps::LOCAL_FILES;
+    }
+    let mut response = HandshakeResponse {
+        capabilities,
+        max_packet: 1 << 30,
+        collation: collation::DEFAULT,
+        username: creds.username.clone(),
+        auth_response: Vec::new(),
+        database: database.map(str::to_owned),
+        auth_plugin: Some(greeting.auth_plugin.clone()),
+    };
+    let mut seq = seq.wrapping_add(1);
+    let mut out = BytesMut::new();
+    if let Some(config) = opts.tls.clone() {
+        if greeting.capabilities & caps::SSL != 0 {
+            response.encode_ssl_request(&mut out, seq);
+            stream.write_all(&out).await?;
+            out.clear();
+            seq = seq.wrapping_add(1);
+            response.capabilities |= caps::SSL;
+            stream = start_tls(stream, endpoint, config).await?;
+        } else if opts.tls_mode != ServerTlsMode::Prefer {
+            return Err(ServerError::TlsRefused(endpoint.to_string()));
+        }
+    }
+    let password = creds.password.expose().as_bytes();
+    response.auth_response = plugin_answer(
+        &greeting.auth_plugin,
+        password,
+        &greeting.scramble,
+        stream.is_tls(),
+    )?;
+    response.encode(&mut out, seq);
+    stream.write_all(&out).await?;
+    authenticate(&mut stream, &mut buf, password).await?;
+
+    let mut conn = ServerConn {
+        stream,
+        read_buf: buf,
+        thread_id: greeting.connection_id,
+        server_version: greeting.server_version,
+        member,
+        schema: database.map(str::to_owned),
+        vars: Vars::for_collation(collation::DEFAULT),
+        multi_statements: false,
+        last_insert_id: 0,
+        statements: ServerStatements::new(opts.statement_cache),
+        credentials: creds.clone(),
+    };
+    conn.execute(TRACK_SESSION_STATE).await?;
+    Ok(conn)
+}
+
+async fn start_tls(
+    stream: Stream,
+    endpoint: &Endpoint,
+    config: Arc<ClientConfig>,
+) -> Result<Stream, ServerError> {
+    let Stream::Plain(tcp) = stream else {
+        return Ok(stream);
+    };
+    let tls_err = |reason: String| ServerError::Tls {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let name = server_name(&endpoint.host).map_err(|e| tls_err(e.to_string()))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| tls_err(e.to_string()))?;
+    Ok(Stream::Connected(Box::new(tls)))
+}
+
+/// The answer to a challenge for the plugins sluice can use.
+fn plugin_answer(
+    plugin: &str,
+    password: &[u8],
+    nonce: &[u8],
+    tls: bool,
+) -> Result<Vec<u8>, ServerError> {
+    match plugin {
+        NATIVE => Ok(native::scramble(password, nonce)),
+        CACHING_SHA2 => Ok(caching_sha2::scramble(password, nonce)),
+        CLEAR if tls => {
+            let mut v = password.to_vec();
+            v.push(0);
+            Ok(v)
+        }
+        CLEAR => Err(ServerError::UnsupportedAuth(
+            "mysql_clear_password without TLS (set tls_mode to require or verify-full)".into(),
+        )),
+        other => Err(ServerError::UnsupportedAuth(format!("plugin {other}"))),
+    }
+}
+
+/// Reads the server's answers to the handshake response until OK, following auth
+/// switches and caching_sha2_password's extra round.
+async fn authenticate(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    password: &[u8],
+) -> Result<(), ServerError> {
+    loop {
+        let (seq, payload) = read_payload(stream, buf, HANDSHAKE_LIMIT).await?;
+        let reply_seq = seq.wrapping_add(1);
+        match payload.first() {
+            Some(&OK) => return Ok(()),
+            Some(&ERR) => {
+                let err = ErrPacket::parse(&payload).ok_or(ServerError::Protocol("malformed ERR"))?;
+                return Err(ServerError::from_login_error(err));
+            }
+            Some(0xFE) => {
+                let switch = AuthSwitch::parse(&payload[1..])?;
+                let answer = plugin_answer(&switch.plugin, password, &switch.data, stream.is_tls())?;
+                send(stream, reply_seq, &answer).await?;
+            }
+            Some(0x01) => match payload.get(1) {
+                Some(&caching_sha2::FAST_AUTH_SUCCESS) => {}
+                Some(&caching_sha2::PERFORM_FULL_AUTH) if stream.is_tls() => {
+                    let mut clear = password.to_vec();
+                    clear.push(0);
+                    send(stream, reply_seq, &clear).await?;
+                }
+                Some(&caching_sha2::PERFORM_FULL_AUTH) => {
+                    return Err(ServerError::UnsupportedAuth(
+                        "full caching_sha2_password authentication without TLS (the server has not \
+                         cached this user yet; enable TLS with tls_mode = prefer or stricter)"
+                            .into(),
+                    ))
+                }
+                _ => return Err(ServerError::Protocol("unexpected auth data from server")),
+            },
+            _ => return Err(ServerError::Protocol("unexpected packet during authentication")),
+        }
+    }
+}
+
+async fn send(stream: &mut Stream, seq: u8, payload: &[u8]) -> Result<(), ServerError> {
+    let mut out = BytesMut::new();
+    packet::write_packet(&mut out, seq, payload);
+    stream.write_all(&out).await?;
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Running one client command on a server connection: checkout, state sync,
+//! statement-id mapping, relaying the response, then taking in what it changed.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use super::relay::{relay, RelayError, RelayOptions};
+use super::state::ClientStatement;
+use super::sync::SyncError;
+use super::{Session, SessionEnd};
+use crate::metrics::count_error;
+use crate::protocol::capabilities::{self as caps, status};
+use crate::protocol::command::Command;
+use crate::protocol::ok_err::ErrPacket;
+use crate::protocol::packet;
+use crate::protocol::response::Expect;
+use crate::protocol::statement::{execute_opens_cursor, set_stmt_id, stmt_id, write_execute};
+use crate::server::ServerStatement;
+
+fn expect_for(cmd: Command) -> Expect {
+    match cmd {
+        Command::Query | Command::StmtExecute => Expect::Results,
+        Command::StmtPrepare => Expect::Prepare,
+        Command::StmtFetch => Expect::Rows,
+        Command::FieldList => Expect::FieldList,
+        _ => Expect::Single,
+    }
+}
+
+impl Session {
+    pub(super) async fn forward(
+        &mut self,
+        cmd: Command,
+        payload: BytesMut,
+    ) -> Result<(), SessionEnd> {
+        // What the command refers to, checked before a server connection is taken.
+        let mut statement: Option<(u32, ClientStatement)> = None;
+        match cmd {
+            Command::Query => {
+                if let Some(why) = super::pinning::pin_reason(&payload[1..]) {
+                    self.pin(why);
+                }
+            }
+            Command::StmtExecute
+            | Command::StmtSendLongData
+            | Command::StmtReset
+            | Command::StmtFetch => {
+                let id = stmt_id(&payload).unwrap_or(0);
+                let Some(s) = self.state.statements.get(&id) else {
+                    if cmd == Command::StmtSendLongData {
+                        return Ok(());
+                    }
+                    return self
+                        .send_err(
+                            1,
+                            ErrPacket::new(
+                                1243,
+                                "HY000",
+                                format!(
+                                    "Unknown prepared statement handler ({id}) given to sluice"
+                                ),
+                            ),
+                        )
+                        .await;
+                };
+                statement = Some((id, s.clone()));
+                if cmd == Command::StmtSendLongData {
+                    self.pin("long data sent for a prepared statement");
+                }
+                if cmd == Command::StmtExecute && execute_opens_cursor(&payload) {
+                    self.pin("cursor");
+                }
+                if cmd == Command::StmtReset && self.server.is_none() {
+                    // Nothing of the statement lives on any server connection yet.
+                    return self.send_ok().await;
+                }
+            }
+            _ => {}
+        }
+        if let Err(err) = self.ensure_server().await {
+            return self.send_err(1, err).await;
+        }
+        let sql = (cmd == Command::Query).then(|| &payload[1..]);
+        if let Err(e) = self.sync(sql).await {
+            return self.sync_failed(e).await;
+        }
+
+        // The packet for the server.
+        let mut wire = BytesMut::with_capacity(payload.len() + 8);
+        let mut prepare_id = None;
+        match (cmd, &mut statement) {
+            (Command::StmtPrepare, _) => {
+                prepare_id = Some(self.state.next_statement_id());
+                packet::write_packet(&mut wire, 0, &payload);
+            }
+            (Command::StmtExecute, Some((_, s))) => {
+                let server = match self.server_statement(&s.sql).await {
+                    Ok(st) => st,
+                    Err(e) => return self.sync_failed(e).await,
+                };
+                if let Err(m) =
+                    write_execute(&mut wire, &payload, server.id, s.params, &mut s.types)
+                {
+                    return self
+                        .send_err(
+                            1,
+                            ErrPacket::new(
+                                1835,
+                                "08S01",
+                                format!("Malformed communication packet: {m}"),
+                            ),
+                        )
+                        .await;
+                }
+            }
+            (_, Some((_, s))) => {
+                let server = match self.server_statement(&s.sql).await {
+                    Ok(st) => st,
+                    Err(e) => return self.sync_failed(e).await,
+                };
+                let mut p = payload.clone();
+                set_stmt_id(&mut p, server.id);
+                packet::write_packet(&mut wire, 0, &p);
+            }
+            _ => {
+                packet::write_packet(&mut wire, 0, &payload);
+            }
+        }
+        if let Some((id, s)) = &statement {
+            // Keep the parameter types of this binding.
+            if let Some(entry) = self.state.statements.get_mut(id) {
+                entry.types.clone_from(&s.types);
+            }
+        }
+        let conn = self.server.as_mut().expect("checked out");
+        if let Err(e) = conn.stream.write_all(&wire).await {
+            return self.server_failed(e.to_string(), false).await;
+        }
+        if cmd.has_no_response() {
+            return Ok(());
+        }
+        let opts = RelayOptions {
+            session_track: self.capabilities & caps::SESSION_TRACK != 0,
+            local_infile: self.capabilities & caps::LOCAL_FILES != 0
+                && self.route.settings.local_infile,
+            prepare_id,
+            max_packet: self.fe.max_packet,
+        };
+        let result = relay(
+            conn,
+            &mut self.client,
+            &mut self.client_buf,
+            &mut self.out,
+            expect_for(cmd),
+            &opts,
+        )
+        .await;
+        let tracker = match result {
+            Ok((t, sent)) => {
+                self.route.metrics.bytes_to_clients.increment(sent);
+                t
+            }
+            Err(RelayError::Client(e)) => {
+                // The response is half-read: the server connection cannot be reused.
+                if let Some(g) = self.server.take() {
+                    self.kill.set_serving(None).await;
+                    g.discard();
+                }
+                return Err(SessionEnd::Client(e));
+            }
+            Err(RelayError::ClientRead(e)) => {
+                if let Some(g) = self.server.take() {
+                    self.kill.set_serving(None).await;
+                    g.discard();
+                }
+                return Err(SessionEnd::Server(format!(
+                    "client failed while sending a local file: {e}"
+                )));
+            }
+            Err(e) => return self.server_failed(e.to_string(), true).await,
+        };
+
+        // Take in what the response changed.
+        let conn = self.server.as_mut().expect("checked out");
+        conn.apply(&tracker);
+        if let Some(why) = self.state.apply(&tracker.changes) {
+            self.pin(why);
+        }
+        if let Some(id) = tracker.last_insert_id {
+            self.state.last_insert_id = id;
+        }
+        if let (Some(client_id), Some(p)) = (prepare_id, tracker.prepared) {
+            let sql: Arc<[u8]> = Arc::from(&payload[1..]);
+            let stmt = ServerStatement {
+                id: p.stmt_id,
+                params: p.params,
+                columns: p.columns,
+            };
+            let added = self.state.add_statement(ClientStatement {
+                sql: sql.clone(),
+                params: p.params,
+                columns: p.columns,
+                types: None,
+            });
+            debug_assert_eq!(added, client_id);
+            if let Err(e) = self.remember_statement(sql, stmt).await {
+                return self.sync_failed(e).await;
+            }
+        }
+        if let Some(st) = tracker.status {
+            self.state.in_transaction = st & status::IN_TRANS != 0;
+            if st & status::CURSOR_EXISTS != 0 {
+                self.pin("cursor");
+            }
+        }
+        let m = &self.route.metrics;
+        m.queries.increment(1);
+        if !self.state.in_transaction {
+            m.transactions.increment(1);
+        }
+        self.release_if_idle().await;
+        Ok(())
+    }
+
+    /// Sluice could not prepare the server connection for the command.
+    async fn sync_failed(&mut self, e: SyncError) -> Result<(), SessionEnd> {
+        match e {
+            SyncError::Refused(err) => {
+                self.release_if_idle().await;
+                self.send_err(1, err).await
+            }
+            SyncError::Server(e) => self.server_failed(e.to_string(), false).await,
+        }
+    }
+
+    /// The server connection failed. Before any byte of a response went out the client
+    /// gets an error and keeps its session; after, its session cannot go on.
+    async fn server_failed(&mut self, why: String, mid_response: bool) -> Result<(), SessionEnd> {
+        count_error("server_io");
+        tracing::warn!(peer = %self.peer, route = %self.route.name, error = %why, "server connection failed");
+        if let Some(g) = self.server.take() {
+            self.kill.set_serving(None).await;
+            g.discard();
+        }
+        let lost_state = self.state.pinned.is_some() || self.state.in_transaction;
+        let err = ErrPacket::new(2013, "HY000", "Lost connection to server during query");
+        let mut out = BytesMut::new();
+        err.encode(&mut out, 1);
+        let _ = self.client.write_all(&out).await;
+        if mid_response || lost_state {
+            return Err(SessionEnd::Server(why));
+        }
+        Ok(())
+    }
+}
