@@ -165,8 +165,11 @@ impl ServerConn {
         use crate::protocol::session_track::Change;
         for change in &tracker.changes {
             match change {
+                // sluice's own settings (session tracking) and per-statement values
+                // are not session state a client could have asked for.
                 Change::SystemVariable { name, value }
-                    if !crate::session::vars::is_per_statement(name) =>
+                    if crate::session::vars::is_replayable(name)
+                        && !crate::session::vars::is_per_statement(name) =>
                 {
                     self.vars.set(name, value)
                 }

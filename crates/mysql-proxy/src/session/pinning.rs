@@ -4,7 +4,7 @@
 
 /// Why a statement pins its client, or `None`.
 pub fn pin_reason(sql: &[u8]) -> Option<&'static str> {
-    if has_user_variable(sql) {
+    if has_user_variable(sql) && assigns(sql) {
         return Some("user variable");
     }
     const MARKERS: &[(&str, &str)] = &[
@@ -30,6 +30,15 @@ pub fn pin_reason(sql: &[u8]) -> Option<&'static str> {
 /// Whether the statement reads the last insert id (which sluice then sets first).
 pub fn reads_last_insert_id(sql: &[u8]) -> bool {
     contains_ci(sql, b"last_insert_id") || contains_ci(sql, b"@@identity")
+}
+
+/// Whether a statement that mentions a user variable may assign one (`SET`, `:=`,
+/// `INTO @v`). Reading one that was never set here is harmless: it is NULL anywhere.
+fn assigns(sql: &[u8]) -> bool {
+    let trimmed = sql.trim_ascii_start();
+    (trimmed.len() >= 3 && trimmed[..3].eq_ignore_ascii_case(b"set"))
+        || memchr::memmem::find(sql, b":=").is_some()
+        || contains_ci(sql, b"into")
 }
 
 /// `@name` (not `@@system_variable`): a user variable is set or read.
@@ -76,7 +85,10 @@ mod tests {
     #[test]
     fn pinning_statements() {
         assert_eq!(pin_reason(b"set @acc_v = 41"), Some("user variable"));
-        assert_eq!(pin_reason(b"SELECT @x"), Some("user variable"));
+        assert_eq!(pin_reason(b"SELECT @x := 1"), Some("user variable"));
+        assert_eq!(pin_reason(b"SELECT 1 INTO @x"), Some("user variable"));
+        // Reading a variable this client never set is NULL on any connection.
+        assert_eq!(pin_reason(b"SELECT @x"), None);
         assert_eq!(pin_reason(b"select @@session.time_zone"), None);
         assert_eq!(
             pin_reason(b"create temporary table t(x int)"),

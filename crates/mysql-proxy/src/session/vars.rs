@@ -12,12 +12,13 @@ pub fn is_replayable(name: &str) -> bool {
         || name.starts_with("rand_seed"))
 }
 
-/// Variables that describe the latest statement rather than the session: neither
-/// replayed nor a reason to pin (sluice carries LAST_INSERT_ID() itself).
+/// Variables that describe the latest statement rather than the session (MariaDB
+/// reports `last_gtid` after every write): neither replayed nor a reason to pin.
+/// sluice carries LAST_INSERT_ID() itself.
 pub fn is_per_statement(name: &str) -> bool {
     matches!(
         name,
-        "last_insert_id" | "insert_id" | "identity" | "warning_count" | "error_count"
+        "last_insert_id" | "insert_id" | "identity" | "warning_count" | "error_count" | "last_gtid"
     )
 }
 
@@ -64,12 +65,15 @@ impl Vars {
     pub fn statement_from(&self, current: &Vars) -> Option<String> {
         let mut parts: Vec<String> = Vec::new();
         for (k, v) in &self.entries {
+            if !is_replayable(k) {
+                continue;
+            }
             if !current.get(k).is_some_and(|c| c.eq_ignore_ascii_case(v)) {
                 parts.push(format!("{} = {}", ident(k), literal(k, v)));
             }
         }
         for (k, _) in &current.entries {
-            if self.get(k).is_none() {
+            if self.get(k).is_none() && is_replayable(k) {
                 parts.push(format!("{} = DEFAULT", ident(k)));
             }
         }

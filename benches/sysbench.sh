@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Benchmark: sysbench oltp_point_select and oltp_read_only through sluice's MySQL
+# listener (transaction pooling) and directly against MariaDB 10.11, all on this
+# machine, in one run. Two rounds, interleaved (direct, sluice, direct, sluice); prints
+# TPS and QPS per run, a table with the means and the ratio sluice/direct, the errors
+# sysbench reported, and sluice's peak RSS after the 64-thread runs.
+#
+# Usage: benches/sysbench.sh
+#   DURATION=10 POOL_SIZE=20 ROUNDS=2 TABLE_SIZE=100000 THREADS="1 16 64"
+#   RESULTS_FILE=/tmp/sysbench-results.txt   where the table is written as well
+#   SLUICE_BIN=target/release/sluice         use this binary instead of building one
+set -euo pipefail
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+DURATION=${DURATION:-10}
+POOL_SIZE=${POOL_SIZE:-20}
+ROUNDS=${ROUNDS:-2}
+TABLE_SIZE=${TABLE_SIZE:-100000}
+THREADS=${THREADS:-1 16 64}
+TESTS=${TESTS:-oltp_point_select oltp_read_only}
+RESULTS_FILE=${RESULTS_FILE:-/tmp/sysbench-results.txt}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../scripts/lib/local-mariadb.sh
+. "$ROOT/scripts/lib/local-mariadb.sh"
+command -v sysbench >/dev/null ||
+  { echo "missing sysbench: run scripts/install-deps.sh (apt-get install sysbench)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/sluice-sysbench.XXXXXX)
+SLUICE_PID=
+cleanup() {
+  if [ -n "$SLUICE_PID" ]; then kill "$SLUICE_PID" 2>/dev/null || true; wait "$SLUICE_PID" 2>/dev/null || true; fi
+  stop_mariadb
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [ -n "${SLUICE_BIN:-}" ]; then
+  SLUICE=$SLUICE_BIN
+else
+  echo "== building sluice (release)"
+  (cd "$ROOT" && cargo build --release -q -p sluice)
+  SLUICE="$ROOT/target/release/sluice"
+fi
+
+DB_USER=sbtest_db
+DB_PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
+APP_USER=sbtest
+APP_PASSWORD=sbtest-pw
+
+echo "== starting MariaDB"
+start_mariadb sbtest "$DB_USER" "$DB_PASSWORD"
+echo "   $("$(mariadb_bin mariadbd)" --version | awk '{print $3}') on 127.0.0.1:$MARIADB_PORT"
+
+RW_PORT=$(free_port); ADMIN_PORT=$(free_port)
+echo "== starting sluice on 127.0.0.1:$RW_PORT (pool size $POOL_SIZE, transaction mode)"
+echo "$DB_PASSWORD" > "$WORK/db-password"
+chmod 600 "$WORK/db-password"
+printf '[users.%s]\npassword = "%s"\n' "$APP_USER" "$APP_PASSWORD" > "$WORK/users.toml"
+cat > "$WORK/sluice.toml" <<CONF
+[admin]
+listen = "127.0.0.1:$ADMIN_PORT"
+[mysql]
+listen_rw = "127.0.0.1:$RW_PORT"
+listen_ro = ""
+max_client_conn = 5000
+users_file = "users.toml"
+[mysql.clusters.local]
+hosts = ["127.0.0.1:$MARIADB_PORT"]
+tls_mode = "disable"
+[mysql.databases.sbtest]
+cluster = "local"
+pool_size = $POOL_SIZE
+pool_mode = "transaction"
+credentials = { username = "$DB_USER", password_file = "db-password" }
+CONF
+"$SLUICE" check --config "$WORK/sluice.toml" >/dev/null
+# info level: connection failures and refused logins show up in the log if any.
+RUST_LOG=${RUST_LOG:-info} "$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
+SLUICE_PID=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$SLUICE_PID" 2>/dev/null || { echo "sluice exited:" >&2; tail -20 "$WORK/sluice.log" >&2; exit 1; }
+  sleep 0.1
+done
+
+# The same tables, the same options; only where sysbench connects and as whom differs.
+COMMON=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-ssl=off --mysql-db=sbtest
+  --tables=1 --table-size="$TABLE_SIZE" --db-ps-mode=auto)
+DIRECT=(--mysql-port="$MARIADB_PORT" --mysql-user="$DB_USER" --mysql-password="$DB_PASSWORD")
+VIA_SLUICE=(--mysql-port="$RW_PORT" --mysql-user="$APP_USER" --mysql-password="$APP_PASSWORD")
+
+echo "== sysbench oltp_point_select prepare: 1 table, $TABLE_SIZE rows (directly)"
+sysbench oltp_point_select "${COMMON[@]}" "${DIRECT[@]}" prepare > "$WORK/prepare.log" 2>&1 ||
+  { tail -20 "$WORK/prepare.log" >&2; exit 1; }
+
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status"; }
+
+# run TEST TARGET THREADS -> "tps qps errors"; errors are sysbench's ignored errors plus
+# reconnects, or FAILED when sysbench stopped on an error (its output goes to the
+# failures log).
+run() {
+  local test=$1 target=$2 threads=$3 out rc=0
+  local -a conn
+  if [ "$target" = direct ]; then conn=("${DIRECT[@]}"); else conn=("${VIA_SLUICE[@]}"); fi
+  out=$(sysbench "$test" "${COMMON[@]}" "${conn[@]}" --threads="$threads" --time="$DURATION" \
+        --report-interval=0 run 2>&1) || rc=$?
+  local tps qps ign rec
+  tps=$(echo "$out" | awk '/^ *transactions:/ {gsub(/\(/, "", $3); printf "%.0f", $3}')
+  qps=$(echo "$out" | awk '/^ *queries:/ {gsub(/\(/, "", $3); printf "%.0f", $3}')
+  ign=$(echo "$out" | awk '/^ *ignored errors:/ {print $3}')
+  rec=$(echo "$out" | awk '/^ *reconnects:/ {print $2}')
+  if [ "$rc" != 0 ] || [ -z "$tps" ] || echo "$out" | grep -q 'FATAL'; then
+    { echo "--- $test, $target, $threads threads: sysbench exited with $rc"; echo "$out" | grep -v '^$' | tail -25; } >> "$WORK/failures.log"
+    echo "${tps:-0} ${qps:-0} FAILED"
+  else
+    echo "$tps $qps $(( ${ign:-0} + ${rec:-0} ))"
+  fi
+}
+
+declare -A TPS QPS ERR
+HWM64=0
+for round in $(seq "$ROUNDS"); do
+  for test in $TESTS; do
+    for threads in $THREADS; do
+      for target in direct sluice; do
+        read -r tps qps err < <(run "$test" "$target" "$threads")
+        key="$test|$threads|$target"
+        TPS["$key|$round"]=$tps; QPS["$key|$round"]=$qps
+        # Errors add up over the rounds; a failed run stays FAILED.
+        prev=${ERR["$key"]:-0}
+        if [ "$err" = FAILED ] || [ "$prev" = FAILED ]; then ERR["$key"]=FAILED; else ERR["$key"]=$(( prev + err )); fi
+        if [ "$target" = sluice ] && [ "$threads" = 64 ]; then
+          hwm=$(hwm_kib); HWM64=$(( hwm > HWM64 ? hwm : HWM64 ))
+        fi
+        printf "round %s  %-18s %3s threads  %-6s %8s tps %9s qps  errors %s\n" \
+          "$round" "$test" "$threads" "$target" "$tps" "$qps" "$err"
+      done
+    done
+  done
+done
+
+mean() {
+  local -n arr=$1
+  local sum=0 r
+  for r in $(seq "$ROUNDS"); do sum=$(( sum + ${arr["$2|$r"]} )); done
+  echo $(( sum / ROUNDS ))
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+TOTAL_ERRORS=0
+{
+  echo "sysbench $(sysbench --version | awk '{print $2}') against MariaDB $("$(mariadb_bin mariadbd)" --version | awk '{print $3}'), $DURATION s per run, $ROUNDS rounds interleaved (mean), pool size $POOL_SIZE (transaction mode), 1 table of $TABLE_SIZE rows, --db-ps-mode=auto"
+  echo
+  echo "| test | threads | direct TPS | direct QPS | sluice TPS | sluice QPS | sluice/direct | errors (direct / sluice) |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for test in $TESTS; do
+    for threads in $THREADS; do
+      dt=$(mean TPS "$test|$threads|direct"); dq=$(mean QPS "$test|$threads|direct")
+      st=$(mean TPS "$test|$threads|sluice"); sq=$(mean QPS "$test|$threads|sluice")
+      de=${ERR["$test|$threads|direct"]}; se=${ERR["$test|$threads|sluice"]}
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n" \
+        "${test#oltp_}" "$threads" "$dt" "$dq" "$st" "$sq" "$(ratio "$sq" "$dq")" "$de" "$se"
+    done
+  done
+  echo
+  if [ "$HWM64" -gt 0 ]; then
+    echo "sluice peak RSS (VmHWM) after the 64-thread runs: $(( HWM64 / 1024 )) MiB"
+  fi
+} > "$WORK/table.txt"
+for key in "${!ERR[@]}"; do
+  case ${ERR[$key]} in FAILED) TOTAL_ERRORS=FAILED;; *) [ "$TOTAL_ERRORS" = FAILED ] || TOTAL_ERRORS=$(( TOTAL_ERRORS + ${ERR[$key]} ));; esac
+done
+if [ "$TOTAL_ERRORS" != 0 ]; then
+  {
+    echo
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    echo "!!! sysbench reported errors (total: $TOTAL_ERRORS); the figures above are not clean"
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    if [ -s "$WORK/failures.log" ]; then echo; echo "failed runs (last lines of sysbench's output):"; cat "$WORK/failures.log"; fi
+    echo; echo "last lines of sluice's log:"; tail -30 "$WORK/sluice.log"
+  } >> "$WORK/table.txt"
+else
+  echo "errors reported by sysbench: 0" >> "$WORK/table.txt"
+fi
+echo
+cat "$WORK/table.txt"
+cp "$WORK/table.txt" "$RESULTS_FILE"
+echo
+echo "(written to $RESULTS_FILE)"
+[ "$TOTAL_ERRORS" = 0 ]

@@ -1,0 +1,488 @@
+//! MySQL through sluice with real clients (mysql_async, the mariadb CLI, sysbench)
+//! against a real MariaDB: multiplexing, session state, prepared statements,
+//! transactions, KILL, streaming and LOAD DATA LOCAL INFILE.
+
+mod mysql_support;
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_support::*;
+
+fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_clients_share_few_server_connections_as_the_database_user() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 3,
+        ..Options::new(vec![m.port()])
+    });
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+        tasks.push(tokio::spawn(async move {
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            for j in 0..20u64 {
+                let v: u64 = c
+                    .query_first(format!("SELECT {i} * 100 + {j}"))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(v, i * 100 + j);
+            }
+            let who: String = c
+                .query_first("SELECT CURRENT_USER()")
+                .await
+                .unwrap()
+                .unwrap();
+            c.disconnect().await.unwrap();
+            who
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), format!("{DB_USER}@%"));
+    }
+    // The pool (3) and the member watcher's one connection; never one per client.
+    let n = server_connections(&m);
+    assert!(
+        n <= 4,
+        "{n} server connections for 20 clients with a pool of 3"
+    );
+}
+
+#[tokio::test]
+async fn session_state_follows_its_client_and_never_leaks() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    // Replayable: a session variable and the default database.
+    a.query_drop("SET SESSION time_zone = '+05:00'")
+        .await
+        .unwrap();
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for _ in 0..6 {
+        let mut o = s.connect().await;
+        let tz: String = o
+            .query_first("SELECT @@session.time_zone")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(tz, "+05:00", "a session variable leaked to another client");
+        let mode: String = o
+            .query_first("SELECT @@session.sql_mode")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!mode.contains("ANSI_QUOTES"), "sql_mode leaked: {mode}");
+        others.push(o);
+    }
+    let tz: String = a
+        .query_first("SELECT @@session.time_zone")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tz, "+05:00");
+    let mode: String = a
+        .query_first("SELECT @@session.sql_mode")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mode, "ANSI_QUOTES");
+
+    // Not replayable: user variables and temporary tables pin the client.
+    let mut b = s.connect().await;
+    b.query_drop("SET @v = 41").await.unwrap();
+    b.query_drop("CREATE TEMPORARY TABLE tmp_b (x INT)")
+        .await
+        .unwrap();
+    b.query_drop("INSERT INTO tmp_b VALUES (7)").await.unwrap();
+    for o in &mut others {
+        let v: Option<i64> = o.query_first("SELECT @v").await.unwrap().unwrap();
+        assert_eq!(v, None, "a user variable leaked");
+    }
+    let v: i64 = b.query_first("SELECT @v + 1").await.unwrap().unwrap();
+    assert_eq!(v, 42);
+    let x: i64 = b.query_first("SELECT x FROM tmp_b").await.unwrap().unwrap();
+    assert_eq!(x, 7);
+    // COM_RESET_CONNECTION ends the pinned session state.
+    b.reset().await.unwrap();
+    let v: Option<i64> = b.query_first("SELECT @v").await.unwrap().unwrap();
+    assert_eq!(v, None);
+    b.disconnect().await.unwrap();
+    // The pinned connection was closed, not handed to someone else with @v set.
+    for o in &mut others {
+        let v: Option<i64> = o.query_first("SELECT @v").await.unwrap().unwrap();
+        assert_eq!(v, None);
+    }
+    assert!(s
+        .admin_get("/metrics")
+        .1
+        .contains("sluice_clients_pinned_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prepared_statements_work_across_server_connections() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        ..Options::new(vec![m.port()])
+    });
+    let mut setup = s.connect().await;
+    setup
+        .query_drop("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20))")
+        .await
+        .unwrap();
+    setup
+        .exec_batch(
+            "INSERT INTO items VALUES (?, ?)",
+            (0..50).map(|i| (i, format!("item{i}"))),
+        )
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12i64 {
+        let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+        tasks.push(tokio::spawn(async move {
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+                .await
+                .unwrap();
+            let stmt = c.prep("SELECT ? * 2 + ?").await.unwrap();
+            let names = c.prep("SELECT name FROM items WHERE id = ?").await.unwrap();
+            for j in 0..30i64 {
+                let v: i64 = c.exec_first(&stmt, (i, j)).await.unwrap().unwrap();
+                assert_eq!(v, i * 2 + j);
+                let n: String = c.exec_first(&names, (j,)).await.unwrap().unwrap();
+                assert_eq!(n, format!("item{j}"));
+            }
+            c.close(stmt).await.unwrap();
+            c.disconnect().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn transactions_keep_their_connection_and_abandoned_ones_roll_back() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    a.query_drop("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB")
+        .await
+        .unwrap();
+    a.query_drop("START TRANSACTION").await.unwrap();
+    a.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
+    let mut b = s.connect().await;
+    let n: i64 = b
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "uncommitted row visible to another client");
+    let seen: i64 = a
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, 1, "the transaction moved to another connection");
+    drop(a); // abandoned mid-transaction
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..5 {
+        let mut c = s.connect().await;
+        let n: i64 = c
+            .query_first("SELECT COUNT(*) FROM t")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0);
+        let in_tx: i64 = c
+            .query_first("SELECT @@in_transaction")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(in_tx, 0, "a connection came back with an open transaction");
+    }
+    // autocommit off: every statement is in a transaction until COMMIT.
+    b.query_drop("SET autocommit = 0").await.unwrap();
+    b.query_drop("INSERT INTO t VALUES (2)").await.unwrap();
+    let mut c = s.connect().await;
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0);
+    b.query_drop("COMMIT").await.unwrap();
+    let n: i64 = c
+        .query_first("SELECT COUNT(*) FROM t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn last_insert_id_follows_the_client() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 3,
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    a.query_drop("CREATE TABLE seq (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO seq (v) VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO seq (v) VALUES (4)")
+        .await
+        .unwrap();
+    // Other clients insert in between, on whatever connection.
+    let mut b = s.connect().await;
+    for _ in 0..5 {
+        b.query_drop("INSERT INTO seq (v) VALUES (9)")
+            .await
+            .unwrap();
+    }
+    let id: u64 = a
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(id, 4);
+}
+
+#[tokio::test]
+async fn multi_statements_and_large_streamed_results() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options::new(vec![m.port()]));
+    let mut c = s.connect().await;
+    let mut r = c
+        .query_iter("SELECT 1; SELECT 2, 3; SELECT 'x'")
+        .await
+        .unwrap();
+    let first: Vec<i64> = r.collect().await.unwrap();
+    let second: Vec<(i64, i64)> = r.collect().await.unwrap();
+    let third: Vec<String> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!(
+        (first, second, third),
+        (vec![1], vec![(2, 3)], vec!["x".to_owned()])
+    );
+    // 40 rows of 1 MiB each: relayed as they arrive.
+    let rows: Vec<String> = c
+        .query("SELECT REPEAT(CHAR(65 + seq % 26), 1048576) FROM seq_0_to_39")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 40);
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.len() == 1 << 20 && r.as_bytes()[0] == b'A' + (i % 26) as u8));
+    let v: i64 = c.query_first("SELECT 5").await.unwrap().unwrap();
+    assert_eq!(v, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_query_reaches_only_the_client_it_names() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 4,
+        users: format!(
+            "[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n[users.other]\npassword = \"other-pw\"\n"
+        ),
+        ..Options::new(vec![m.port()])
+    });
+    let mut victim = s.connect().await;
+    let victim_id = victim.id();
+    let mut bystander = s.connect().await;
+    let slow = tokio::spawn(async move {
+        let started = Instant::now();
+        let r: Result<Option<i64>, _> = victim.query_first("SELECT SLEEP(10)").await;
+        (r.map_err(|e| e.to_string()), started.elapsed(), victim)
+    });
+    let calm = tokio::spawn(async move {
+        let r: Option<i64> = bystander.query_first("SELECT SLEEP(2)").await.unwrap();
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut killer = s.connect().await;
+    killer
+        .query_drop(format!("KILL QUERY {victim_id}"))
+        .await
+        .unwrap();
+    let (result, took, mut victim) = slow.await.unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "the query was not interrupted: {result:?} after {took:?}"
+    );
+    // MariaDB returns 1 from an interrupted SLEEP or reports the interruption.
+    assert!(
+        matches!(result, Ok(Some(1))) || result.is_err(),
+        "{result:?}"
+    );
+    assert_eq!(
+        calm.await.unwrap(),
+        Some(0),
+        "the bystander's query was disturbed"
+    );
+    let v: i64 = victim.query_first("SELECT 7").await.unwrap().unwrap();
+    assert_eq!(v, 7, "the victim's session must go on after KILL QUERY");
+
+    // Unknown ids and other users' clients.
+    let e = killer.query_drop("KILL QUERY 1").await.unwrap_err();
+    assert_eq!(server_code(&e), Some(1094), "{e}");
+    let url = s.url(s.rw_port, "other", "other-pw", DATABASE);
+    let mut other = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .unwrap();
+    let e = other
+        .query_drop(format!("KILL {victim_id}"))
+        .await
+        .unwrap_err();
+    assert_eq!(server_code(&e), Some(1095), "{e}");
+    // KILL CONNECTION ends the victim's session.
+    killer
+        .query_drop(format!("KILL {victim_id}"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        victim.query_drop("SELECT 1").await.is_err(),
+        "the killed session still answers"
+    );
+}
+
+#[test]
+fn mariadb_cli_and_load_data_local_infile() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options::new(vec![m.port()]));
+    let out = s
+        .cli(s.rw_port, APP_USER, APP_PASSWORD, &[], "CREATE TABLE f (a INT, b VARCHAR(10)); INSERT INTO f VALUES (1, 'one'); SELECT b FROM f")
+        .unwrap();
+    assert_eq!(out.trim(), "one");
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("rows.csv");
+    std::fs::write(&file, "2,two\n3,three\n").unwrap();
+    let load = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE f FIELDS TERMINATED BY ','",
+        file.display()
+    );
+    // The route does not allow it (the default): refused, and the session goes on.
+    let err = s
+        .cli(
+            s.rw_port,
+            APP_USER,
+            APP_PASSWORD,
+            &["--local-infile=1"],
+            &load,
+        )
+        .unwrap_err();
+    assert!(
+        err.contains("1148") || err.to_lowercase().contains("not allowed"),
+        "{err}"
+    );
+    drop(s);
+
+    let s = MySluice::start(Options {
+        extra_database: "local_infile = true".into(),
+        ..Options::new(vec![m.port()])
+    });
+    m.sql("SET GLOBAL local_infile = 1");
+    s.cli(
+        s.rw_port,
+        APP_USER,
+        APP_PASSWORD,
+        &["--local-infile=1"],
+        &load,
+    )
+    .unwrap();
+    let out = s
+        .cli(
+            s.rw_port,
+            APP_USER,
+            APP_PASSWORD,
+            &[],
+            "SELECT COUNT(*) FROM f",
+        )
+        .unwrap();
+    assert_eq!(out.trim(), "3");
+}
+
+#[test]
+fn sysbench_point_selects_run_without_errors() {
+    let sysbench = ["/usr/bin/sysbench", "/usr/local/bin/sysbench"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("sysbench is missing: install it with apt-get install sysbench (or run scripts/install-deps.sh)"));
+    let m = start_mariadb();
+    let s = MySluice::start(Options::new(vec![m.port()]));
+    let common = |port: u16, user: &str, password: &str| {
+        vec![
+            "--db-driver=mysql".to_owned(),
+            "--mysql-host=127.0.0.1".to_owned(),
+            format!("--mysql-port={port}"),
+            format!("--mysql-user={user}"),
+            format!("--mysql-password={password}"),
+            format!("--mysql-db={DATABASE}"),
+            "--mysql-ssl=off".to_owned(),
+            "--tables=1".to_owned(),
+            "--table-size=1000".to_owned(),
+        ]
+    };
+    let prepare = std::process::Command::new(sysbench)
+        .arg("oltp_point_select")
+        .args(common(m.port(), DB_USER, DB_PASSWORD))
+        .arg("prepare")
+        .output()
+        .unwrap();
+    assert!(
+        prepare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prepare.stderr)
+    );
+    let run = std::process::Command::new(sysbench)
+        .arg("oltp_point_select")
+        .args(common(s.rw_port, APP_USER, APP_PASSWORD))
+        .args(["--threads=8", "--time=3", "run"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let errors = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("ignored errors:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(errors, Some(0), "{out}");
+    let queries = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("queries:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(queries > 100, "{out}");
+}
