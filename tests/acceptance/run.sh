@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Acceptance check with real drivers: starts its own PostgreSQL 15 on a free port and
-# sluice in front of it (transaction pooling, pool of 5), then runs the shared
-# acceptance script pg_clients.py (asyncpg and psycopg 3, installed into a virtual
-# environment from PyPI) through sluice.
+# Acceptance checks with real drivers: starts its own PostgreSQL 15 and MariaDB 10.11 on
+# free ports and one sluice in front of both (transaction pooling, pools of 5), then runs
+# the shared acceptance scripts through sluice: pg_clients.py (asyncpg, psycopg 3) and
+# mysql_clients.py (PyMySQL, MySQL Connector/Python), installed into a virtual
+# environment from PyPI.
 #
 # The acceptance scripts live beside the repository, in ../shared/acceptance (or
 # $SLUICE_ACCEPTANCE_DIR). Usage: tests/acceptance/run.sh
@@ -16,12 +17,14 @@ fi
 
 # shellcheck source=../../scripts/lib/local-postgres.sh
 . "$ROOT/scripts/lib/local-postgres.sh"
+# shellcheck source=../../scripts/lib/local-mariadb.sh
+. "$ROOT/scripts/lib/local-mariadb.sh"
 
 VENV=${SLUICE_ACCEPTANCE_VENV:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice/acceptance-venv}
-if ! "$VENV/bin/python3" -c 'import asyncpg, psycopg' 2>/dev/null; then
-  echo "== installing asyncpg and psycopg into $VENV"
+if ! "$VENV/bin/python3" -c 'import asyncpg, psycopg, pymysql, mysql.connector' 2>/dev/null; then
+  echo "== installing asyncpg, psycopg, PyMySQL and mysql-connector-python into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/python3" -m pip install --quiet asyncpg 'psycopg[binary]'
+  "$VENV/bin/python3" -m pip install --quiet asyncpg 'psycopg[binary]' pymysql mysql-connector-python
 fi
 
 make_workdir sluice-acceptance
@@ -29,6 +32,7 @@ SLUICE_PID=
 cleanup() {
   [ -n "$SLUICE_PID" ] && kill "$SLUICE_PID" 2>/dev/null
   stop_postgres
+  stop_mariadb
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -36,9 +40,10 @@ trap cleanup EXIT
 (cd "$ROOT" && cargo build -q -p sluice)
 SLUICE="$ROOT/target/debug/sluice"
 
-PORT=$(free_port); ADMIN=$(free_port)
+PORT=$(free_port); ADMIN=$(free_port); MYPORT=$(free_port)
 DBPASS=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
 start_postgres app_owner "$DBPASS" app
+start_mariadb app app_owner "$DBPASS"
 
 echo "$DBPASS" > "$WORK/db-password"
 printf '[users.accept]\npassword = "accept-password"\n' > "$WORK/users.toml"
@@ -55,6 +60,18 @@ cluster = "local"
 pool_mode = "transaction"
 pool_size = 5
 credentials = { username = "app_owner", password_file = "db-password" }
+[mysql]
+listen_rw = "127.0.0.1:$MYPORT"
+listen_ro = ""
+users_file = "users.toml"
+[mysql.clusters.local]
+hosts = ["127.0.0.1:$MARIADB_PORT"]
+tls_mode = "disable"
+[mysql.databases.app]
+cluster = "local"
+pool_mode = "transaction"
+pool_size = 5
+credentials = { username = "app_owner", password_file = "db-password" }
 CONF
 "$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
 SLUICE_PID=$!
@@ -64,6 +81,11 @@ echo "== pg_clients.py through sluice (transaction pooling, pool of 5)"
 status=0
 "$VENV/bin/python3" "$ACCEPTANCE_DIR/pg_clients.py" \
   --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" || status=$?
+if [ -f "$ACCEPTANCE_DIR/mysql_clients.py" ]; then
+  echo "== mysql_clients.py through sluice (transaction pooling, pool of 5)"
+  "$VENV/bin/python3" "$ACCEPTANCE_DIR/mysql_clients.py" --port "$MYPORT" \
+    --user accept --password accept-password --database app || status=$?
+fi
 if [ "$status" -ne 0 ]; then
   echo "---- sluice log (tail) ----"; tail -n 60 "$WORK/sluice.log"
 fi
