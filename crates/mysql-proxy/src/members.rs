@@ -25,6 +25,8 @@ pub struct Cluster {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
     roles: RwLock<Vec<Role>>,
+    /// Why each member was last found down, for errors and readiness.
+    problems: RwLock<Vec<Option<String>>>,
     /// Spreads reads over readable members.
     next_read: AtomicUsize,
     /// Version string of the last member that answered (shown to clients).
@@ -38,6 +40,7 @@ impl Cluster {
             name: name.into(),
             endpoints,
             roles: RwLock::new(vec![Role::Down; n]),
+            problems: RwLock::new(vec![None; n]),
             next_read: AtomicUsize::new(0),
             version: RwLock::new(None),
         }
@@ -87,12 +90,22 @@ impl Cluster {
         self.version.read().expect("version poisoned").clone()
     }
 
+    /// The members, each with the reason it was last found down.
     pub fn describe(&self) -> String {
+        let problems = self.problems.read().expect("problems poisoned");
         self.endpoints
             .iter()
-            .map(ToString::to_string)
+            .zip(problems.iter())
+            .map(|(e, p)| match p {
+                Some(why) => format!("{e} (down: {why})"),
+                None => e.to_string(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    fn set_problem(&self, member: usize, problem: Option<String>) {
+        self.problems.write().expect("problems poisoned")[member] = problem;
     }
 }
 
@@ -202,19 +215,18 @@ async fn check_member(
         let conn = slot.as_mut().expect("just connected");
         ask_role(conn).await
     };
-    match tokio::time::timeout(options.connect_timeout * 2, attempt).await {
-        Ok(Ok(role)) => role,
-        Ok(Err(e)) => {
-            tracing::debug!(cluster = %cluster.name, member = %endpoint, error = %e, "member check failed");
-            *slot = None;
-            Role::Down
+    let problem = match tokio::time::timeout(options.connect_timeout * 2, attempt).await {
+        Ok(Ok(role)) => {
+            cluster.set_problem(i, None);
+            return role;
         }
-        Err(_) => {
-            tracing::debug!(cluster = %cluster.name, member = %endpoint, "member check timed out");
-            *slot = None;
-            Role::Down
-        }
-    }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer in time".to_owned(),
+    };
+    tracing::debug!(cluster = %cluster.name, member = %endpoint, error = %problem, "member check failed");
+    cluster.set_problem(i, Some(problem));
+    *slot = None;
+    Role::Down
 }
 
 #[cfg(test)]

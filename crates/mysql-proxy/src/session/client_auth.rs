@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use pool_core::hba::AuthMethod;
 use pool_core::net::stream::Stream;
 use rand::Rng;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::{caching_sha2, native, CACHING_SHA2, CLEAR, NATIVE};
@@ -85,7 +85,9 @@ pub async fn handshake(
     stream.write_all(&out).await?;
 
     let mut buf = BytesMut::with_capacity(1024);
-    let (mut seq, mut payload) = read_payload(&mut stream, &mut buf, HANDSHAKE_LIMIT).await?;
+    // Read exactly one packet: after an SSL request the client's TLS handshake
+    // follows at once, and those bytes belong to the TLS layer, not to this buffer.
+    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
     if is_ssl_request(&payload) {
         let Some(config) = tls else {
             return Err(refuse(
@@ -172,6 +174,24 @@ pub async fn handshake(
     })
 }
 
+async fn read_exact_packet(stream: &mut Stream) -> Result<(u8, BytesMut), HandshakeError> {
+    let mut header = [0u8; 4];
+    if let Err(e) = stream.read_exact(&mut header).await {
+        return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            HandshakeError::Gone(ReadError::Closed)
+        } else {
+            e.into()
+        });
+    }
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if len > HANDSHAKE_LIMIT {
+        return Err(HandshakeError::Gone(ReadError::TooLarge(len)));
+    }
+    let mut payload = BytesMut::zeroed(len);
+    stream.read_exact(&mut payload).await?;
+    Ok((header[3], payload))
+}
+
 /// Sends `err` as the next packet and reports it.
 pub async fn refuse(stream: &mut Stream, last_seq: u8, err: ErrPacket) -> HandshakeError {
     let mut out = BytesMut::new();
@@ -226,6 +246,24 @@ impl Exchange<'_> {
         };
         let tls = self.stream.is_tls();
         let plugin = resp.auth_plugin.as_deref().unwrap_or(NATIVE);
+        if resp.auth_response.is_empty() {
+            // Some clients answer for their own default plugin only once asked by
+            // name: ask, with the same scramble.
+            let target = if plugin == NATIVE && secrets.native.is_some() {
+                NATIVE
+            } else {
+                CACHING_SHA2
+            };
+            let answer = self.switch_to(target).await?;
+            return match target {
+                NATIVE => Ok(native::verify(
+                    &answer,
+                    self.scramble,
+                    secrets.native.as_ref().expect("checked"),
+                )),
+                _ => self.caching_sha2(auth, resp, &answer).await,
+            };
+        }
         match plugin {
             NATIVE if secrets.native.is_some() => {
                 let h = secrets.native.as_ref().expect("checked");

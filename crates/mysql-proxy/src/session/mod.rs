@@ -372,37 +372,38 @@ impl Session {
         self.send_ok().await
     }
 
-    /// Checks out a server connection when the session has none.
+    /// Checks out a server connection when the session has none. A read-only client
+    /// whose member cannot be reached is sent to another readable member (or the
+    /// writable one) at once, rather than waiting for the member watcher.
     async fn ensure_server(&mut self) -> Result<(), ErrPacket> {
         if self.server.is_some() {
             return Ok(());
         }
-        let (member, pool) = self.route.pool_for(self.access).map_err(|e| {
-            count_error("no_member");
-            ErrPacket::new(
-                2003,
-                "HY000",
-                format!("sluice: pool '{}': {e}", self.route.name),
-            )
-        })?;
+        let mut attempts = self.route.pools.len();
         loop {
-            let guard = pool.get().await.map_err(|e| {
-                let err = match &e {
-                    PoolError::Timeout(d) => {
-                        count_error("pool_timeout");
-                        ErrPacket::new(1040, "08004", format!(
-                            "sluice: timed out after {d:?} waiting for a server connection in pool '{}' (member {})",
-                            self.route.name, self.route.cluster.endpoints[member]))
-                    }
-                    PoolError::Closed => ErrPacket::new(1053, "08S01", "Server shutdown in progress"),
-                    PoolError::Connect(inner) => {
-                        count_error("server_connect");
-                        ErrPacket::new(2003, "HY000", format!("sluice: cannot open a server connection for pool '{}': {inner}", self.route.name))
-                    }
-                };
-                tracing::warn!(peer = %self.peer, route = %self.route.name, error = %err, "no server connection for a client");
-                err
+            let (member, pool) = self.route.pool_for(self.access).map_err(|e| {
+                count_error("no_member");
+                ErrPacket::new(
+                    2003,
+                    "HY000",
+                    format!("sluice: pool '{}': {e}", self.route.name),
+                )
             })?;
+            let guard = match pool.get().await {
+                Ok(g) => g,
+                Err(PoolError::Connect(inner))
+                    if self.access == Access::ReadOnly && attempts > 1 =>
+                {
+                    attempts -= 1;
+                    tracing::warn!(route = %self.route.name, member = %self.route.cluster.endpoints[member],
+                        error = %inner, "read-only member unreachable; trying another");
+                    self.route
+                        .cluster
+                        .set_role(member, crate::members::Role::Down);
+                    continue;
+                }
+                Err(e) => return Err(self.checkout_error(member, e)),
+            };
             self.route
                 .metrics
                 .checkout_wait
@@ -421,6 +422,31 @@ impl Session {
             self.server = Some(guard);
             return Ok(());
         }
+    }
+
+    fn checkout_error(&self, member: usize, e: PoolError<crate::server::ServerError>) -> ErrPacket {
+        let err = match &e {
+            PoolError::Timeout(d) => {
+                count_error("pool_timeout");
+                ErrPacket::new(1040, "08004", format!(
+                    "sluice: timed out after {d:?} waiting for a server connection in pool '{}' (member {})",
+                    self.route.name, self.route.cluster.endpoints[member]))
+            }
+            PoolError::Closed => ErrPacket::new(1053, "08S01", "Server shutdown in progress"),
+            PoolError::Connect(inner) => {
+                count_error("server_connect");
+                ErrPacket::new(
+                    2003,
+                    "HY000",
+                    format!(
+                        "sluice: cannot open a server connection for pool '{}': {inner}",
+                        self.route.name
+                    ),
+                )
+            }
+        };
+        tracing::warn!(peer = %self.peer, route = %self.route.name, error = %err, "no server connection for a client");
+        err
     }
 
     /// Gives the server connection back at a transaction boundary when nothing ties

@@ -1,0 +1,143 @@
+//! Routing to cluster members by role, against a real MariaDB primary and a real
+//! replica (binlog replication): writes to the writable member, reads spread over
+//! readable ones, fall-back when a member stops answering, and role changes.
+
+mod mysql_support;
+
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_support::*;
+use test_support::MariaDbServer;
+
+async fn server_id(s: &MySluice, port: u16) -> u32 {
+    let mut c = s.connect_to(port).await;
+    let id: u32 = c.query_first("SELECT @@server_id").await.unwrap().unwrap();
+    c.disconnect().await.unwrap();
+    id
+}
+
+/// Polls `server_id` through `port` until it is `expected`.
+async fn wait_for_member(s: &MySluice, port: u16, expected: u32) -> bool {
+    for _ in 0..100 {
+        if server_id(s, port).await == expected {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn writes_go_to_the_writable_member_and_reads_to_the_replica() {
+    let primary = start_mariadb();
+    let replica = MariaDbServer::start_replica_of(&primary);
+    let s = MySluice::start(Options::new(vec![primary.port(), replica.port()]));
+    assert_eq!(server_id(&s, s.rw_port).await, primary.server_id());
+    let mut rw = s.connect().await;
+    rw.query_drop("CREATE TABLE notes (id INT PRIMARY KEY, body TEXT)")
+        .await
+        .unwrap();
+    rw.query_drop("INSERT INTO notes VALUES (1, 'written through sluice')")
+        .await
+        .unwrap();
+    replica.wait_replicated(&primary);
+    for _ in 0..5 {
+        assert_eq!(server_id(&s, s.ro_port).await, replica.server_id());
+    }
+    let mut ro = s.connect_to(s.ro_port).await;
+    let body: String = ro
+        .query_first("SELECT body FROM notes WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(body, "written through sluice");
+    // The replica refuses writes; sluice passes its error on.
+    let err = ro
+        .query_drop("INSERT INTO notes VALUES (2, 'x')")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("1290") || err.to_string().contains("read-only"),
+        "{err}"
+    );
+    let (code, body) = s.admin_get("/readyz");
+    assert_eq!(code, 200, "{body}");
+    let metrics = s.admin_get("/metrics").1;
+    assert!(metrics.contains("sluice_mysql_member_role"), "{metrics}");
+}
+
+#[tokio::test]
+async fn reads_fall_back_when_a_member_stops_and_writes_follow_a_role_change() {
+    let primary = start_mariadb();
+    let replica = MariaDbServer::start_replica_of(&primary);
+    let s = MySluice::start(Options::new(vec![primary.port(), replica.port()]));
+    assert_eq!(server_id(&s, s.ro_port).await, replica.server_id());
+
+    // The replica stops answering: once the watcher notices, reads go to the primary
+    // until it is back. (A query already sent to a frozen member waits for it, as it
+    // would on a direct connection.)
+    replica.pause();
+    let down = format!(
+        "sluice_mysql_member_role{{cluster=\"main\",member=\"127.0.0.1:{}\"}} -1",
+        replica.port()
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || s
+            .admin_get("/metrics")
+            .1
+            .contains(&down)),
+        "the paused replica was not marked down:\n{}",
+        s.admin_get("/metrics").1
+    );
+    assert!(
+        wait_for_member(&s, s.ro_port, primary.server_id()).await,
+        "reads did not fall back to the primary:\n{}",
+        s.log()
+    );
+    replica.resume();
+    assert!(
+        wait_for_member(&s, s.ro_port, replica.server_id()).await,
+        "reads did not return to the replica"
+    );
+
+    // Switch-over: the old primary becomes read-only, the replica writable.
+    primary.set_read_only(true);
+    replica.set_read_only(false);
+    assert!(
+        wait_for_member(&s, s.rw_port, replica.server_id()).await,
+        "writes did not follow the role change:\n{}",
+        s.log()
+    );
+    let mut rw = s.connect().await;
+    rw.query_drop("CREATE TABLE after_switch (x INT)")
+        .await
+        .unwrap();
+
+    // No writable member at all: a clear error naming the pool, and not ready.
+    replica.set_read_only(true);
+    let mut refused = None;
+    for _ in 0..100 {
+        let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+        // The driver runs a query while connecting: the refusal may come there.
+        let attempt = async {
+            let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap()).await?;
+            c.query_drop("SELECT 1").await
+        };
+        match attempt.await {
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+            Ok(()) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let refused = refused.expect("queries still served with no writable member");
+    assert!(
+        refused.contains("no writable member") && refused.contains(DATABASE),
+        "{refused}"
+    );
+    let (code, body) = s.admin_get("/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("no writable member"), "{body}");
+}
