@@ -38,6 +38,8 @@ pub const BAO_INSTALL_HINT: &str =
 
 /// Plugin name of OpenBao's builtin PostgreSQL database plugin.
 pub const POSTGRES_PLUGIN: &str = "postgresql-database-plugin";
+/// OpenBao's builtin plugin for MySQL and MariaDB.
+pub const MYSQL_PLUGIN: &str = "mysql-database-plugin";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 const START_ATTEMPTS: usize = 5;
@@ -517,6 +519,64 @@ impl OpenBao {
                 "password": SUPERUSER_PASSWORD,
                 "allowed_roles": allowed_roles,
                 "verify_connection": true,
+            }),
+        );
+    }
+
+    /// Configures connection `connection` of the database engine at `mount` for the
+    /// MariaDB `m`: builtin plugin `mysql-database-plugin`, logging in as its
+    /// superuser over TCP, with `allowed_roles` (`"*"` or a comma-separated list).
+    pub fn configure_mysql(
+        &self,
+        mount: &str,
+        connection: &str,
+        m: &crate::MariaDbServer,
+        allowed_roles: &str,
+    ) {
+        let (user, password) = m.superuser();
+        let url = format!(
+            "{{{{username}}}}:{{{{password}}}}@tcp({}:{})/",
+            m.host(),
+            m.port()
+        );
+        self.write_json(
+            &format!("{mount}/config/{connection}"),
+            &json!({
+                "plugin_name": MYSQL_PLUGIN,
+                "connection_url": url,
+                "username": user,
+                "password": password,
+                "allowed_roles": allowed_roles,
+                "verify_connection": true,
+            }),
+        );
+    }
+
+    /// Creates MySQL dynamic role `role`: every read of `<mount>/creds/<role>`
+    /// creates a user `'{{name}}'@'%'` with the lease's password and runs `grant_sql`
+    /// (`{{name}}` is the new user); revoking the lease drops the user.
+    pub fn create_mysql_dynamic_role(
+        &self,
+        mount: &str,
+        role: &str,
+        connection: &str,
+        default_ttl: Duration,
+        max_ttl: Duration,
+        grant_sql: &str,
+    ) {
+        let mut creation =
+            vec!["CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}';".to_string()];
+        if !grant_sql.trim().is_empty() {
+            creation.push(grant_sql.to_string());
+        }
+        self.write_json(
+            &format!("{mount}/roles/{role}"),
+            &json!({
+                "db_name": connection,
+                "default_ttl": secs(default_ttl),
+                "max_ttl": secs(max_ttl),
+                "creation_statements": creation,
+                "revocation_statements": ["DROP USER IF EXISTS '{{name}}'@'%';"],
             }),
         );
     }

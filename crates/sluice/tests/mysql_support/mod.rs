@@ -41,6 +41,8 @@ pub struct Options {
     pub credentials: Option<String>,
     pub db_password: String,
     pub tls_mode: &'static str,
+    /// Top-level sections placed before the others (e.g. `[vault]`).
+    pub extra_sections: String,
 }
 
 impl Options {
@@ -57,6 +59,7 @@ impl Options {
             credentials: None,
             db_password: DB_PASSWORD.into(),
             tls_mode: "disable",
+            extra_sections: String::new(),
         }
     }
 }
@@ -98,11 +101,12 @@ impl MySluice {
             .collect::<Vec<_>>()
             .join(", ");
         let config = format!(
-            "[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
+            "{}\n[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
              [mysql]\nlisten_rw = \"127.0.0.1:{rw_port}\"\nlisten_ro = \"127.0.0.1:{ro_port}\"\n\
              users_file = \"users.toml\"\n{hba_line}{}\n\n\
              [mysql.clusters.main]\nhosts = [{hosts}]\ntls_mode = \"{}\"\ncheck_interval = \"200ms\"\nconnect_timeout = \"1s\"\n{}\n\n\
              [mysql.databases.{DATABASE}]\ncluster = \"main\"\npool_mode = \"{}\"\npool_size = {}\n{}\ncredentials = {credentials}\n",
+            opts.extra_sections,
             opts.extra_mysql,
             opts.tls_mode,
             opts.extra_cluster,
