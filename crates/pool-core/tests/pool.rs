@@ -699,6 +699,40 @@ async fn sharded_pool_lends_across_shards_and_caps_the_total() {
     assert_eq!(pool.status().idle, 2);
 }
 
+#[tokio::test]
+async fn a_waiter_takes_a_connection_freed_in_another_shard() {
+    let counters = Arc::new(Counters::default());
+    let mut cfg = config(2);
+    cfg.checkout_timeout = Duration::from_secs(5);
+    let pool = Arc::new(ShardedPool::new(FakeManager(Arc::clone(&counters)), cfg, 2));
+    // Shard 0's connection is held for long (a transaction); shard 1's is in use too.
+    let held = pool.get().await.unwrap();
+    let borrowed = pool.get().await.unwrap();
+    let waiter = tokio::spawn({
+        let pool = Arc::clone(&pool);
+        async move { pool.get().await.map(|c| c.id) }
+    });
+    sleep(Duration::from_millis(50)).await;
+    assert_eq!(pool.status().waiting, 1);
+    // Shard 1's connection comes back: the waiter queued in shard 0 takes it at once
+    // instead of waiting for its own shard.
+    let freed_id = borrowed.id;
+    drop(borrowed);
+    let got = timeout(Duration::from_secs(1), waiter)
+        .await
+        .expect("the waiter ignored a connection freed in the other shard")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, freed_id);
+    assert_eq!(
+        pool.status().waiting,
+        0,
+        "the waiter stayed queued in its shard"
+    );
+    drop(held);
+    assert_eq!(counters.connects(), 2);
+}
+
 #[test]
 fn sharded_pool_splits_small_pools_into_fewer_shards() {
     let pool = ShardedPool::new(FakeManager(Arc::default()), config(1), 4);

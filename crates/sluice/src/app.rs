@@ -299,6 +299,11 @@ impl App {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if settings.vault.as_ref() != self.sources.vault.as_ref().map(|(s, _)| s) {
+            if self.mysql.is_some() {
+                // MySQL routes keep their sources until a restart; closing them here
+                // would revoke leases their server connections still use.
+                anyhow::bail!("[vault] changed: with a [mysql] section this needs a restart");
+            }
             // Routes of the old Vault client are rebuilt below with new sources.
             self.identities.clear();
         }
@@ -312,8 +317,12 @@ impl App {
             &mut self.sources,
             &self.workers,
         )?;
-        let used: Vec<CredentialSettings> =
+        let mut used: Vec<CredentialSettings> =
             identities.values().map(|i| i.credentials.clone()).collect();
+        // Sources of MySQL routes stay in use whatever the PostgreSQL side does.
+        if let Some(m) = &self.mysql {
+            used.extend(m.credentials.iter().cloned());
+        }
         for source in self.sources.keep_only(&used) {
             tokio::spawn(close_when_unused(source));
         }

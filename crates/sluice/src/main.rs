@@ -1,4 +1,4 @@
-//! sluice: a connection pooler and proxy for PostgreSQL.
+//! sluice: a connection pooler and proxy for PostgreSQL and MySQL.
 //!
 //! `sluice --config FILE` runs it; `sluice check --config FILE` validates a config.
 

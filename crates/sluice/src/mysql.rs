@@ -16,12 +16,15 @@ use pool_core::users::Users;
 use tokio::task::JoinHandle;
 
 use crate::config::mysql::{MysqlClusterSettings, MysqlSettings};
+use crate::config::validate::CredentialSettings;
 use crate::workers::{bind_reuseport, Workers};
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct MysqlSide {
     pub frontend: Arc<Frontend>,
+    /// What the routes' credential sources were built from (kept open on reload).
+    pub credentials: Vec<CredentialSettings>,
 }
 
 pub fn load_auth(m: &MysqlSettings) -> anyhow::Result<AuthConfig> {
@@ -140,7 +143,18 @@ impl MysqlSide {
             }
         }
         tracing::info!(read_write = %m.listen_rw, read_only = ?m.listen_ro, "MySQL listeners are up");
-        Ok((MysqlSide { frontend }, handles))
+        let credentials = m
+            .databases
+            .values()
+            .map(|d| d.credentials.clone())
+            .collect();
+        Ok((
+            MysqlSide {
+                frontend,
+                credentials,
+            },
+            handles,
+        ))
     }
 
     /// Applies users, access rules, TLS, limits and pool sizes from a reloaded config.

@@ -21,7 +21,8 @@ pub const DEPRECATE_EOF: u32 = 1 << 24;
 
 /// What sluice offers apps. Not offered: compression; DEPRECATE_EOF, because result
 /// sets are relayed verbatim and server connections are shared between clients that
-/// would disagree on it; LOCAL_FILES is added per route when allowed.
+/// would disagree on it. LOCAL_FILES is offered to every client; whether a file may
+/// pass is decided per route when the server asks for one.
 pub const OFFERED_TO_CLIENTS: u32 = LONG_PASSWORD
     | FOUND_ROWS
     | LONG_FLAG

@@ -32,18 +32,7 @@ const HANDSHAKE_LIMIT: usize = 64 * 1024;
 const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
      session_track_state_change = ON, session_track_system_variables = '*'";
 
-/// One member of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
+pub use pool_core::net::Endpoint;
 
 #[derive(Clone)]
 pub struct ConnectOptions {

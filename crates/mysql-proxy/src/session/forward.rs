@@ -248,7 +248,16 @@ impl Session {
         let err = ErrPacket::new(2013, "HY000", "Lost connection to server during query");
         let mut out = BytesMut::new();
         err.encode(&mut out, 1);
-        let _ = self.client.write_all(&out).await;
+        // A client that does not read must not hold this task: the session ends anyway
+        // if the error cannot be delivered.
+        let delivered = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.client.write_all(&out),
+        )
+        .await;
+        if !matches!(delivered, Ok(Ok(()))) {
+            return Err(SessionEnd::Server(why));
+        }
         if mid_response || lost_state {
             return Err(SessionEnd::Server(why));
         }

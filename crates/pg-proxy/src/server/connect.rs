@@ -22,18 +22,7 @@ use crate::stream::Stream;
 use crate::tls::{server_name, ServerTlsMode};
 use pool_core::credentials::Credentials;
 
-/// One PostgreSQL host of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
+pub use pool_core::net::Endpoint;
 
 #[derive(Clone)]
 pub struct ConnectOptions {

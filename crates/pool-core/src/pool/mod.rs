@@ -238,6 +238,11 @@ impl<M: Manager> Pool<M> {
         drop(idle);
     }
 
+    /// Makes the pool wake `freed` whenever a connection comes back or a slot frees up.
+    pub(crate) fn signal_freed_to(&self, freed: Arc<tokio::sync::Notify>) {
+        let _ = self.shared.freed.set(freed);
+    }
+
     /// Whether [`Pool::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed

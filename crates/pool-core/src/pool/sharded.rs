@@ -2,7 +2,10 @@
 //! whose connections are opened and used on its own worker, so handing a connection to a
 //! session never wakes another thread. The configured size is divided between the
 //! shards; a checkout borrows from another shard rather than wait while that one has a
-//! connection to spare, and waiters are served in arrival order within their shard.
+//! connection to spare. A caller that has to wait queues in its own shard (served in
+//! arrival order there) and also takes the first connection another shard frees, so a
+//! share held for long (a transaction, a pinned session) never starves a waiter while
+//! the rest of the pool is free.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +34,8 @@ impl<M: Manager> Manager for Arc<M> {
 pub struct ShardedPool<M: Manager> {
     manager: Arc<M>,
     shards: Vec<Pool<Arc<M>>>,
+    /// Woken by every shard when a connection comes back or a slot frees up.
+    freed: Arc<tokio::sync::Notify>,
 }
 
 impl<M: Manager> ShardedPool<M> {
@@ -39,11 +44,21 @@ impl<M: Manager> ShardedPool<M> {
     pub fn new(manager: M, config: PoolConfig, workers: usize) -> Self {
         let manager = Arc::new(manager);
         let n = workers.clamp(1, config.max_size.max(1));
-        let shards = split(&config, n)
+        let freed = Arc::new(tokio::sync::Notify::new());
+        let shards: Vec<Pool<Arc<M>>> = split(&config, n)
             .into_iter()
             .map(|c| Pool::new(manager.clone(), c))
             .collect();
-        Self { manager, shards }
+        if shards.len() > 1 {
+            for shard in &shards {
+                shard.signal_freed_to(freed.clone());
+            }
+        }
+        Self {
+            manager,
+            shards,
+            freed,
+        }
     }
 
     /// The shard of the calling worker thread (the first one off the workers).
@@ -58,18 +73,38 @@ impl<M: Manager> ShardedPool<M> {
     /// Checks out a connection: from the caller's own shard when it has one at hand,
     /// else from any other shard that has one idle or room to open one (so a small pool
     /// is never "full" while another worker's share sits unused), else by waiting in
-    /// the own shard's queue.
+    /// the own shard's queue while watching the others for a connection they free.
     pub async fn get(&self) -> Result<PooledConnection<Arc<M>>, PoolError<M::Error>> {
         let local = self.local_index();
         let n = self.shards.len();
-        if n > 1 {
-            for offset in 0..n {
+        if n == 1 {
+            return self.shards[0].get().await;
+        }
+        for offset in 0..n {
+            if let Some(result) = self.shards[(local + offset) % n].try_get().await {
+                return result;
+            }
+        }
+        let queued = self.shards[local].get();
+        tokio::pin!(queued);
+        loop {
+            // Registered before looking, so that a connection freed in between is not
+            // missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            for offset in 1..n {
                 if let Some(result) = self.shards[(local + offset) % n].try_get().await {
+                    // Leaving the own queue hands anything it was given back.
                     return result;
                 }
             }
+            tokio::select! {
+                biased;
+                result = &mut queued => return result,
+                _ = &mut freed => {}
+            }
         }
-        self.shards[local].get().await
     }
 
     pub fn shards(&self) -> &[Pool<Arc<M>>] {

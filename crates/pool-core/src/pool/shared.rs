@@ -16,6 +16,9 @@ pub(crate) struct Shared<M: Manager> {
     state: Mutex<State<M>>,
     /// Runtime to spawn on when a connection is returned outside of any runtime context.
     runtime: OnceLock<Handle>,
+    /// Woken whenever a connection comes back or a slot frees up, for callers of a
+    /// sharded pool that wait in another shard and may take it from here.
+    pub(crate) freed: OnceLock<Arc<tokio::sync::Notify>>,
 }
 
 /// Everything behind the lock. Invariants:
@@ -119,6 +122,7 @@ impl<M: Manager> Shared<M> {
                 closed: false,
             }),
             runtime: OnceLock::new(),
+            freed: OnceLock::new(),
         };
         shared.remember_runtime();
         shared
@@ -172,6 +176,13 @@ impl<M: Manager> Shared<M> {
         }
         drop(close);
         self.spawn_opens(spawn);
+        self.signal_freed();
+    }
+
+    fn signal_freed(&self) {
+        if let Some(freed) = self.freed.get() {
+            freed.notify_waiters();
+        }
     }
 
     /// A checked-out connection is closed instead of coming back.
@@ -184,6 +195,7 @@ impl<M: Manager> Shared<M> {
         };
         drop(conn);
         self.spawn_opens(spawn);
+        self.signal_freed();
     }
 }
 

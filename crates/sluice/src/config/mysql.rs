@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mysql_proxy::route::PoolMode;
-use mysql_proxy::server::Endpoint;
 use pool_core::net::tls::ServerTlsMode;
+use pool_core::net::Endpoint;
 use pool_core::pool::PoolConfig;
 use serde::Deserialize;
 
-use super::validate::{credentials, parse_endpoint, Collector, CredentialSettings};
+use super::validate::{
+    credentials, parse_endpoint, pool_options, Collector, CredentialSettings, PoolOptions,
+};
 use super::{CredentialsConfig, VaultConfig};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,10 +225,7 @@ pub(super) fn validate(
             .hosts
             .iter()
             .filter_map(|h| match parse_endpoint(h) {
-                Ok(e) => Some(Endpoint {
-                    host: e.host,
-                    port: e.port,
-                }),
+                Ok(e) => Some(e),
                 Err(msg) => {
                     c.add(format!("{loc}.hosts"), msg);
                     None
@@ -284,65 +283,33 @@ pub(super) fn validate(
                 format!("no cluster \"{}\" under [mysql.clusters]", db.cluster),
             );
         }
-        let mode = match db.pool_mode.as_str() {
-            "transaction" => PoolMode::Transaction,
-            "session" => PoolMode::Session,
-            other => {
-                c.add(
-                    format!("{loc}.pool_mode"),
-                    format!("\"{other}\" is not one of transaction, session"),
-                );
-                PoolMode::Transaction
-            }
+        let (session, pool) = pool_options(
+            c,
+            &loc,
+            PoolOptions {
+                pool_mode: &db.pool_mode,
+                pool_size: db.pool_size,
+                min_idle: db.min_idle,
+                max_client_conn: db.max_client_conn,
+                prepared_statement_cache: db.prepared_statement_cache,
+                checkout_timeout: &db.checkout_timeout,
+                server_lifetime: &db.server_lifetime,
+                server_lifetime_jitter: &db.server_lifetime_jitter,
+                server_idle_timeout: &db.server_idle_timeout,
+            },
+        );
+        let mode = if session {
+            PoolMode::Session
+        } else {
+            PoolMode::Transaction
         };
-        if db.pool_size == 0 {
-            c.add(format!("{loc}.pool_size"), "must be at least 1");
-        }
-        if db.min_idle > db.pool_size {
-            c.add(format!("{loc}.min_idle"), "must not exceed pool_size");
-        }
-        if db.max_client_conn == Some(0) {
-            c.add(format!("{loc}.max_client_conn"), "must be at least 1");
-        }
-        if db.prepared_statement_cache == 0 {
-            c.add(
-                format!("{loc}.prepared_statement_cache"),
-                "must be at least 1",
-            );
-        }
-        let checkout_timeout = c.duration(&format!("{loc}.checkout_timeout"), &db.checkout_timeout);
-        if checkout_timeout.is_zero() {
-            c.add(format!("{loc}.checkout_timeout"), "must be more than 0");
-        }
-        let lifetime = c.duration(&format!("{loc}.server_lifetime"), &db.server_lifetime);
-        let jitter = c.duration(
-            &format!("{loc}.server_lifetime_jitter"),
-            &db.server_lifetime_jitter,
-        );
-        if !lifetime.is_zero() && jitter >= lifetime {
-            c.add(
-                format!("{loc}.server_lifetime_jitter"),
-                "must be shorter than server_lifetime",
-            );
-        }
-        let idle = c.duration(
-            &format!("{loc}.server_idle_timeout"),
-            &db.server_idle_timeout,
-        );
         let credentials = credentials(c, &loc, &db.credentials, vault, base);
         databases.insert(
             name.clone(),
             MysqlDbSettings {
                 cluster: db.cluster.clone(),
                 mode,
-                pool: PoolConfig {
-                    max_size: db.pool_size,
-                    min_idle: db.min_idle,
-                    checkout_timeout,
-                    max_lifetime: (!lifetime.is_zero()).then_some(lifetime),
-                    lifetime_jitter: jitter,
-                    idle_timeout: (!idle.is_zero()).then_some(idle),
-                },
+                pool,
                 max_clients: db.max_client_conn,
                 statement_cache: db.prepared_statement_cache,
                 local_infile: db.local_infile,

@@ -339,51 +339,26 @@ fn database(
             format!("no cluster \"{}\" under [postgres.clusters]", db.cluster),
         );
     }
-    let mode = match db.pool_mode.as_str() {
-        "transaction" => PoolMode::Transaction,
-        "session" => PoolMode::Session,
-        other => {
-            c.add(
-                format!("{loc}.pool_mode"),
-                format!("\"{other}\" is not one of transaction, session"),
-            );
-            PoolMode::Transaction
-        }
+    let (session, pool) = pool_options(
+        c,
+        &loc,
+        PoolOptions {
+            pool_mode: &db.pool_mode,
+            pool_size: db.pool_size,
+            min_idle: db.min_idle,
+            max_client_conn: db.max_client_conn,
+            prepared_statement_cache: db.prepared_statement_cache,
+            checkout_timeout: &db.checkout_timeout,
+            server_lifetime: &db.server_lifetime,
+            server_lifetime_jitter: &db.server_lifetime_jitter,
+            server_idle_timeout: &db.server_idle_timeout,
+        },
+    );
+    let mode = if session {
+        PoolMode::Session
+    } else {
+        PoolMode::Transaction
     };
-    if db.pool_size == 0 {
-        c.add(format!("{loc}.pool_size"), "must be at least 1");
-    }
-    if db.min_idle > db.pool_size {
-        c.add(format!("{loc}.min_idle"), "must not exceed pool_size");
-    }
-    if db.max_client_conn == Some(0) {
-        c.add(format!("{loc}.max_client_conn"), "must be at least 1");
-    }
-    if db.prepared_statement_cache == 0 {
-        c.add(
-            format!("{loc}.prepared_statement_cache"),
-            "must be at least 1",
-        );
-    }
-    let checkout_timeout = c.duration(&format!("{loc}.checkout_timeout"), &db.checkout_timeout);
-    if checkout_timeout.is_zero() {
-        c.add(format!("{loc}.checkout_timeout"), "must be more than 0");
-    }
-    let lifetime = c.duration(&format!("{loc}.server_lifetime"), &db.server_lifetime);
-    let jitter = c.duration(
-        &format!("{loc}.server_lifetime_jitter"),
-        &db.server_lifetime_jitter,
-    );
-    if !lifetime.is_zero() && jitter >= lifetime {
-        c.add(
-            format!("{loc}.server_lifetime_jitter"),
-            "must be shorter than server_lifetime",
-        );
-    }
-    let idle = c.duration(
-        &format!("{loc}.server_idle_timeout"),
-        &db.server_idle_timeout,
-    );
     let idle_tx = c.duration(
         &format!("{loc}.idle_in_transaction_timeout"),
         &db.idle_in_transaction_timeout,
@@ -396,19 +371,81 @@ fn database(
             .clone()
             .unwrap_or_else(|| name.to_owned()),
         mode,
-        pool: PoolConfig {
-            max_size: db.pool_size,
-            min_idle: db.min_idle,
-            checkout_timeout,
-            max_lifetime: (!lifetime.is_zero()).then_some(lifetime),
-            lifetime_jitter: jitter,
-            idle_timeout: (!idle.is_zero()).then_some(idle),
-        },
+        pool,
         max_clients: db.max_client_conn,
         idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
         statement_cache: db.prepared_statement_cache,
         credentials,
     }
+}
+
+/// The pool options PostgreSQL and MySQL databases share.
+pub(super) struct PoolOptions<'a> {
+    pub pool_mode: &'a str,
+    pub pool_size: usize,
+    pub min_idle: usize,
+    pub max_client_conn: Option<usize>,
+    pub prepared_statement_cache: usize,
+    pub checkout_timeout: &'a str,
+    pub server_lifetime: &'a str,
+    pub server_lifetime_jitter: &'a str,
+    pub server_idle_timeout: &'a str,
+}
+
+/// Checks the pool options of the database at `loc`. Returns whether the pooling mode
+/// is `session` (else `transaction`), and the pool's settings.
+pub(super) fn pool_options(c: &mut Collector, loc: &str, o: PoolOptions<'_>) -> (bool, PoolConfig) {
+    let session = match o.pool_mode {
+        "transaction" => false,
+        "session" => true,
+        other => {
+            c.add(
+                format!("{loc}.pool_mode"),
+                format!("\"{other}\" is not one of transaction, session"),
+            );
+            false
+        }
+    };
+    if o.pool_size == 0 {
+        c.add(format!("{loc}.pool_size"), "must be at least 1");
+    }
+    if o.min_idle > o.pool_size {
+        c.add(format!("{loc}.min_idle"), "must not exceed pool_size");
+    }
+    if o.max_client_conn == Some(0) {
+        c.add(format!("{loc}.max_client_conn"), "must be at least 1");
+    }
+    if o.prepared_statement_cache == 0 {
+        c.add(
+            format!("{loc}.prepared_statement_cache"),
+            "must be at least 1",
+        );
+    }
+    let checkout_timeout = c.duration(&format!("{loc}.checkout_timeout"), o.checkout_timeout);
+    if checkout_timeout.is_zero() {
+        c.add(format!("{loc}.checkout_timeout"), "must be more than 0");
+    }
+    let lifetime = c.duration(&format!("{loc}.server_lifetime"), o.server_lifetime);
+    let jitter = c.duration(
+        &format!("{loc}.server_lifetime_jitter"),
+        o.server_lifetime_jitter,
+    );
+    if !lifetime.is_zero() && jitter >= lifetime {
+        c.add(
+            format!("{loc}.server_lifetime_jitter"),
+            "must be shorter than server_lifetime",
+        );
+    }
+    let idle = c.duration(&format!("{loc}.server_idle_timeout"), o.server_idle_timeout);
+    let pool = PoolConfig {
+        max_size: o.pool_size,
+        min_idle: o.min_idle,
+        checkout_timeout,
+        max_lifetime: (!lifetime.is_zero()).then_some(lifetime),
+        lifetime_jitter: jitter,
+        idle_timeout: (!idle.is_zero()).then_some(idle),
+    };
+    (session, pool)
 }
 
 /// A route's credential source: exactly one of a password file or a Vault role.

@@ -247,6 +247,13 @@ impl Drop for MySluice {
             let _ = c.kill();
             let _ = c.wait();
         }
+        if let Ok(dir) = std::env::var("SLUICE_KEEP_LOGS") {
+            // For a closer look at a run: the whole log, named by the listener's port.
+            let _ = std::fs::copy(
+                &self.log_path,
+                Path::new(&dir).join(format!("sluice-{}.log", self.rw_port)),
+            );
+        }
         if std::thread::panicking() {
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(80).collect();
