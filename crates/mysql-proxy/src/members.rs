@@ -203,8 +203,9 @@ async fn check_member(
             let creds = credentials.current().await?;
             let conn = match connect(endpoint, i, options, &creds, None).await {
                 Err(ServerError::AuthFailed(_)) => {
-                    credentials.invalidate(&creds);
-                    let creds = credentials.current().await?;
+                    let creds =
+                        pool_core::credentials::refetch_after_refusal(&**credentials, &creds)
+                            .await?;
                     connect(endpoint, i, options, &creds, None).await?
                 }
                 other => other?,

@@ -66,8 +66,9 @@ impl MemberManager {
                     route = %self.metrics.route, member = %endpoint, code = err.code,
                     "server refused credentials; fetching them again"
                 );
-                self.credentials.invalidate(&creds);
-                let creds = self.credentials.current().await?;
+                let creds =
+                    pool_core::credentials::refetch_after_refusal(&*self.credentials, &creds)
+                        .await?;
                 let result = connect(
                     endpoint,
                     self.member,

@@ -119,8 +119,11 @@ impl PgManager {
                             route = %self.metrics.route, endpoint = %endpoint, code = %fields.code,
                             "server refused credentials; fetching them again"
                         );
-                        self.credentials.invalidate(&creds);
-                        creds = self.credentials.current().await?;
+                        creds = pool_core::credentials::refetch_after_refusal(
+                            &*self.credentials,
+                            &creds,
+                        )
+                        .await?;
                         retried_auth = true;
                     }
                     Err(e) => {

@@ -11,7 +11,12 @@ use mysql_support::*;
 /// A second sluice whose cluster is the first sluice's read-write port, logging in
 /// there as the first one's client `APP_USER`.
 fn front_of(back: &MySluice, tls_mode: &'static str) -> MySluice {
+    front_of_with(back, tls_mode, String::new())
+}
+
+fn front_of_with(back: &MySluice, tls_mode: &'static str, extra_cluster: String) -> MySluice {
     MySluice::start(Options {
+        extra_cluster,
         users: "[users.front]\npassword = \"front-pw\"\n".into(),
         credentials: Some(format!(
             "{{ username = \"{APP_USER}\", password_file = \"db-password\" }}"

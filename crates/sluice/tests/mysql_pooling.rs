@@ -178,6 +178,54 @@ async fn prepared_statements_work_across_server_connections() {
 }
 
 #[tokio::test]
+async fn session_mode_gives_each_client_its_own_connection_for_its_lifetime() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        pool_mode: "session",
+        extra_database: "checkout_timeout = \"1s\"".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    let mut b = s.connect().await;
+    let first: u64 = a
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..5 {
+        let _: u64 = b
+            .query_first("SELECT CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        let again: u64 = a
+            .query_first("SELECT CONNECTION_ID()")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            again, first,
+            "a session-mode client moved to another connection"
+        );
+    }
+    // Both connections are taken for as long as their clients stay: a third waits and
+    // is refused with the pool's name.
+    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+    let third = async {
+        let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap()).await?;
+        c.query_drop("SELECT 1").await
+    };
+    let err = third.await.unwrap_err().to_string();
+    assert!(err.contains("1040") && err.contains(DATABASE), "{err}");
+    // When a client leaves, its connection serves the next one.
+    a.disconnect().await.unwrap();
+    let mut c = s.connect().await;
+    let v: i64 = c.query_first("SELECT 3").await.unwrap().unwrap();
+    assert_eq!(v, 3);
+}
+
+#[tokio::test]
 async fn transactions_keep_their_connection_and_abandoned_ones_roll_back() {
     let m = start_mariadb();
     let s = MySluice::start(Options {

@@ -182,6 +182,36 @@ impl ServerConn {
         }
     }
 
+    /// Wipes the session clean for the next client (COM_RESET_CONNECTION: user
+    /// variables, temporary tables, locks, prepared statements and session variables
+    /// go), then restores what sluice itself relies on: session tracking, the
+    /// character set it opened with, multi-statements off.
+    pub async fn reset(&mut self) -> Result<(), ServerError> {
+        let t = self
+            .command(&[Command::ResetConnection.byte()], Expect::Single)
+            .await?;
+        if let Some(err) = t.error {
+            return Err(ServerError::Rejected(err));
+        }
+        self.statements.clear();
+        self.last_insert_id = 0;
+        self.execute(super::connect::TRACK_SESSION_STATE).await?;
+        let (charset, collation) =
+            crate::protocol::collation::by_id(crate::protocol::collation::DEFAULT)
+                .expect("the default collation is known");
+        self.execute(&format!("SET NAMES {charset} COLLATE {collation}"))
+            .await?;
+        self.vars = Vars::for_collation(crate::protocol::collation::DEFAULT);
+        let t = self
+            .command(&[Command::SetOption.byte(), 1, 0], Expect::Single)
+            .await?;
+        if let Some(err) = t.error {
+            return Err(ServerError::Rejected(err));
+        }
+        self.multi_statements = false;
+        Ok(())
+    }
+
     /// Says goodbye (COM_QUIT), so the server does not count an aborted connection.
     pub async fn quit(mut self) {
         let _ = self

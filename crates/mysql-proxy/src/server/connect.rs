@@ -29,7 +29,7 @@ const HANDSHAKE_LIMIT: usize = 64 * 1024;
 
 /// What every server connection turns on, so that sluice learns from OK packets which
 /// session state a client created.
-const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
+pub(crate) const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
      session_track_state_change = ON, session_track_system_variables = '*'";
 
 pub use pool_core::net::Endpoint;

@@ -245,7 +245,13 @@ impl Session {
             g.discard();
         }
         let lost_state = self.state.pinned.is_some() || self.state.in_transaction;
-        let err = ErrPacket::new(2013, "HY000", "Lost connection to server during query");
+        // Server error codes only: client libraries treat 2xxx codes (their own) in
+        // an ERR packet as a malformed packet.
+        let err = ErrPacket::new(
+            1158,
+            "08S01",
+            "sluice: lost the server connection during the query",
+        );
         let mut out = BytesMut::new();
         err.encode(&mut out, 1);
         // A client that does not read must not hold this task: the session ends anyway

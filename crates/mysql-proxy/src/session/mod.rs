@@ -351,9 +351,11 @@ impl Session {
         let collation = crate::protocol::collation::DEFAULT;
         if self.state.pinned.is_some() || self.state.in_transaction {
             // The server connection carries state only this client knew about.
-            if let Some(guard) = self.server.take() {
+            if let Some(mut guard) = self.server.take() {
                 self.kill.set_serving(None).await;
-                guard.discard();
+                if guard.reset().await.is_err() {
+                    guard.discard();
+                }
             }
         }
         let charset = self.state.vars.clone();
@@ -384,7 +386,7 @@ impl Session {
             let (member, pool) = self.route.pool_for(self.access).map_err(|e| {
                 count_error("no_member");
                 ErrPacket::new(
-                    2003,
+                    1105,
                     "HY000",
                     format!("sluice: pool '{}': {e}", self.route.name),
                 )
@@ -436,7 +438,7 @@ impl Session {
             PoolError::Connect(inner) => {
                 count_error("server_connect");
                 ErrPacket::new(
-                    2003,
+                    1105,
                     "HY000",
                     format!(
                         "sluice: cannot open a server connection for pool '{}': {inner}",
@@ -479,8 +481,11 @@ impl Session {
         self.kill.set_serving(None).await;
         if self.state.pinned.is_some() {
             // Its state (user variables, temporary tables, locks) must not reach
-            // another client: closing is the only sure reset.
-            guard.discard();
+            // another client: reset on the server, or closed when that fails.
+            if let Err(e) = guard.reset().await {
+                tracing::debug!(error = %e, "resetting a server connection failed; closing it");
+                guard.discard();
+            }
             return;
         }
         if self.state.in_transaction && guard.execute("ROLLBACK").await.is_err() {
