@@ -266,3 +266,31 @@ async fn a_cluster_of_standbys_is_not_ready_and_says_why() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn idle_server_connections_ended_by_the_server_cost_no_query() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 2,
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    c.simple_query("select 1").await.unwrap();
+    // The server ends every idle pooled connection (as a restart or failover would).
+    let ended = pg.psql(&format!(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity where usename = '{DB_USER}'"
+    ));
+    assert_ne!(ended.trim(), "0", "no server connection was ended");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        c.simple_query("select 1").await.unwrap_or_else(|e| {
+            panic!("a query failed after the server ended idle connections: {e}")
+        });
+    }
+    assert!(sluice
+        .log()
+        .contains("idle server connection was closed by the server"));
+}

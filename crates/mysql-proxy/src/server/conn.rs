@@ -221,7 +221,13 @@ impl ServerConn {
         let _ = self.stream.shutdown().await;
     }
 
+    /// Whether the idle connection still looks usable: nothing arrived on it since it
+    /// was last used (a server that went away has closed it or sent an error).
     pub fn tcp_alive(&self) -> bool {
+        if self.stream.is_tls() {
+            // Peeking under TLS would eat record bytes; TLS connections are not checked.
+            return true;
+        }
         let mut byte = [0u8; 1];
         match self.stream.tcp().try_read(&mut byte) {
             Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,

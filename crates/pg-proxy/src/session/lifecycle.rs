@@ -21,9 +21,17 @@ impl Relay {
     /// Checks out a server connection and prepares it for this client.
     pub(super) async fn attach(&mut self) -> Result<(), SessionError> {
         let started = std::time::Instant::now();
-        let conn = match self.route.pool.get().await {
-            Ok(c) => c,
-            Err(e) => return Err(self.checkout_failed(e).await),
+        let conn = loop {
+            let conn = match self.route.pool.get().await {
+                Ok(c) => c,
+                Err(e) => return Err(self.checkout_failed(e).await),
+            };
+            if conn.is_quiet() {
+                break conn;
+            }
+            // Closed (or condemned) by the server while idle: take another.
+            tracing::debug!(route = %self.route.name, "idle server connection was closed by the server");
+            conn.discard();
         };
         self.route
             .metrics
