@@ -95,15 +95,32 @@ sysbench oltp_point_select "${COMMON[@]}" "${DIRECT[@]}" prepare > "$WORK/prepar
 
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status"; }
 
-# run TEST TARGET THREADS -> "tps qps errors"; errors are sysbench's ignored errors plus
-# reconnects, or FAILED when sysbench stopped on an error (its output goes to the
-# failures log).
+# The machine may be shared: CPU that other processes take during a run disturbs its
+# figures (usually lower; at 1 thread sometimes higher, as round trips between busy
+# cores skip the wake-ups from idle). Measured as the busy CPU time of the whole machine (/proc/stat: user, nice, system,
+# irq, softirq, steal) minus what sluice, MariaDB and sysbench used, in % of all cores.
+NCPU=$(nproc)
+cpu_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run TEST TARGET THREADS -> "tps qps errors other-cpu-%"; errors are sysbench's
+# ignored errors plus reconnects, or FAILED when sysbench stopped on an error (its
+# output goes to the failures log).
 run() {
-  local test=$1 target=$2 threads=$3 out rc=0
+  local test=$1 target=$2 threads=$3 out rc=0 me=$BASHPID
   local -a conn
   if [ "$target" = direct ]; then conn=("${DIRECT[@]}"); else conn=("${VIA_SLUICE[@]}"); fi
+  local b0 s0 m0 c0 t0 other
+  b0=$(cpu_busy); s0=$(proc_ticks "$SLUICE_PID"); m0=$(proc_ticks "$MARIADB_PID")
+  # cutime + cstime of this subshell: grows by sysbench's CPU once it is reaped.
+  c0=$(awk '{print $16 + $17}' "/proc/$me/stat"); t0=$(date +%s.%N)
   out=$(sysbench "$test" "${COMMON[@]}" "${conn[@]}" --threads="$threads" --time="$DURATION" \
         --report-interval=0 run 2>&1) || rc=$?
+  other=$(awk -v b0="$b0" -v b1="$(cpu_busy)" -v s0="$s0" -v s1="$(proc_ticks "$SLUICE_PID")" \
+    -v m0="$m0" -v m1="$(proc_ticks "$MARIADB_PID")" -v c0="$c0" -v c1="$(awk '{print $16 + $17}' "/proc/$me/stat")" \
+    -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" -v n="$NCPU" \
+    'BEGIN { o = (b1 - b0) - (s1 - s0) - (m1 - m0) - (c1 - c0); if (o < 0) o = 0;
+             printf "%.0f", 100 * o / (hz * n * (t1 - t0)) }')
   local tps qps ign rec
   tps=$(echo "$out" | awk '/^ *transactions:/ {gsub(/\(/, "", $3); printf "%.0f", $3}')
   qps=$(echo "$out" | awk '/^ *queries:/ {gsub(/\(/, "", $3); printf "%.0f", $3}')
@@ -111,19 +128,27 @@ run() {
   rec=$(echo "$out" | awk '/^ *reconnects:/ {print $2}')
   if [ "$rc" != 0 ] || [ -z "$tps" ] || echo "$out" | grep -q 'FATAL'; then
     { echo "--- $test, $target, $threads threads: sysbench exited with $rc"; echo "$out" | grep -v '^$' | tail -25; } >> "$WORK/failures.log"
-    echo "${tps:-0} ${qps:-0} FAILED"
+    echo "${tps:-0} ${qps:-0} FAILED $other"
   else
-    echo "$tps $qps $(( ${ign:-0} + ${rec:-0} ))"
+    echo "$tps $qps $(( ${ign:-0} + ${rec:-0} )) $other"
   fi
 }
 
 declare -A TPS QPS ERR
-HWM64=0
+HWM64=0 OTHER_SUM=0 OTHER_MAX=0 RUNS=0
 for round in $(seq "$ROUNDS"); do
   for test in $TESTS; do
     for threads in $THREADS; do
       for target in direct sluice; do
-        read -r tps qps err < <(run "$test" "$target" "$threads")
+        read -r tps qps err other < <(run "$test" "$target" "$threads")
+        if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+          echo "!!! sluice exited during $test with $threads threads ($target run); its log:" >&2
+          tail -30 "$WORK/sluice.log" >&2
+          [ -s "$WORK/failures.log" ] && cat "$WORK/failures.log" >&2
+          exit 1
+        fi
+        OTHER_SUM=$(( OTHER_SUM + other )); RUNS=$(( RUNS + 1 ))
+        OTHER_MAX=$(( other > OTHER_MAX ? other : OTHER_MAX ))
         key="$test|$threads|$target"
         TPS["$key|$round"]=$tps; QPS["$key|$round"]=$qps
         # Errors add up over the rounds; a failed run stays FAILED.
@@ -132,8 +157,8 @@ for round in $(seq "$ROUNDS"); do
         if [ "$target" = sluice ] && [ "$threads" = 64 ]; then
           hwm=$(hwm_kib); HWM64=$(( hwm > HWM64 ? hwm : HWM64 ))
         fi
-        printf "round %s  %-18s %3s threads  %-6s %8s tps %9s qps  errors %s\n" \
-          "$round" "$test" "$threads" "$target" "$tps" "$qps" "$err"
+        printf "round %s  %-18s %3s threads  %-6s %8s tps %9s qps  errors %s  (other processes: %s%% CPU)\n" \
+          "$round" "$test" "$threads" "$target" "$tps" "$qps" "$err" "$other"
       done
     done
   done
@@ -165,6 +190,11 @@ TOTAL_ERRORS=0
   echo
   if [ "$HWM64" -gt 0 ]; then
     echo "sluice peak RSS (VmHWM) after the 64-thread runs: $(( HWM64 / 1024 )) MiB"
+  fi
+  echo "sluice's log: $(grep -c -E ' (WARN|ERROR) ' "$WORK/sluice.log" || true) warning and error lines"
+  echo "CPU taken by other processes on this machine during the runs: mean $(( OTHER_SUM / RUNS )) %, max $OTHER_MAX % of $NCPU cores"
+  if [ "$OTHER_MAX" -gt 10 ]; then
+    echo "(more than 10 %: some figures above are disturbed by other work on the machine; see the per-run lines)"
   fi
 } > "$WORK/table.txt"
 for key in "${!ERR[@]}"; do

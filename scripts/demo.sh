@@ -113,7 +113,7 @@ SYSBENCH=(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --
 "${SYSBENCH[@]}" prepare 2>&1 | grep -E 'Creating|Inserting|FATAL' || true
 "${SYSBENCH[@]}" --threads=50 --time="$DURATION" --report-interval=5 run 2>&1 |
   grep -E '^\[|transactions:|queries:|ignored errors:|reconnects:|avg:|95th|FATAL|error' || true
-echo "== server connections MariaDB saw for those 50 threads:"
+echo "== server connections MariaDB saw for those 50 threads (the pool, plus one that watches the member's role):"
 mariadb_root "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'shop_owner'"
 
 echo "== a few of sluice's metrics (http://127.0.0.1:$ADMIN/metrics):"
