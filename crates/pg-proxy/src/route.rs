@@ -172,11 +172,13 @@ impl PgManager {
 }
 
 impl Manager for PgManager {
-    type Connection = ServerConn;
+    /// Boxed: the pool moves connections around, and a pointer moves cheaper than
+    /// the connection with its buffers and caches.
+    type Connection = Box<ServerConn>;
     type Error = ServerError;
 
-    async fn connect(&self) -> Result<ServerConn, ServerError> {
-        let result = self.connect_once().await;
+    async fn connect(&self) -> Result<Box<ServerConn>, ServerError> {
+        let result = self.connect_once().await.map(Box::new);
         self.reachable.store(result.is_ok(), Ordering::Relaxed);
         match &result {
             Ok(_) => self.metrics.server_connects.increment(1),
@@ -188,7 +190,7 @@ impl Manager for PgManager {
         result
     }
 
-    fn must_retire(&self, conn: &ServerConn, now: std::time::Instant) -> bool {
+    fn must_retire(&self, conn: &Box<ServerConn>, now: std::time::Instant) -> bool {
         let due = conn
             .credentials
             .retire

@@ -222,7 +222,8 @@ impl ServerConn {
     }
 
     /// Whether the idle connection still looks usable: nothing arrived on it since it
-    /// was last used (a server that went away has closed it or sent an error).
+    /// was last used (a server that went away has closed it or sent an error). The
+    /// look is one non-blocking read, which costs less than a failed client query.
     pub fn tcp_alive(&self) -> bool {
         if self.stream.is_tls() {
             // Peeking under TLS would eat record bytes; TLS connections are not checked.

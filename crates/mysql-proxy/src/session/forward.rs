@@ -65,7 +65,16 @@ impl Session {
                         )
                         .await;
                 };
-                statement = Some((id, s.clone()));
+                // What the command needs of it, without copying its parameter types.
+                statement = Some((
+                    id,
+                    ClientStatement {
+                        sql: s.sql.clone(),
+                        params: s.params,
+                        columns: s.columns,
+                        types: None,
+                    },
+                ));
                 if cmd == Command::StmtSendLongData {
                     self.pin("long data sent for a prepared statement");
                 }
@@ -88,20 +97,23 @@ impl Session {
         }
 
         // The packet for the server.
-        let mut wire = BytesMut::with_capacity(payload.len() + 8);
+        let mut wire = std::mem::take(&mut self.wire);
+        wire.clear();
         let mut prepare_id = None;
         match (cmd, &mut statement) {
             (Command::StmtPrepare, _) => {
                 prepare_id = Some(self.state.next_statement_id());
                 packet::write_packet(&mut wire, 0, &payload);
             }
-            (Command::StmtExecute, Some((_, s))) => {
+            (Command::StmtExecute, Some((id, s))) => {
                 let server = match self.server_statement(&s.sql).await {
                     Ok(st) => st,
                     Err(e) => return self.sync_failed(e).await,
                 };
+                // The types of the client's latest binding, kept and updated in place.
+                let entry = self.state.statements.get_mut(id).expect("looked up above");
                 if let Err(m) =
-                    write_execute(&mut wire, &payload, server.id, s.params, &mut s.types)
+                    write_execute(&mut wire, &payload, server.id, s.params, &mut entry.types)
                 {
                     return self
                         .send_err(
@@ -128,14 +140,10 @@ impl Session {
                 packet::write_packet(&mut wire, 0, &payload);
             }
         }
-        if let Some((id, s)) = &statement {
-            // Keep the parameter types of this binding.
-            if let Some(entry) = self.state.statements.get_mut(id) {
-                entry.types.clone_from(&s.types);
-            }
-        }
         let conn = self.server.as_mut().expect("checked out");
-        if let Err(e) = conn.stream.write_all(&wire).await {
+        let written = conn.stream.write_all(&wire).await;
+        self.wire = wire;
+        if let Err(e) = written {
             return self.server_failed(e.to_string(), false).await;
         }
         if cmd.has_no_response() {

@@ -122,6 +122,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         client: stream,
         client_buf: authed.read_buf,
         out,
+        wire: BytesMut::new(),
         capabilities: authed.capabilities,
         server: None,
         kill: registration.slot.clone(),
@@ -155,6 +156,8 @@ pub(crate) struct Session {
     client_buf: BytesMut,
     /// Bytes on their way to the client.
     out: BytesMut,
+    /// The command on its way to the server (kept to reuse its buffer).
+    wire: BytesMut,
     capabilities: u32,
     state: ClientState,
     server: Option<ServerGuard>,
@@ -163,15 +166,21 @@ pub(crate) struct Session {
 
 impl Session {
     async fn run(&mut self) -> Result<(), SessionEnd> {
+        // Made once for the whole session: they are watched while every command is read.
         let mut draining = self.fe.shutdown.clone();
         let mut closing = self.fe.shutdown.clone();
+        let kill = self.kill.clone();
+        let drained = draining.reached(Phase::Draining);
+        let closed = closing.reached(Phase::Closing);
+        let killed = kill.close_requested.notified();
+        tokio::pin!(drained, closed, killed);
         loop {
             let idle = self.server.is_none() || !self.state.in_transaction;
             let read = tokio::select! {
                 r = read_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
-                _ = self.kill.close_requested.notified() => return Ok(()),
-                _ = draining.reached(Phase::Draining), if idle => return Ok(()),
-                _ = closing.reached(Phase::Closing) => return Ok(()),
+                _ = &mut killed => return Ok(()),
+                _ = &mut drained, if idle => return Ok(()),
+                _ = &mut closed => return Ok(()),
             };
             let (seq, payload) = match read {
                 Ok(p) => p,

@@ -22,7 +22,9 @@ pub fn is_per_statement(name: &str) -> bool {
     )
 }
 
-/// Lowercase variable names and their values, as servers report them.
+/// Lowercase variable names and their values, as servers report them, kept sorted by
+/// name so that two sets compare equal (the usual case, checked for every
+/// transaction) with one cheap comparison.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vars {
     entries: Vec<(String, String)>,
@@ -42,27 +44,30 @@ impl Vars {
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.entries.iter_mut().find(|(k, _)| k == name) {
-            Some((_, v)) => {
-                if v != value {
-                    *v = value.to_owned();
+        match self.entries.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+            Ok(i) => {
+                if self.entries[i].1 != value {
+                    self.entries[i].1 = value.to_owned();
                 }
             }
-            None => self.entries.push((name.to_owned(), value.to_owned())),
+            Err(i) => self.entries.insert(i, (name.to_owned(), value.to_owned())),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| self.entries[i].1.as_str())
     }
 
     /// The `SET SESSION` statement that turns a connection with `current` into one with
     /// `self`: variables that differ are set, variables only `current` has are reset
     /// to their defaults. `None` when nothing differs.
     pub fn statement_from(&self, current: &Vars) -> Option<String> {
+        if self == current {
+            return None;
+        }
         let mut parts: Vec<String> = Vec::new();
         for (k, v) in &self.entries {
             if !is_replayable(k) {
