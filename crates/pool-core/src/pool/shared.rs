@@ -156,27 +156,36 @@ impl<M: Manager> Shared<M> {
     /// A checked-out connection comes back.
     pub(crate) fn give_back(self: &Arc<Self>, conn: Conn<M::Connection>) {
         let now = Instant::now();
-        let (close, spawn) = {
+        let (close, spawn, idle_now) = {
             let mut st = self.lock();
             st.in_use -= 1;
             if conn.is_expired(now) {
                 st.size -= 1;
-                (Some(conn), st.reserve_for_waiters())
+                (Some(conn), st.reserve_for_waiters(), false)
             } else if self.manager.must_retire(&conn.raw, now.into_std()) {
                 // Retired early: its replacement opens now, before anyone asks for it.
                 st.size -= 1;
                 let spawn = st.reserve_for_waiters();
-                (Some(conn), spawn + st.reserve_background(1))
+                (Some(conn), spawn + st.reserve_background(1), false)
             } else {
-                (st.checkin(conn, now), 0)
+                let idle_before = st.idle.len();
+                let close = st.checkin(conn, now);
+                let idle_now = st.idle.len() > idle_before;
+                (close, 0, idle_now)
             }
         };
         if close.is_some() {
             tracing::debug!("closing a returned connection");
         }
+        // Other shards' waiters are woken only when there is something for them: a
+        // connection left idle here, or room to open one (a closed connection whose
+        // replacement nobody here is waiting for).
+        let room = close.is_some() && spawn == 0;
         drop(close);
         self.spawn_opens(spawn);
-        self.signal_freed();
+        if idle_now || room {
+            self.signal_freed();
+        }
     }
 
     fn signal_freed(&self) {
@@ -195,7 +204,10 @@ impl<M: Manager> Shared<M> {
         };
         drop(conn);
         self.spawn_opens(spawn);
-        self.signal_freed();
+        if spawn == 0 {
+            // Room to open one that no waiter here takes: others may use it.
+            self.signal_freed();
+        }
     }
 }
 
