@@ -4,7 +4,8 @@
 #
 # System packages (Debian/Ubuntu, via apt-get): postgresql-15,
 # postgresql-client-15, pgbouncer, mariadb-server, mariadb-client (MariaDB
-# 10.11 on Debian 12), sysbench, python3-venv, curl, ca-certificates.
+# 10.11 on Debian 12), sysbench, python3-venv, curl, openssl (a test's RSA
+# key), ca-certificates.
 # The system PostgreSQL/pgbouncer/MariaDB services are NOT started: the tests
 # start their own private servers on free ports (a MariaDB that already runs
 # on 3306 is left alone, and is not used).
@@ -107,6 +108,9 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 if ! command -v curl >/dev/null 2>&1; then
     missing+=(curl)
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+    missing+=(openssl)
 fi
 if [ ! -e /etc/ssl/certs/ca-certificates.crt ] && ! pkg_installed ca-certificates; then
     missing+=(ca-certificates)

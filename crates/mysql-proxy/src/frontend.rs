@@ -11,6 +11,7 @@ use pool_core::hba::HbaRules;
 use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
 
+use crate::auth::rsa_exchange::RsaKey;
 use crate::auth::{caching_sha2, native};
 use crate::kill::KillRegistry;
 use crate::route::Route;
@@ -85,6 +86,9 @@ pub struct Frontend {
     /// Largest command a client may send.
     pub max_packet: usize,
     pub shutdown: Shutdown,
+    /// For caching_sha2_password logins without TLS: the configured key, else one
+    /// generated at the first such login (generation takes a moment).
+    rsa: tokio::sync::OnceCell<Arc<RsaKey>>,
 }
 
 /// Counts a client against the global and route limits while it lives.
@@ -131,7 +135,28 @@ impl Frontend {
             auth_timeout,
             max_packet,
             shutdown,
+            rsa: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Uses `key` for the RSA exchange instead of a generated one; false when a key
+    /// is already in use (the key is fixed for the life of the process).
+    pub fn set_rsa_key(&self, key: RsaKey) -> bool {
+        self.rsa.set(Arc::new(key)).is_ok()
+    }
+
+    pub async fn rsa_key(&self) -> Arc<RsaKey> {
+        self.rsa
+            .get_or_init(|| async {
+                let started = std::time::Instant::now();
+                let key = tokio::task::spawn_blocking(RsaKey::generate)
+                    .await
+                    .expect("RSA key generation does not panic");
+                tracing::info!(took = ?started.elapsed(), "generated the RSA key for caching_sha2_password logins without TLS");
+                Arc::new(key)
+            })
+            .await
+            .clone()
     }
 
     pub fn route(&self, database: &str) -> Option<Arc<Route>> {

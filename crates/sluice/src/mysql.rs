@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mysql_proxy::auth::rsa_exchange::RsaKey;
 use mysql_proxy::frontend::{AuthConfig, Frontend};
 use mysql_proxy::members::{self, Cluster};
 use mysql_proxy::route::{Access, Route, RouteSettings};
@@ -45,6 +46,17 @@ fn tls(m: &MysqlSettings) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         Some((cert, key)) => Ok(Some(pool_core::net::tls::server_config(cert, key)?)),
         None => Ok(None),
     }
+}
+
+/// The configured RSA key for caching_sha2_password logins without TLS, if any.
+fn rsa_key(m: &MysqlSettings) -> anyhow::Result<Option<RsaKey>> {
+    let Some(path) = &m.rsa_private_key_file else {
+        return Ok(None);
+    };
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let key = RsaKey::from_pem(&pem).with_context(|| format!("{}", path.display()))?;
+    Ok(Some(key))
 }
 
 fn connect_options(
@@ -124,6 +136,9 @@ impl MysqlSide {
             m.max_packet,
             shutdown,
         ));
+        if let Some(key) = rsa_key(m)? {
+            frontend.set_rsa_key(key);
+        }
         let mut handles = Vec::new();
         let mut listeners = vec![(m.listen_rw, Access::ReadWrite)];
         if let Some(ro) = m.listen_ro {

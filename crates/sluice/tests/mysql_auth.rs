@@ -1,7 +1,8 @@
 //! Authentication on both sides of the MySQL proxy. MySQL 8 cannot be installed on the
 //! test machines, so sluice's server-side caching_sha2_password is exercised against
-//! another sluice, whose client side speaks it: fast path, and full path over TLS.
-//! Client-side plugins are exercised with real clients.
+//! another sluice, whose client side speaks it: fast path, and full path over TLS and
+//! with the RSA key exchange. Client-side plugins are exercised with real clients
+//! (mysql_async's own RSA implementation, the mariadb CLI).
 
 mod mysql_support;
 
@@ -47,36 +48,111 @@ async fn sluice_logs_in_to_a_caching_sha2_server_by_the_fast_path() {
         current_user_through(&front).await,
         Ok(format!("{DB_USER}@%"))
     );
-    // The back sluice saw a caching_sha2_password login (the fast path: no TLS here).
-    assert!(!back.log().contains("full authentication needs TLS"));
+    // The back sluice checked the fast-path answer: a full authentication without TLS
+    // would have made it generate its RSA key.
+    let log = back.log();
+    assert!(!log.contains("generated the RSA key"), "{log}");
+}
+
+/// A sluice that knows only a mysql_native_password hash for `APP_USER`: a
+/// caching_sha2_password fast-path answer cannot be checked, so it asks for the
+/// password (full authentication).
+fn full_auth_back(m: &test_support::MariaDbServer, extra_mysql: String) -> MySluice {
+    let hash = mysql_proxy::auth::native::stored_hash(APP_PASSWORD.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
+    MySluice::start(Options {
+        users: format!("[users.{APP_USER}]\nmysql_native_password = \"*{hex}\"\n"),
+        extra_mysql,
+        ..Options::new(vec![m.port()])
+    })
 }
 
 #[tokio::test]
-async fn full_authentication_goes_over_tls_and_is_refused_without_it() {
+async fn full_authentication_goes_over_tls_or_with_the_rsa_key_exchange() {
     let m = start_mariadb();
     let tls = test_support::make_tls_files(&["127.0.0.1"]);
-    // Only a mysql_native_password hash is known for the user: a caching_sha2_password
-    // fast-path answer cannot be checked, so the back sluice asks for the password.
-    let hash = mysql_proxy::auth::native::stored_hash(APP_PASSWORD.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
-    let back = MySluice::start(Options {
-        users: format!("[users.{APP_USER}]\nmysql_native_password = \"*{hex}\"\n"),
-        extra_mysql: format!(
+    let back = full_auth_back(
+        &m,
+        format!(
             "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
             tls.server_cert.display(),
             tls.server_key.display()
         ),
-        ..Options::new(vec![m.port()])
-    });
+    );
     let front = front_of(&back, "require");
     assert_eq!(
         current_user_through(&front).await,
         Ok(format!("{DB_USER}@%"))
     );
-
+    // Without TLS the front sluice asks for the back one's public key and sends the
+    // password encrypted with it.
     let plain = front_of(&back, "disable");
-    let err = current_user_through(&plain).await.unwrap_err();
-    assert!(err.contains("TLS"), "{err}");
+    assert_eq!(
+        current_user_through(&plain).await,
+        Ok(format!("{DB_USER}@%"))
+    );
+    let log = back.log();
+    assert!(
+        log.contains("generated the RSA key"),
+        "the back sluice made its key at the first login without TLS: {log}"
+    );
+    assert!(!log.contains(APP_PASSWORD));
+}
+
+#[tokio::test]
+async fn clients_log_in_without_tls_by_the_rsa_key_exchange() {
+    let m = start_mariadb();
+    // A key from a file, in PKCS#1 PEM as `openssl genrsa -traditional` writes it.
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("rsa.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key_path)
+        .arg("2048")
+        .output()
+        .expect("openssl (apt-get install openssl) makes the test's RSA key");
+    assert!(made.status.success(), "{made:?}");
+    let s = full_auth_back(
+        &m,
+        format!("rsa_private_key_file = \"{}\"", key_path.display()),
+    );
+    // mysql_async: its own RSA-OAEP, asking sluice for the public key.
+    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .expect("login by the RSA exchange");
+    let who: String = c
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who, format!("{DB_USER}@%"));
+    c.disconnect().await.unwrap();
+    // The same exchange with a wrong password is refused with 1045.
+    let url = s.url(s.rw_port, APP_USER, "wrong", DATABASE);
+    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1045"), "{err}");
+    // The mariadb CLI (libmariadb's caching_sha2_password plugin).
+    let out = s
+        .cli(
+            s.rw_port,
+            APP_USER,
+            APP_PASSWORD,
+            &["--default-auth=caching_sha2_password"],
+            "SELECT CURRENT_USER()",
+        )
+        .expect("the mariadb CLI logs in by the RSA exchange");
+    assert_eq!(out.trim(), format!("{DB_USER}@%"));
+    let log = s.log();
+    assert!(
+        !log.contains("generated the RSA key"),
+        "the configured key is used: {log}"
+    );
+    assert!(!log.contains(APP_PASSWORD));
 }
 
 #[test]

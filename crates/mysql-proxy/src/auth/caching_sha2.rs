@@ -2,7 +2,7 @@
 //! `SHA256(password) XOR SHA256(SHA256(SHA256(password)) || nonce)` and a server that
 //! knows `SHA256(SHA256(password))` checks it. Full path: the server answers
 //! "perform full authentication" and the client sends the password itself, in clear
-//! over TLS (or RSA-encrypted, which sluice does not offer).
+//! over TLS, or RSA-encrypted without it (`rsa_exchange`).
 
 use sha2::{Digest, Sha256};
 

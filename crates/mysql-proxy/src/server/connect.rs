@@ -11,11 +11,12 @@ use pool_core::net::tls::{server_name, ServerTlsMode};
 use rustls::ClientConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
 use super::conn::ServerConn;
 use super::statements::ServerStatements;
 use super::ServerError;
-use crate::auth::{caching_sha2, native, CACHING_SHA2, CLEAR, NATIVE};
+use crate::auth::{caching_sha2, native, rsa_exchange, CACHING_SHA2, CLEAR, NATIVE};
 use crate::io::read_payload;
 use crate::protocol::capabilities as caps;
 use crate::protocol::collation;
@@ -125,7 +126,7 @@ async fn handshake(
     )?;
     response.encode(&mut out, seq);
     stream.write_all(&out).await?;
-    authenticate(&mut stream, &mut buf, password).await?;
+    authenticate(&mut stream, &mut buf, password, &greeting.scramble).await?;
 
     let mut conn = ServerConn {
         stream,
@@ -187,43 +188,58 @@ fn plugin_answer(
 }
 
 /// Reads the server's answers to the handshake response until OK, following auth
-/// switches and caching_sha2_password's extra round.
+/// switches and caching_sha2_password's extra round: the password in clear over TLS,
+/// else encrypted with the public key the server sends on request.
 async fn authenticate(
     stream: &mut Stream,
     buf: &mut BytesMut,
     password: &[u8],
+    greeting_nonce: &[u8],
 ) -> Result<(), ServerError> {
+    let mut nonce = greeting_nonce.to_vec();
+    let mut awaiting_public_key = false;
     loop {
         let (seq, payload) = read_payload(stream, buf, HANDSHAKE_LIMIT).await?;
         let reply_seq = seq.wrapping_add(1);
         match payload.first() {
             Some(&OK) => return Ok(()),
             Some(&ERR) => {
-                let err = ErrPacket::parse(&payload).ok_or(ServerError::Protocol("malformed ERR"))?;
+                let err =
+                    ErrPacket::parse(&payload).ok_or(ServerError::Protocol("malformed ERR"))?;
                 return Err(ServerError::from_login_error(err));
             }
             Some(0xFE) => {
                 let switch = AuthSwitch::parse(&payload[1..])?;
-                let answer = plugin_answer(&switch.plugin, password, &switch.data, stream.is_tls())?;
+                nonce.clone_from(&switch.data);
+                let answer =
+                    plugin_answer(&switch.plugin, password, &switch.data, stream.is_tls())?;
                 send(stream, reply_seq, &answer).await?;
+            }
+            Some(0x01) if awaiting_public_key => {
+                awaiting_public_key = false;
+                let encrypted = rsa_exchange::encrypt_password(&payload[1..], password, &nonce)
+                    .map_err(|e| ServerError::UnsupportedAuth(e.to_string()))?;
+                send(stream, reply_seq, &encrypted).await?;
             }
             Some(0x01) => match payload.get(1) {
                 Some(&caching_sha2::FAST_AUTH_SUCCESS) => {}
                 Some(&caching_sha2::PERFORM_FULL_AUTH) if stream.is_tls() => {
-                    let mut clear = password.to_vec();
+                    let mut clear = Zeroizing::new(password.to_vec());
                     clear.push(0);
                     send(stream, reply_seq, &clear).await?;
                 }
                 Some(&caching_sha2::PERFORM_FULL_AUTH) => {
-                    return Err(ServerError::UnsupportedAuth(
-                        "full caching_sha2_password authentication without TLS (the server has not \
-                         cached this user yet; enable TLS with tls_mode = prefer or stricter)"
-                            .into(),
-                    ))
+                    // No TLS: ask for the server's RSA public key.
+                    send(stream, reply_seq, &[caching_sha2::REQUEST_PUBLIC_KEY]).await?;
+                    awaiting_public_key = true;
                 }
                 _ => return Err(ServerError::Protocol("unexpected auth data from server")),
             },
-            _ => return Err(ServerError::Protocol("unexpected packet during authentication")),
+            _ => {
+                return Err(ServerError::Protocol(
+                    "unexpected packet during authentication",
+                ))
+            }
         }
     }
 }

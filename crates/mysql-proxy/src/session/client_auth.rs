@@ -155,6 +155,7 @@ pub async fn handshake(
                 buf: &mut buf,
                 seq,
                 scramble: &scramble,
+                fe,
             };
             let verdict = exchange.verify(&auth, &response).await?;
             seq = exchange.seq;
@@ -208,6 +209,7 @@ struct Exchange<'a> {
     buf: &'a mut BytesMut,
     seq: u8,
     scramble: &'a [u8; SCRAMBLE_LEN],
+    fe: &'a Frontend,
 }
 
 impl Exchange<'_> {
@@ -300,15 +302,32 @@ impl Exchange<'_> {
         if answer.is_empty() {
             return Ok(false);
         }
-        // Full authentication: the password itself, which only TLS may carry.
+        // Full authentication: the password itself, in clear over TLS, else encrypted
+        // with sluice's RSA public key, which clients ask for first unless they have it.
         self.send(&[0x01, caching_sha2::PERFORM_FULL_AUTH]).await?;
         self.seq = self.seq.wrapping_add(1);
-        let reply = self.receive().await?;
-        if reply.as_ref() == [caching_sha2::REQUEST_PUBLIC_KEY] || !self.stream.is_tls() {
-            tracing::info!(user = %resp.username, "caching_sha2_password full authentication needs TLS");
-            return Ok(false);
+        let mut reply = self.receive().await?;
+        if self.stream.is_tls() {
+            return Ok(auth.check_clear(&resp.username, strip_nul(&reply)));
         }
-        Ok(auth.check_clear(&resp.username, strip_nul(&reply)))
+        let key = self.fe.rsa_key().await;
+        if reply.as_ref() == [caching_sha2::REQUEST_PUBLIC_KEY] {
+            let pem = key.public_pem().as_bytes();
+            let mut data = Vec::with_capacity(1 + pem.len());
+            data.push(0x01);
+            data.extend_from_slice(pem);
+            self.send(&data).await?;
+            self.seq = self.seq.wrapping_add(1);
+            reply = self.receive().await?;
+        }
+        match key.decrypt_password(&reply, self.scramble) {
+            Some(password) => Ok(auth.check_clear(&resp.username, &password)),
+            None => {
+                tracing::info!(user = %resp.username,
+                    "caching_sha2_password full authentication without TLS: the answer is not encrypted with sluice's RSA key");
+                Ok(false)
+            }
+        }
     }
 }
 

@@ -36,6 +36,9 @@ pub struct MysqlConfig {
     pub hba_file: Option<String>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+    /// PEM RSA private key for caching_sha2_password logins without TLS; generated at
+    /// first use when absent.
+    pub rsa_private_key_file: Option<String>,
     #[serde(default)]
     pub clusters: BTreeMap<String, MysqlClusterConfig>,
     #[serde(default)]
@@ -141,6 +144,7 @@ pub struct MysqlSettings {
     pub users_file: PathBuf,
     pub hba_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub rsa_private_key_file: Option<PathBuf>,
     pub clusters: BTreeMap<String, MysqlClusterSettings>,
     pub databases: BTreeMap<String, MysqlDbSettings>,
 }
@@ -215,6 +219,15 @@ pub(super) fn validate(
             None
         }
     };
+    let rsa_private_key_file = m.rsa_private_key_file.as_ref().map(|f| {
+        let p = c.path("mysql.rsa_private_key_file", f, base, true);
+        if let Ok(pem) = std::fs::read_to_string(&p) {
+            if let Err(e) = mysql_proxy::auth::rsa_exchange::RsaKey::from_pem(&pem) {
+                c.add("mysql.rsa_private_key_file", e.to_string());
+            }
+        }
+        p
+    });
     let mut clusters = BTreeMap::new();
     for (name, cl) in &m.clusters {
         let loc = format!("mysql.clusters.{name}");
@@ -326,6 +339,7 @@ pub(super) fn validate(
         users_file,
         hba_file,
         tls,
+        rsa_private_key_file,
         clusters,
         databases,
     }
@@ -343,11 +357,13 @@ mod tests {
             "[users.app]\npassword = \"x\"\n",
         )
         .unwrap();
+        std::fs::write(dir.path().join("rsa.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
         let config = Config::parse(
             r#"
             [mysql]
             listen_rw = "nowhere"
             users_file = "users.toml"
+            rsa_private_key_file = "rsa.pem"
             [mysql.clusters.c]
             hosts = ["db:3306", "bad"]
             tls_mode = "sometimes"
@@ -362,6 +378,7 @@ mod tests {
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         for expected in [
             "mysql.listen_rw",
+            "mysql.rsa_private_key_file",
             "mysql.clusters.c.hosts",
             "mysql.clusters.c.tls_mode",
             "mysql.databases.shop.cluster",
