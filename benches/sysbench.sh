@@ -9,6 +9,7 @@
 #   DURATION=10 POOL_SIZE=20 ROUNDS=2 TABLE_SIZE=100000 THREADS="1 16 64"
 #   RESULTS_FILE=/tmp/sysbench-results.txt   where the table is written as well
 #   SLUICE_BIN=target/release/sluice         use this binary instead of building one
+#   WORKERS=0                                 sluice's [runtime] workers (0 = one per core)
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -17,6 +18,7 @@ POOL_SIZE=${POOL_SIZE:-20}
 ROUNDS=${ROUNDS:-2}
 TABLE_SIZE=${TABLE_SIZE:-100000}
 THREADS=${THREADS:-1 16 64}
+WORKERS=${WORKERS:-0}
 TESTS=${TESTS:-oltp_point_select oltp_read_only}
 RESULTS_FILE=${RESULTS_FILE:-/tmp/sysbench-results.txt}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +59,8 @@ echo "$DB_PASSWORD" > "$WORK/db-password"
 chmod 600 "$WORK/db-password"
 printf '[users.%s]\npassword = "%s"\n' "$APP_USER" "$APP_PASSWORD" > "$WORK/users.toml"
 cat > "$WORK/sluice.toml" <<CONF
+[runtime]
+workers = $WORKERS
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 [mysql]

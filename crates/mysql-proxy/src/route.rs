@@ -2,7 +2,7 @@
 //! credentials, and one pool per member of the cluster.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use pool_core::credentials::{CredentialSource, Credentials};
@@ -159,6 +159,13 @@ pub struct Route {
     pub cluster: Arc<Cluster>,
     /// One pool per member (index as in the cluster), each sharded per worker.
     pub pools: Vec<ShardedPool<MemberManager>>,
+    /// The same for clients that asked for CLIENT_FOUND_ROWS (Connector/J,
+    /// MySqlConnector and others by default): a server reports affected rows by that
+    /// flag, which is set when a connection opens.
+    pub found_rows_pools: Vec<ShardedPool<MemberManager>>,
+    /// The found-rows pools keep no idle connections until a client uses them.
+    found_rows_in_use: AtomicBool,
+    pool_config: RwLock<PoolConfig>,
     pub clients: AtomicUsize,
     pub metrics: RouteMetrics,
 }
@@ -176,26 +183,41 @@ impl Route {
         let name = name.into();
         let metrics = RouteMetrics::new(&name);
         let generation_seen = Arc::new(AtomicU64::new(0));
-        let pools = (0..cluster.endpoints.len())
-            .map(|member| {
-                let manager = MemberManager {
-                    cluster: cluster.clone(),
-                    member,
-                    database: name.clone(),
-                    options: options.clone(),
-                    credentials: credentials.clone(),
-                    reachable: AtomicBool::new(false),
-                    generation_seen: generation_seen.clone(),
-                    metrics: metrics.clone(),
-                };
-                ShardedPool::new(manager, pool.clone(), workers)
-            })
-            .collect();
+        let member_pools = |found_rows: bool| {
+            (0..cluster.endpoints.len())
+                .map(|member| {
+                    let manager = MemberManager {
+                        cluster: cluster.clone(),
+                        member,
+                        database: name.clone(),
+                        options: ConnectOptions {
+                            found_rows,
+                            ..options.clone()
+                        },
+                        credentials: credentials.clone(),
+                        reachable: AtomicBool::new(false),
+                        generation_seen: generation_seen.clone(),
+                        metrics: metrics.clone(),
+                    };
+                    let config = if found_rows {
+                        without_idle(&pool)
+                    } else {
+                        pool.clone()
+                    };
+                    ShardedPool::new(manager, config, workers)
+                })
+                .collect::<Vec<_>>()
+        };
+        let pools = member_pools(false);
+        let found_rows_pools = member_pools(true);
         Self {
             name,
             settings,
             cluster,
             pools,
+            found_rows_pools,
+            found_rows_in_use: AtomicBool::new(false),
+            pool_config: RwLock::new(pool),
             clients: AtomicUsize::new(0),
             metrics,
         }
@@ -205,13 +227,22 @@ impl Route {
     pub fn pool_for(
         &self,
         access: Access,
+        found_rows: bool,
     ) -> Result<(usize, &ShardedPool<MemberManager>), ServerError> {
+        let pools = if found_rows {
+            if !self.found_rows_in_use.load(Ordering::Relaxed) {
+                self.start_using_found_rows_pools();
+            }
+            &self.found_rows_pools
+        } else {
+            &self.pools
+        };
         let member = match access {
             Access::ReadWrite => self.cluster.writable(),
             Access::ReadOnly => self.cluster.readable(),
         };
         match member {
-            Some(m) => Ok((m, &self.pools[m])),
+            Some(m) => Ok((m, &pools[m])),
             None => Err(ServerError::NoMember {
                 role: match access {
                     Access::ReadWrite => "writable",
@@ -228,21 +259,53 @@ impl Route {
     }
 
     pub fn set_pool_config(&self, config: PoolConfig) {
+        let mut current = self.pool_config.write().expect("pool config poisoned");
         for p in &self.pools {
             p.set_config(config.clone());
         }
+        let found_rows_config = if self.found_rows_in_use.load(Ordering::Relaxed) {
+            config.clone()
+        } else {
+            without_idle(&config)
+        };
+        for p in &self.found_rows_pools {
+            p.set_config(found_rows_config.clone());
+        }
+        *current = config;
+    }
+
+    #[cold]
+    fn start_using_found_rows_pools(&self) {
+        let config = self.pool_config.read().expect("pool config poisoned");
+        if !self.found_rows_in_use.swap(true, Ordering::Relaxed) {
+            for p in &self.found_rows_pools {
+                p.set_config(config.clone());
+            }
+        }
+    }
+
+    /// Every pool of the route, both CLIENT_FOUND_ROWS variants.
+    pub fn all_pools(&self) -> impl Iterator<Item = &ShardedPool<MemberManager>> {
+        self.pools.iter().chain(&self.found_rows_pools)
     }
 
     pub fn close(&self) {
-        for p in &self.pools {
+        for p in self.all_pools() {
             p.close();
         }
     }
 
     pub fn spawn_maintenance(&self, runtimes: &[tokio::runtime::Handle], every: Duration) {
-        for p in &self.pools {
+        for p in self.all_pools() {
             p.spawn_maintenance(runtimes, every);
         }
+    }
+}
+
+fn without_idle(config: &PoolConfig) -> PoolConfig {
+    PoolConfig {
+        min_idle: 0,
+        ..config.clone()
     }
 }
 

@@ -70,6 +70,7 @@ fn connect_options(
         connect_timeout: cs.connect_timeout,
         local_infile,
         statement_cache,
+        found_rows: false,
     })
 }
 
@@ -220,7 +221,7 @@ impl MysqlSide {
             .set(self.frontend.client_count() as f64);
         for route in self.frontend.routes().values() {
             let (mut idle, mut active, mut opening, mut waiting) = (0, 0, 0, 0);
-            for p in &route.pools {
+            for p in route.all_pools() {
                 let s = p.status();
                 idle += s.idle;
                 active += s.in_use;

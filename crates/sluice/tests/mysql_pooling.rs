@@ -320,6 +320,54 @@ async fn last_insert_id_follows_the_client() {
 }
 
 #[tokio::test]
+async fn affected_rows_count_matched_rows_for_clients_that_ask() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        ..Options::new(vec![m.port()])
+    });
+    let mut plain = s.connect().await;
+    plain
+        .query_drop("CREATE TABLE fr (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    plain
+        .query_drop("INSERT INTO fr (v) VALUES (5), (5)")
+        .await
+        .unwrap();
+    // The OK packet's counts and message reach the driver as the server sent them.
+    assert_eq!(plain.affected_rows(), 2);
+    assert_eq!(plain.last_insert_id(), Some(1));
+    assert_eq!(plain.info(), "Records: 2  Duplicates: 0  Warnings: 0");
+    // An UPDATE that matches two rows and changes none. Clients interleave, so both
+    // kinds of server connection are in use at the same time.
+    let url = format!(
+        "{}?client_found_rows=true",
+        s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE)
+    );
+    let mut found = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        plain.query_drop("UPDATE fr SET v = 5").await.unwrap();
+        assert_eq!(plain.affected_rows(), 0, "changed rows by default");
+        found.query_drop("UPDATE fr SET v = 5").await.unwrap();
+        assert_eq!(
+            found.affected_rows(),
+            2,
+            "matched rows with CLIENT_FOUND_ROWS"
+        );
+    }
+    // Prepared statements too.
+    found.exec_drop("UPDATE fr SET v = ?", (5,)).await.unwrap();
+    assert_eq!(found.affected_rows(), 2);
+    plain.exec_drop("UPDATE fr SET v = ?", (5,)).await.unwrap();
+    assert_eq!(plain.affected_rows(), 0);
+    found.disconnect().await.unwrap();
+    plain.disconnect().await.unwrap();
+}
+
+#[tokio::test]
 async fn multi_statements_and_large_streamed_results() {
     let m = start_mariadb();
     let s = MySluice::start(Options::new(vec![m.port()]));

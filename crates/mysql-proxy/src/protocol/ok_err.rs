@@ -57,8 +57,15 @@ impl<'a> OkPacket<'a> {
             if status & status::SESSION_STATE_CHANGED != 0 && r.remaining() > 0 {
                 ok.session_state = Some(r.lenenc_bytes()?);
             }
-        } else {
-            ok.info = r.rest();
+        } else if r.remaining() > 0 {
+            // Servers write the message length-encoded here too (whatever older
+            // documents say of string<EOF>); take the rest when it is not.
+            let rest = r.rest();
+            let mut lenenc = Reader::new(rest);
+            ok.info = match lenenc.lenenc_bytes() {
+                Some(info) if lenenc.remaining() == 0 => info,
+                _ => rest,
+            };
         }
         Some(ok)
     }
@@ -84,8 +91,9 @@ impl<'a> OkPacket<'a> {
             if let Some(s) = state {
                 put_lenenc_bytes(out, s);
             }
-        } else {
-            out.put_slice(self.info);
+        } else if !self.info.is_empty() {
+            // Length-encoded, as servers send it: clients parse it so.
+            put_lenenc_bytes(out, self.info);
         }
         packet::end(out, start);
     }
@@ -203,6 +211,28 @@ mod tests {
         assert_eq!(seen.status, status::AUTOCOMMIT);
         assert_eq!(seen.info, b"");
         assert_eq!(seen.last_insert_id, 300);
+    }
+
+    #[test]
+    fn the_message_is_length_encoded_with_or_without_session_tracking() {
+        let ok = OkPacket {
+            affected_rows: 2,
+            info: b"Rows matched: 2  Changed: 0  Warnings: 0",
+            status: status::AUTOCOMMIT,
+            ..OkPacket::default()
+        };
+        for track in [false, true] {
+            let mut out = BytesMut::new();
+            ok.encode(&mut out, 1, track);
+            let body = &out[HEADER_LEN..];
+            // 0x00, affected rows 2, insert id 0, status, warnings, then the length.
+            assert_eq!(&body[..8], &[0, 2, 0, 2, 0, 0, 0, 40], "track={track}");
+            assert_eq!(OkPacket::parse(body, track), Some(ok));
+        }
+        // What MariaDB sends a client without session tracking.
+        let mut from_server = vec![0, 2, 0, 2, 0, 0, 0, 40];
+        from_server.extend_from_slice(ok.info);
+        assert_eq!(OkPacket::parse(&from_server, false), Some(ok));
     }
 
     #[test]

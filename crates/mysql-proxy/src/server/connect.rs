@@ -44,6 +44,10 @@ pub struct ConnectOptions {
     pub local_infile: bool,
     /// Bound on prepared statements kept per server connection.
     pub statement_cache: usize,
+    /// Ask for CLIENT_FOUND_ROWS: affected rows count matched rows, not changed ones.
+    /// Fixed for the life of a connection, so clients that asked for it have pools
+    /// of their own.
+    pub found_rows: bool,
 }
 
 /// Opens and authenticates a connection to `endpoint` (member number `member`), with
@@ -93,6 +97,9 @@ async fn handshake(
     let mut capabilities = caps::REQUESTED_FROM_SERVERS & greeting.capabilities;
     if opts.local_infile {
         capabilities |= caps::LOCAL_FILES;
+    }
+    if opts.found_rows {
+        capabilities |= caps::FOUND_ROWS;
     }
     let mut response = HandshakeResponse {
         capabilities,

@@ -392,7 +392,8 @@ impl Session {
         }
         let mut attempts = self.route.pools.len();
         loop {
-            let (member, pool) = self.route.pool_for(self.access).map_err(|e| {
+            let found_rows = self.capabilities & caps::FOUND_ROWS != 0;
+            let (member, pool) = self.route.pool_for(self.access, found_rows).map_err(|e| {
                 count_error("no_member");
                 ErrPacket::new(
                     1105,
