@@ -60,7 +60,9 @@ impl AuthConfig {
         self.secrets.get(user)
     }
 
-    /// Checks a password sent in clear (full authentication over TLS).
+    /// Checks a password received whole (full authentication over TLS or RSA, or
+    /// mysql_clear_password), against whichever secret the user has; a SCRAM
+    /// verifier from the PostgreSQL side serves too.
     pub fn check_clear(&self, user: &str, password: &[u8]) -> bool {
         let Some(s) = self.secrets.get(user) else {
             return false;
@@ -71,7 +73,10 @@ impl AuthConfig {
         if let Some(h) = &s.native {
             return crate::auth::equal(&native::stored_hash(password), h);
         }
-        false
+        self.users
+            .get(user)
+            .and_then(|entry| entry.scram.as_ref())
+            .is_some_and(|scram| scram.matches_password(password))
     }
 }
 

@@ -61,13 +61,26 @@ pub async fn read_payload<S: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     max_len: usize,
 ) -> Result<(u8, BytesMut), ReadError> {
+    let (_, last, payload) = read_split_payload(s, buf, max_len).await?;
+    Ok((last, payload))
+}
+
+/// As [`read_payload`], with the sequence ids of the first and the last packet: a
+/// command of 16 MiB or more starts at 0 and ends further on.
+pub async fn read_split_payload<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut BytesMut,
+    max_len: usize,
+) -> Result<(u8, u8, BytesMut), ReadError> {
     let mut payload = BytesMut::new();
+    let mut first_seq = None;
     loop {
         let header = fill_packet(s, buf, max_len).await?;
         if payload.len() + header.len > max_len {
             return Err(ReadError::TooLarge(payload.len() + header.len));
         }
         buf.advance(HEADER_LEN);
+        first_seq.get_or_insert(header.seq);
         let part = buf.split_to(header.len);
         if payload.is_empty() {
             payload = part;
@@ -75,7 +88,7 @@ pub async fn read_payload<S: AsyncRead + Unpin>(
             payload.extend_from_slice(&part);
         }
         if !header.is_continued() {
-            return Ok((header.seq, payload));
+            return Ok((first_seq.unwrap_or(header.seq), header.seq, payload));
         }
     }
 }

@@ -38,7 +38,36 @@ pub struct ScramSecret {
     pub server_key: [u8; 32],
 }
 
+/// SCRAM-SHA-256's StoredKey and ServerKey of `password` (RFC 5802): what a verifier
+/// holds. The password is used as is, without SASLprep (which leaves ASCII alone).
+pub fn scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]) {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let hmac = |key: &[u8], data: &[u8]| -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    };
+    let mut salted = zeroize::Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut *salted);
+    let client_key = zeroize::Zeroizing::new(hmac(&*salted, b"Client Key"));
+    let stored_key: [u8; 32] = Sha256::digest(client_key.as_slice()).into();
+    (stored_key, hmac(&*salted, b"Server Key"))
+}
+
 impl ScramSecret {
+    /// Whether `password` is the one this verifier was made from (for protocols
+    /// that receive the password itself, such as MySQL's full authentication).
+    pub fn matches_password(&self, password: &[u8]) -> bool {
+        let (stored_key, server_key) = scram_keys(password, &self.salt, self.iterations);
+        let diff = stored_key
+            .iter()
+            .chain(&server_key)
+            .zip(self.stored_key.iter().chain(&self.server_key))
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        diff == 0
+    }
+
     /// Parses `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, the three
     /// binary parts in padded standard base64. The error never contains the input.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
@@ -377,6 +406,15 @@ mod tests {
 
     // PostgreSQL's verifier for password "pencil" with RFC 7677's salt.
     const PENCIL: &str = "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+
+    /// PENCIL is RFC 7677's example verifier, of the password "pencil".
+    #[test]
+    fn a_scram_verifier_checks_a_password_received_whole() {
+        let v = ScramSecret::parse(PENCIL).unwrap();
+        assert!(v.matches_password(b"pencil"));
+        assert!(!v.matches_password(b"pencil "));
+        assert!(!v.matches_password(b""));
+    }
 
     fn user_err(text: &str) -> (String, String) {
         match Users::parse(text).unwrap_err() {

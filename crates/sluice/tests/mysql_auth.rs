@@ -54,17 +54,53 @@ async fn sluice_logs_in_to_a_caching_sha2_server_by_the_fast_path() {
     assert!(!log.contains("generated the RSA key"), "{log}");
 }
 
-/// A sluice that knows only a mysql_native_password hash for `APP_USER`: a
-/// caching_sha2_password fast-path answer cannot be checked, so it asks for the
-/// password (full authentication).
+/// A sluice that knows `APP_USER` only by a SCRAM verifier (as the PostgreSQL side
+/// stores users): a caching_sha2_password fast-path answer cannot be checked, so it
+/// asks for the password itself (full authentication).
 fn full_auth_back(m: &test_support::MariaDbServer, extra_mysql: String) -> MySluice {
-    let hash = mysql_proxy::auth::native::stored_hash(APP_PASSWORD.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
+    let verifier =
+        pg_proxy::auth::scram::ScramVerifier::from_password(APP_PASSWORD, b"mysql-salt", 4096);
     MySluice::start(Options {
-        users: format!("[users.{APP_USER}]\nmysql_native_password = \"*{hex}\"\n"),
+        users: format!(
+            "[users.{APP_USER}]\nscram_verifier = \"{}\"\n",
+            verifier.to_text()
+        ),
         extra_mysql,
         ..Options::new(vec![m.port()])
     })
+}
+
+#[tokio::test]
+async fn a_user_known_by_a_native_hash_is_switched_to_mysql_native_password() {
+    let m = start_mariadb();
+    let hash = mysql_proxy::auth::native::stored_hash(APP_PASSWORD.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02X}")).collect();
+    let s = MySluice::start(Options {
+        users: format!("[users.{APP_USER}]\nmysql_native_password = \"*{hex}\"\n"),
+        ..Options::new(vec![m.port()])
+    });
+    // mysql_async starts with caching_sha2_password (sluice's greeting); without TLS
+    // it logs in by the switch, with no RSA key made.
+    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
+    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .expect("login switched to mysql_native_password");
+    let who: String = c
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who, format!("{DB_USER}@%"));
+    c.disconnect().await.unwrap();
+    let url = s.url(s.rw_port, APP_USER, "wrong", DATABASE);
+    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1045"), "{err}");
+    let log = s.log();
+    assert!(!log.contains("generated the RSA key"), "{log}");
 }
 
 #[tokio::test]

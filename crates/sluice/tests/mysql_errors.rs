@@ -475,6 +475,51 @@ async fn a_truncated_handshake_response_gets_error_1835() {
     by.commit(&s).await;
 }
 
+/// COM_STMT_SEND_LONG_DATA gets no reply, so an error on it cannot be answered: the
+/// session closes rather than send an ERR the client would take for its next answer.
+/// Long data for an unknown statement is dropped, as servers do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_on_long_data_closes_the_session_without_a_stray_reply() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 1,
+        hba: Some(TRUST.into()),
+        extra_database: "checkout_timeout = \"1s\"".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut raw = Raw::login(s.rw_port).await;
+    raw.send(&packet(0, b"\x18\x63\x00\x00\x00\x00\x00data"))
+        .await;
+    assert_eq!(raw.query("SELECT 1").await, vec![b"\x011".to_vec()]);
+
+    raw.send(&packet(0, b"\x16SELECT ?")).await;
+    let ok = match raw.next().await {
+        Reply::Packet(1, p) if p.first() == Some(&0x00) && p.len() >= 12 => p,
+        other => panic!("expected PREPARE_OK, got {other:?}"),
+    };
+    let columns = usize::from(u16::from_le_bytes([ok[5], ok[6]]));
+    let params = usize::from(u16::from_le_bytes([ok[7], ok[8]]));
+    let definitions = params + usize::from(params > 0) + columns + usize::from(columns > 0);
+    for _ in 0..definitions {
+        assert!(matches!(raw.next().await, Reply::Packet(..)));
+    }
+    // The only server connection is held by a transaction: the long data cannot be
+    // passed on within the checkout timeout.
+    let mut holder = client(&s).await;
+    holder.query_drop("BEGIN").await.unwrap();
+    holder.query_drop("SELECT 1").await.unwrap();
+    let mut long_data = vec![0x18];
+    long_data.extend_from_slice(&ok[1..5]);
+    long_data.extend_from_slice(b"\x00\x00data");
+    raw.send(&packet(0, &long_data)).await;
+    raw.expect_closed().await;
+    assert_logged(&s, "command that has no reply");
+    holder.query_drop("COMMIT").await.unwrap();
+    let mut after = client(&s).await;
+    let one: u8 = after.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_command_gets_error_1047_and_the_session_goes_on() {
     let m = start_mariadb();

@@ -368,6 +368,33 @@ async fn affected_rows_count_matched_rows_for_clients_that_ask() {
 }
 
 #[tokio::test]
+async fn commands_of_16_mib_and_more_pass_split_into_packets() {
+    let m = start_mariadb();
+    m.sql("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024");
+    let s = MySluice::start(Options {
+        pool_size: 1,
+        ..Options::new(vec![m.port()])
+    });
+    let mut c = s.connect().await;
+    // 17 MiB: more than one packet's 16 MiB - 1 in both protocols.
+    let big = "x".repeat(17 << 20);
+    let n: u64 = c
+        .query_first(format!("SELECT LENGTH('{big}')"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 17 << 20);
+    let n: u64 = c
+        .exec_first("SELECT LENGTH(?)", (big.as_str(),))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 17 << 20);
+    let one: u8 = c.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}
+
+#[tokio::test]
 async fn multi_statements_and_large_streamed_results() {
     let m = start_mariadb();
     let s = MySluice::start(Options::new(vec![m.port()]));

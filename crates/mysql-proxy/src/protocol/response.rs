@@ -145,6 +145,13 @@ impl ResponseTracker {
                 if !is_eof(payload, header.len) {
                     return Err(Broken("missing EOF after column definitions"));
                 }
+                let st = eof_status(payload).ok_or(Broken("malformed EOF packet"))?;
+                if st & status::CURSOR_EXISTS != 0 {
+                    // COM_STMT_EXECUTE opened a cursor: rows come only with
+                    // COM_STMT_FETCH, and this response ends here.
+                    self.status = Some(st);
+                    return Ok(self.after_result(st));
+                }
                 self.state = State::Rows;
                 Ok(Progress::More)
             }
@@ -340,6 +347,32 @@ mod tests {
             .iter()
             .all(|p| *p == Progress::More));
         assert_eq!(t.status, Some(status::AUTOCOMMIT));
+    }
+
+    #[test]
+    fn an_execute_that_opens_a_cursor_ends_after_the_column_definitions() {
+        let mut wire = BytesMut::new();
+        let mut seq = write_packet(&mut wire, 1, &[1]);
+        seq = write_packet(
+            &mut wire,
+            seq,
+            b"\x03def\0\0\0\x01a\0\x0c\x3f\0\x01\0\0\0\x08\0\0\0\0\0",
+        );
+        encode_eof(&mut wire, seq, status::AUTOCOMMIT | status::CURSOR_EXISTS);
+        let mut t = ResponseTracker::new(Expect::Results);
+        let steps = run(&mut t, &wire);
+        assert_eq!(steps, [Progress::More, Progress::More, Progress::Done]);
+        assert_eq!(t.status, Some(status::AUTOCOMMIT | status::CURSOR_EXISTS));
+        // The rows then come in answer to COM_STMT_FETCH, ended by an EOF.
+        let mut fetched = BytesMut::new();
+        let seq = write_packet(&mut fetched, 1, b"\x00\x00\x01");
+        encode_eof(
+            &mut fetched,
+            seq,
+            status::AUTOCOMMIT | status::CURSOR_EXISTS,
+        );
+        let mut t = ResponseTracker::new(Expect::Rows);
+        assert_eq!(run(&mut t, &fetched), [Progress::More, Progress::Done]);
     }
 
     #[test]

@@ -248,10 +248,13 @@ impl Exchange<'_> {
         };
         let tls = self.stream.is_tls();
         let plugin = resp.auth_plugin.as_deref().unwrap_or(NATIVE);
+        // A user known only by a mysql_native_password hash is such an account, as on
+        // a MySQL server: caching_sha2_password clients are switched to that plugin.
+        let native_only = secrets.sha256.is_none() && secrets.native.is_some();
         if resp.auth_response.is_empty() {
             // Some clients answer for their own default plugin only once asked by
             // name: ask, with the same scramble.
-            let target = if plugin == NATIVE && secrets.native.is_some() {
+            let target = if (plugin == NATIVE || native_only) && secrets.native.is_some() {
                 NATIVE
             } else {
                 CACHING_SHA2
@@ -270,6 +273,11 @@ impl Exchange<'_> {
             NATIVE if secrets.native.is_some() => {
                 let h = secrets.native.as_ref().expect("checked");
                 Ok(native::verify(&resp.auth_response, self.scramble, h))
+            }
+            CACHING_SHA2 if native_only => {
+                let answer = self.switch_to(NATIVE).await?;
+                let h = secrets.native.as_ref().expect("checked");
+                Ok(native::verify(&answer, self.scramble, h))
             }
             CACHING_SHA2 => self.caching_sha2(auth, resp, &resp.auth_response).await,
             CLEAR if tls => Ok(auth.check_clear(&resp.username, strip_nul(&resp.auth_response))),

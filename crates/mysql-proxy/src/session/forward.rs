@@ -252,6 +252,9 @@ impl Session {
             self.kill.set_serving(None).await;
             g.discard();
         }
+        if self.no_reply {
+            return Err(SessionEnd::Server(why));
+        }
         let lost_state = self.state.pinned.is_some() || self.state.in_transaction;
         // Server error codes only: client libraries treat 2xxx codes (their own) in
         // an ERR packet as a malformed packet.

@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::frontend::Frontend;
-use crate::io::{read_payload, ReadError};
+use crate::io::{read_split_payload, ReadError};
 use crate::kill::{parse_kill, KillSlot, Serving};
 use crate::metrics::count_error;
 use crate::protocol::capabilities::{self as caps, status};
@@ -126,6 +126,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         capabilities: authed.capabilities,
         server: None,
         kill: registration.slot.clone(),
+        no_reply: false,
     };
     tracing::debug!(%peer, user = %session.user, route = %session.route.name, ?access, "MySQL client connected");
     if let Err(e) = session.run().await {
@@ -162,6 +163,9 @@ pub(crate) struct Session {
     state: ClientState,
     server: Option<ServerGuard>,
     kill: Arc<KillSlot>,
+    /// The command being served gets no reply (COM_STMT_SEND_LONG_DATA, ...): an
+    /// error cannot be told to the client in turn, so it ends the session instead.
+    no_reply: bool,
 }
 
 impl Session {
@@ -177,12 +181,12 @@ impl Session {
         loop {
             let idle = self.server.is_none() || !self.state.in_transaction;
             let read = tokio::select! {
-                r = read_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
+                r = read_split_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
                 _ = &mut killed => return Ok(()),
                 _ = &mut drained, if idle => return Ok(()),
                 _ = &mut closed => return Ok(()),
             };
-            let (seq, payload) = match read {
+            let (seq, last_seq, payload) = match read {
                 Ok(p) => p,
                 Err(ReadError::Closed) => return Ok(()),
                 Err(ReadError::TooLarge(n)) => {
@@ -206,7 +210,7 @@ impl Session {
             if seq != 0 {
                 count_error("protocol");
                 self.send_err(
-                    seq.wrapping_add(1),
+                    last_seq.wrapping_add(1),
                     ErrPacket::new(1156, "08S01", "Got packets out of order"),
                 )
                 .await?;
@@ -293,7 +297,12 @@ impl Session {
                     self.send_err(1, ErrPacket::new(1047, "08S01", "Unknown command"))
                         .await?;
                 }
-                _ => self.forward(cmd, payload).await?,
+                _ => {
+                    self.no_reply = cmd.has_no_response();
+                    let served = self.forward(cmd, payload).await;
+                    self.no_reply = false;
+                    served?
+                }
             }
         }
     }
@@ -328,6 +337,13 @@ impl Session {
     }
 
     async fn send_err(&mut self, seq: u8, err: ErrPacket) -> Result<(), SessionEnd> {
+        if self.no_reply {
+            // An ERR now would be read as the answer to the client's next command.
+            tracing::warn!(peer = %self.peer, error = %err, "error on a command that has no reply; closing the session");
+            return Err(SessionEnd::Protocol(
+                "an error on a command that has no reply",
+            ));
+        }
         err.encode(&mut self.out, seq);
         self.flush().await
     }

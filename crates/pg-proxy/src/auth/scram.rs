@@ -115,11 +115,8 @@ impl ScramVerifier {
     /// applies SASLprep, which leaves ASCII passwords unchanged, so verifiers derived
     /// here from non-ASCII passwords that SASLprep would alter differ from PostgreSQL's.
     pub fn from_password(password: &str, salt: &[u8], iterations: u32) -> Self {
-        let mut salted = Zeroizing::new([0u8; 32]);
-        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut *salted);
-        let client_key = Zeroizing::new(hmac(&*salted, b"Client Key"));
-        let stored_key: [u8; 32] = Sha256::digest(client_key.as_slice()).into();
-        let server_key = hmac(&*salted, b"Server Key");
+        let (stored_key, server_key) =
+            pool_core::users::scram_keys(password.as_bytes(), salt, iterations);
         Self {
             iterations,
             salt: salt.to_vec(),
