@@ -20,6 +20,7 @@ use pool_core::users::Users;
 use crate::admin::{self, AdminState};
 use crate::config::validate::{ClusterSettings, CredentialSettings, DbSettings, PgSettings};
 use crate::config::{validate, Config, Problem, Validated};
+use crate::config_watch::{watched_files, ConfigWatch, WATCH_EVERY};
 use crate::mysql::MysqlSide;
 use crate::signals::{Signal, Signals};
 use crate::workers::{bind_reuseport, Workers};
@@ -239,9 +240,23 @@ impl App {
         tokio::spawn(probe_routes(frontend.clone()));
 
         let mut signals = Signals::new()?;
-        while let Signal::Reload = signals.next().await {
-            if let Err(e) = app.reload() {
-                tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration");
+        let mut watch = ConfigWatch::new(watched_files(&app.config_path, &settings), WATCH_EVERY);
+        loop {
+            let signal = tokio::select! {
+                s = signals.next() => s,
+                () = watch.changed() => {
+                    tracing::info!("configuration files changed; reloading");
+                    Signal::Reload
+                }
+            };
+            if let Signal::Stop = signal {
+                break;
+            }
+            match app.reload() {
+                Ok(files) => watch.reset(files),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration")
+                }
             }
         }
         tracing::info!(grace = ?settings.shutdown_grace, "shutting down: draining clients");
@@ -278,18 +293,20 @@ impl App {
     }
 
     /// Re-reads the config file and applies users, access rules, limits and routes
-    /// without dropping clients. Listen addresses need a restart.
-    fn reload(&mut self) -> anyhow::Result<()> {
+    /// without dropping clients. Listen addresses need a restart. Returns the files
+    /// the new configuration names, to be watched for changes.
+    fn reload(&mut self) -> anyhow::Result<Vec<PathBuf>> {
         let settings = load(&self.config_path).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("invalid configuration:\n  {}", lines.join("\n  "))
         })?;
+        let files = watched_files(&self.config_path, &settings);
         if let (Some(side), Some(m)) = (&self.mysql, &settings.mysql) {
             side.reload(m)?;
         }
         let Some(pg) = settings.postgres else {
             tracing::info!("configuration reloaded");
-            return Ok(());
+            return Ok(files);
         };
         let auth = load_auth(&pg).map_err(|e| anyhow::anyhow!(e))?;
         let tls = client_tls(&pg)?;
@@ -338,7 +355,7 @@ impl App {
         self.frontend.set_routes(routes);
         self.identities = identities;
         tracing::info!("configuration reloaded");
-        Ok(())
+        Ok(files)
     }
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod app;
 mod config;
+mod config_watch;
 mod logging;
 mod mysql;
 mod signals;

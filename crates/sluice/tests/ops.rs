@@ -144,6 +144,39 @@ async fn sighup_reloads_users_and_pool_size_without_dropping_clients() {
     );
 }
 
+/// A mounted ConfigMap or Secret changes without a signal: a changed users file is
+/// picked up by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_users_file_is_reloaded_without_a_signal() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let existing = sluice.connect().await;
+    existing.batch_execute("begin; select 1").await.unwrap();
+    let newcomer = sluice.conn_str("newuser", "newpw", "appdb");
+    assert!(try_connect(&newcomer).await.is_err());
+    std::fs::write(
+        sluice.dir().join("users.toml"),
+        format!("[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n[users.newuser]\npassword = \"newpw\"\n"),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let client = loop {
+        if let Ok(c) = try_connect(&newcomer).await {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new user was not accepted: {}",
+            sluice.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let v: i32 = client.query_one("select 12", &[]).await.unwrap().get(0);
+    assert_eq!(v, 12);
+    assert!(sluice.log().contains("configuration files changed"));
+    existing.batch_execute("commit").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_running_transactions_finish() {
     let pg = start_postgres();
