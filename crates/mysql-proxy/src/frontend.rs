@@ -14,6 +14,7 @@ use pool_core::users::Users;
 use crate::auth::rsa_exchange::RsaKey;
 use crate::auth::{caching_sha2, native};
 use crate::kill::KillRegistry;
+use crate::protocol::capabilities::status;
 use crate::route::Route;
 
 /// What sluice can check a user's answer against, derived once at load.
@@ -211,6 +212,20 @@ impl Frontend {
             .values()
             .find_map(|r| r.cluster.version())
             .unwrap_or_else(|| "8.0.40-sluice".to_owned())
+    }
+
+    /// Status flags a member's greeting carries that clients act on: today
+    /// NO_BACKSLASH_ESCAPES, by which drivers choose how to quote strings.
+    pub fn server_flags(&self) -> u16 {
+        let routes = self.routes();
+        let cluster = routes
+            .values()
+            .map(|r| &r.cluster)
+            .find(|c| c.version().is_some());
+        match cluster {
+            Some(c) if c.no_backslash_escapes() => status::NO_BACKSLASH_ESCAPES,
+            _ => 0,
+        }
     }
 
     /// Counts a new client; the flag is false when sluice is at its global limit.

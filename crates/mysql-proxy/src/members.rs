@@ -1,12 +1,13 @@
 //! The members of a MySQL cluster and their roles: a watcher asks each member
 //! whether it is writable and keeps a current view for routing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use pool_core::credentials::CredentialSource;
 
+use crate::protocol::capabilities::status;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Cluster {
     next_read: AtomicUsize,
     /// Version string of the last member that answered (shown to clients).
     version: RwLock<Option<String>>,
+    /// Whether that member's global sql_mode has NO_BACKSLASH_ESCAPES, which clients
+    /// learn from the greeting's status flags to choose how to quote strings.
+    no_backslash_escapes: AtomicBool,
 }
 
 impl Cluster {
@@ -43,6 +47,7 @@ impl Cluster {
             problems: RwLock::new(vec![None; n]),
             next_read: AtomicUsize::new(0),
             version: RwLock::new(None),
+            no_backslash_escapes: AtomicBool::new(false),
         }
     }
 
@@ -88,6 +93,10 @@ impl Cluster {
 
     pub fn version(&self) -> Option<String> {
         self.version.read().expect("version poisoned").clone()
+    }
+
+    pub fn no_backslash_escapes(&self) -> bool {
+        self.no_backslash_escapes.load(Ordering::Relaxed)
     }
 
     /// The members, each with the reason it was last found down.
@@ -211,6 +220,10 @@ async fn check_member(
                 other => other?,
             };
             *cluster.version.write().expect("version poisoned") = Some(conn.server_version.clone());
+            cluster.no_backslash_escapes.store(
+                conn.greeting_status & status::NO_BACKSLASH_ESCAPES != 0,
+                Ordering::Relaxed,
+            );
             *slot = Some(conn);
         }
         let conn = slot.as_mut().expect("just connected");

@@ -394,6 +394,42 @@ async fn commands_of_16_mib_and_more_pass_split_into_packets() {
     assert_eq!(one, 1);
 }
 
+/// Drivers choose how to quote strings by the NO_BACKSLASH_ESCAPES status flag: the
+/// packets sluice writes itself (greeting, PING's OK) carry it as the servers do.
+#[tokio::test]
+async fn the_no_backslash_escapes_flag_reaches_clients() {
+    const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
+    let m = start_mariadb();
+    m.sql("SET GLOBAL sql_mode = CONCAT(@@global.sql_mode, ',NO_BACKSLASH_ESCAPES')");
+    let s = MySluice::start(Options::new(vec![m.port()]));
+    let mut c = s.connect().await;
+    let flags = |c: &mysql_async::Conn| {
+        c.last_ok_packet()
+            .map(|ok| ok.status_flags().bits())
+            .expect("an OK packet was read")
+    };
+    c.ping().await.unwrap();
+    assert_ne!(
+        flags(&c) & NO_BACKSLASH_ESCAPES,
+        0,
+        "from the member's greeting"
+    );
+    c.query_drop("SET SESSION sql_mode = ''").await.unwrap();
+    c.ping().await.unwrap();
+    assert_eq!(
+        flags(&c) & NO_BACKSLASH_ESCAPES,
+        0,
+        "after the session changed it"
+    );
+    c.query_drop("SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        .await
+        .unwrap();
+    c.ping().await.unwrap();
+    assert_ne!(flags(&c) & NO_BACKSLASH_ESCAPES, 0);
+    let quoted: String = c.query_first(r"SELECT 'a\b'").await.unwrap().unwrap();
+    assert_eq!(quoted, r"a\b", "backslashes are plain characters");
+}
+
 #[tokio::test]
 async fn multi_statements_and_large_streamed_results() {
     let m = start_mariadb();

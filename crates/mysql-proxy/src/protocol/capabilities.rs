@@ -55,6 +55,8 @@ pub mod status {
     pub const AUTOCOMMIT: u16 = 0x0002;
     pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
     pub const CURSOR_EXISTS: u16 = 0x0040;
+    /// sql_mode has NO_BACKSLASH_ESCAPES: clients quote strings without backslashes.
+    pub const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
     pub const IN_TRANS_READONLY: u16 = 0x2000;
     pub const SESSION_STATE_CHANGED: u16 = 0x4000;
 }

@@ -29,6 +29,8 @@ pub struct ServerConn {
     /// The server's id of this connection (what `KILL QUERY` on the server takes).
     pub thread_id: u32,
     pub server_version: String,
+    /// Status flags of the server's greeting (what its global sql_mode implies).
+    pub greeting_status: u16,
     /// Index of the member in its cluster.
     pub member: usize,
     /// Default database.

@@ -140,6 +140,7 @@ async fn handshake(
         read_buf: buf,
         thread_id: greeting.connection_id,
         server_version: greeting.server_version,
+        greeting_status: greeting.status,
         member,
         schema: database.map(str::to_owned),
         vars: Vars::for_collation(collation::DEFAULT),

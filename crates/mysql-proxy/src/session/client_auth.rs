@@ -76,7 +76,7 @@ pub async fn handshake(
         scramble,
         capabilities: offered,
         collation: collation::DEFAULT,
-        status: status::AUTOCOMMIT,
+        status: status::AUTOCOMMIT | fe.server_flags(),
         auth_plugin: CACHING_SHA2.to_owned(),
     };
     let mut stream = Stream::Plain(tcp);
@@ -343,10 +343,11 @@ fn strip_nul(b: &[u8]) -> &[u8] {
     b.strip_suffix(&[0]).unwrap_or(b)
 }
 
-/// The OK that ends the handshake.
-pub fn encode_handshake_ok(out: &mut BytesMut, seq: u8, capabilities: u32) {
+/// The OK that ends the handshake; `flags` are status flags the servers report (see
+/// [`Frontend::server_flags`]).
+pub fn encode_handshake_ok(out: &mut BytesMut, seq: u8, capabilities: u32, flags: u16) {
     OkPacket {
-        status: status::AUTOCOMMIT,
+        status: status::AUTOCOMMIT | flags,
         ..OkPacket::default()
     }
     .encode(out, seq, capabilities & caps::SESSION_TRACK != 0);

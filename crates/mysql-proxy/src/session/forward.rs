@@ -219,6 +219,7 @@ impl Session {
         }
         if let Some(st) = tracker.status {
             self.state.in_transaction = st & status::IN_TRANS != 0;
+            self.server_flags = st & status::NO_BACKSLASH_ESCAPES;
             if st & status::CURSOR_EXISTS != 0 {
                 self.pin("cursor");
             }

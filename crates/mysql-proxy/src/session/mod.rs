@@ -101,7 +101,12 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         return;
     }
     let mut out = BytesMut::with_capacity(64);
-    encode_handshake_ok(&mut out, seq, authed.capabilities);
+    let server_flags = if route.cluster.no_backslash_escapes() {
+        status::NO_BACKSLASH_ESCAPES
+    } else {
+        0
+    };
+    encode_handshake_ok(&mut out, seq, authed.capabilities, server_flags);
     if stream.write_all(&out).await.is_err() {
         return;
     }
@@ -127,6 +132,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         server: None,
         kill: registration.slot.clone(),
         no_reply: false,
+        server_flags,
     };
     tracing::debug!(%peer, user = %session.user, route = %session.route.name, ?access, "MySQL client connected");
     if let Err(e) = session.run().await {
@@ -163,6 +169,9 @@ pub(crate) struct Session {
     state: ClientState,
     server: Option<ServerGuard>,
     kill: Arc<KillSlot>,
+    /// Status flags of the server's latest answer that sluice's own OK packets repeat
+    /// (NO_BACKSLASH_ESCAPES): drivers choose their string quoting by them.
+    server_flags: u16,
     /// The command being served gets no reply (COM_STMT_SEND_LONG_DATA, ...): an
     /// error cannot be told to the client in turn, so it ends the session instead.
     no_reply: bool,
@@ -313,6 +322,7 @@ impl Session {
         if self.state.in_transaction {
             s |= status::IN_TRANS;
         }
+        s |= self.server_flags;
         if !self
             .state
             .vars
