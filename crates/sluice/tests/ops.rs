@@ -96,6 +96,51 @@ fn check_reports_problems_with_locations() {
     );
 }
 
+/// The config in the Kubernetes manifest is valid once its mounted files exist.
+#[test]
+fn the_kubernetes_manifest_carries_a_valid_config() {
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/kubernetes/sluice.yaml"
+    ))
+    .unwrap();
+    // The block scalars of the ConfigMap, indented by four spaces.
+    let block = |key: &str| -> String {
+        let start = manifest.find(&format!("  {key}: |\n")).unwrap() + key.len() + 6;
+        manifest[start..]
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+            .collect()
+    };
+    let mounts = tempfile::tempdir().unwrap();
+    let root = mounts.path().display().to_string();
+    let at = |path: &str| mounts.path().join(path);
+    for dir in ["config", "users", "pg-ca"] {
+        std::fs::create_dir(at(dir)).unwrap();
+    }
+    let config = block("sluice.toml").replace("/etc/sluice", &root);
+    assert!(
+        config.contains("[postgres]") && config.contains("[mysql]"),
+        "{config}"
+    );
+    std::fs::write(at("config/sluice.toml"), config).unwrap();
+    std::fs::write(at("config/hba.conf"), block("hba.conf")).unwrap();
+    std::fs::write(at("users/users.toml"), "[users.app]\npassword = \"x\"\n").unwrap();
+    let tls = test_support::make_tls_files(&["pg-cluster-rw.dbaas.svc.cluster.local"]);
+    std::fs::copy(&tls.ca_cert, at("pg-ca/ca.crt")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["check", "--config"])
+        .arg(at("config/sluice.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "manifest config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_users_and_pool_size_without_dropping_clients() {
     let pg = start_postgres();
