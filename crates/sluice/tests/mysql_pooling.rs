@@ -287,6 +287,62 @@ async fn transactions_keep_their_connection_and_abandoned_ones_roll_back() {
     assert_eq!(n, 1);
 }
 
+/// A deadlock rolls the victim's transaction back on the server: its connection goes
+/// back to the pool at once, though the ERR packet carries no status saying so.
+#[tokio::test]
+async fn a_deadlock_victim_gives_its_connection_back() {
+    const IN_TRANS: u16 = 0x0001;
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        extra_database: "checkout_timeout = \"3s\"".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    a.query_drop("CREATE TABLE dl (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO dl VALUES (1, 0), (2, 0)")
+        .await
+        .unwrap();
+    let mut b = s.connect().await;
+    a.query_drop("BEGIN").await.unwrap();
+    a.query_drop("UPDATE dl SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    b.query_drop("UPDATE dl SET v = 2 WHERE id = 2")
+        .await
+        .unwrap();
+    // Both connections of the pool are in transactions; each now waits for the other.
+    let waiting = tokio::spawn(async move {
+        let r = a.query_drop("UPDATE dl SET v = 1 WHERE id = 2").await;
+        (a, r)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = b.query_drop("UPDATE dl SET v = 2 WHERE id = 1").await;
+    let (mut a, ra) = waiting.await.unwrap();
+    let (mut victim, mut winner) = match (r, ra) {
+        (Err(e), Ok(())) => {
+            assert!(e.to_string().contains("1213"), "{e}");
+            (b, a)
+        }
+        (Ok(()), Err(e)) => {
+            assert!(e.to_string().contains("1213"), "{e}");
+            (a, b)
+        }
+        other => panic!("expected one deadlock victim, got {other:?}"),
+    };
+    victim.ping().await.unwrap();
+    let flags = victim.last_ok_packet().unwrap().status_flags().bits();
+    assert_eq!(flags & IN_TRANS, 0, "the victim is out of its transaction");
+    // The winner still holds one connection; the other is free for a newcomer.
+    let mut c = s.connect().await;
+    let one: u8 = c.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+    winner.query_drop("COMMIT").await.unwrap();
+}
+
 #[tokio::test]
 async fn last_insert_id_follows_the_client() {
     let m = start_mariadb();

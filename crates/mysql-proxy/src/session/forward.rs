@@ -29,6 +29,9 @@ fn expect_for(cmd: Command) -> Expect {
     }
 }
 
+/// ER_LOCK_DEADLOCK: the server has rolled back the whole transaction.
+const DEADLOCK: u16 = 1213;
+
 impl Session {
     pub(super) async fn forward(
         &mut self,
@@ -223,6 +226,10 @@ impl Session {
             if st & status::CURSOR_EXISTS != 0 {
                 self.pin("cursor");
             }
+        }
+        if tracker.error.as_ref().is_some_and(|e| e.code == DEADLOCK) {
+            // The server rolled the transaction back; an ERR carries no status to say so.
+            self.state.in_transaction = false;
         }
         let m = &self.route.metrics;
         m.queries.increment(1);
