@@ -321,7 +321,7 @@ async fn a_deadlock_victim_gives_its_connection_back() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = b.query_drop("UPDATE dl SET v = 2 WHERE id = 1").await;
-    let (mut a, ra) = waiting.await.unwrap();
+    let (a, ra) = waiting.await.unwrap();
     let (mut victim, mut winner) = match (r, ra) {
         (Err(e), Ok(())) => {
             assert!(e.to_string().contains("1213"), "{e}");
