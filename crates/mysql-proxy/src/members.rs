@@ -172,6 +172,14 @@ pub async fn watch(
 ) {
     let mut conns: Vec<Option<ServerConn>> = (0..cluster.endpoints.len()).map(|_| None).collect();
     loop {
+        if Arc::strong_count(&cluster) == 1 {
+            // No route uses the cluster any more (a reload removed or replaced it).
+            for c in conns.into_iter().flatten() {
+                c.quit().await;
+            }
+            tracing::info!(cluster = %cluster.name, "member checks stopped: the cluster is no longer in use");
+            return;
+        }
         for (i, slot) in conns.iter_mut().enumerate() {
             let role = check_member(&cluster, i, slot, &options, &credentials).await;
             cluster.set_role(i, role);

@@ -301,10 +301,21 @@ impl App {
             anyhow::anyhow!("invalid configuration:\n  {}", lines.join("\n  "))
         })?;
         let files = watched_files(&self.config_path, &settings);
+        let vault_changed = settings.vault.as_ref() != self.sources.vault.as_ref().map(|(s, _)| s);
+        if vault_changed && self.mysql.is_some() {
+            // MySQL routes and member checks keep their sources until a restart;
+            // closing them here would revoke leases their connections still use.
+            anyhow::bail!("[vault] changed: with a [mysql] section this needs a restart");
+        }
         if let (Some(side), Some(m)) = (&self.mysql, &settings.mysql) {
-            side.reload(m)?;
+            side.reload(m, &mut self.sources)?;
         }
         let Some(pg) = settings.postgres else {
+            if let Some(m) = &self.mysql {
+                for source in self.sources.keep_only(&m.credentials()) {
+                    tokio::spawn(close_when_unused(source));
+                }
+            }
             tracing::info!("configuration reloaded");
             return Ok(files);
         };
@@ -315,12 +326,7 @@ impl App {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if settings.vault.as_ref() != self.sources.vault.as_ref().map(|(s, _)| s) {
-            if self.mysql.is_some() {
-                // MySQL routes keep their sources until a restart; closing them here
-                // would revoke leases their server connections still use.
-                anyhow::bail!("[vault] changed: with a [mysql] section this needs a restart");
-            }
+        if vault_changed {
             // Routes of the old Vault client are rebuilt below with new sources.
             self.identities.clear();
         }
@@ -338,7 +344,7 @@ impl App {
             identities.values().map(|i| i.credentials.clone()).collect();
         // Sources of MySQL routes stay in use whatever the PostgreSQL side does.
         if let Some(m) = &self.mysql {
-            used.extend(m.credentials.iter().cloned());
+            used.extend(m.credentials());
         }
         for source in self.sources.keep_only(&used) {
             tokio::spawn(close_when_unused(source));

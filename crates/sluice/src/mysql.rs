@@ -1,8 +1,9 @@
 //! Assembling the MySQL side: clusters and their role watchers, routes with one pool
-//! per member, the read-write and read-only listeners.
+//! per member, the read-write and read-only listeners; and applying a reloaded config
+//! to them (added, changed and removed databases and clusters).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +17,8 @@ use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
 use tokio::task::JoinHandle;
 
-use crate::config::mysql::{MysqlClusterSettings, MysqlSettings};
+use crate::app::Sources;
+use crate::config::mysql::{MysqlClusterSettings, MysqlDbSettings, MysqlSettings};
 use crate::config::validate::CredentialSettings;
 use crate::workers::{bind_reuseport, Workers};
 
@@ -24,8 +26,141 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct MysqlSide {
     pub frontend: Arc<Frontend>,
-    /// What the routes' credential sources were built from (kept open on reload).
-    pub credentials: Vec<CredentialSettings>,
+    built: Mutex<Built>,
+    shutdown: Shutdown,
+    runtimes: Vec<tokio::runtime::Handle>,
+}
+
+/// What the routes and clusters were built from, to tell on reload what changed.
+#[derive(Default)]
+struct Built {
+    clusters: HashMap<String, WatchedCluster>,
+    databases: HashMap<String, MysqlDbSettings>,
+}
+
+struct WatchedCluster {
+    cluster: Arc<Cluster>,
+    settings: MysqlClusterSettings,
+    /// What the member checks log in with (the cluster's first database's).
+    credentials: CredentialSettings,
+}
+
+/// Whether a database's route can stay as it is (only pool sizes and timeouts differ).
+fn same_route(a: &MysqlDbSettings, b: &MysqlDbSettings) -> bool {
+    a.cluster == b.cluster
+        && a.mode == b.mode
+        && a.max_clients == b.max_clients
+        && a.statement_cache == b.statement_cache
+        && a.local_infile == b.local_infile
+        && a.credentials == b.credentials
+}
+
+fn new_route(
+    name: &str,
+    db: &MysqlDbSettings,
+    cluster: Arc<Cluster>,
+    cs: &MysqlClusterSettings,
+    sources: &mut Sources,
+    runtimes: &[tokio::runtime::Handle],
+) -> anyhow::Result<Arc<Route>> {
+    let credentials = sources.get(&db.credentials)?;
+    let options = connect_options(cs, db.local_infile, db.statement_cache)?;
+    let route = Arc::new(Route::new(
+        name,
+        RouteSettings {
+            mode: db.mode,
+            max_clients: db.max_clients,
+            local_infile: db.local_infile,
+        },
+        cluster,
+        options,
+        credentials,
+        db.pool.clone(),
+        runtimes.len(),
+    ));
+    route.spawn_maintenance(runtimes, MAINTENANCE_EVERY);
+    Ok(route)
+}
+
+/// The outcome of [`assemble`].
+struct Assembled {
+    routes: HashMap<String, Arc<Route>>,
+    built: Built,
+    /// Clusters that are new or changed: the caller starts their member checks.
+    new_clusters: Vec<String>,
+}
+
+/// Clusters and routes for `m`, reusing those of `built` that did not change.
+fn assemble(
+    m: &MysqlSettings,
+    built: &Built,
+    current: &HashMap<String, Arc<Route>>,
+    sources: &mut Sources,
+    runtimes: &[tokio::runtime::Handle],
+) -> anyhow::Result<Assembled> {
+    let mut next = Built::default();
+    let mut new_clusters = Vec::new();
+    let mut routes = HashMap::new();
+    for (name, db) in &m.databases {
+        let cs = m
+            .clusters
+            .get(&db.cluster)
+            .with_context(|| format!("mysql database {name}: unknown cluster {}", db.cluster))?;
+        if !next.clusters.contains_key(&db.cluster) {
+            let kept = built
+                .clusters
+                .get(&db.cluster)
+                .filter(|w| w.settings == *cs);
+            let watched = match kept {
+                Some(w) => WatchedCluster {
+                    cluster: w.cluster.clone(),
+                    settings: w.settings.clone(),
+                    credentials: w.credentials.clone(),
+                },
+                None => {
+                    new_clusters.push(db.cluster.clone());
+                    WatchedCluster {
+                        cluster: Arc::new(Cluster::new(db.cluster.clone(), cs.endpoints.clone())),
+                        settings: cs.clone(),
+                        credentials: db.credentials.clone(),
+                    }
+                }
+            };
+            next.clusters.insert(db.cluster.clone(), watched);
+        }
+        let cluster = next.clusters[&db.cluster].cluster.clone();
+        let unchanged = built
+            .databases
+            .get(name)
+            .filter(|old| same_route(old, db))
+            .and_then(|_| current.get(name))
+            .filter(|r| Arc::ptr_eq(&r.cluster, &cluster));
+        let route = match unchanged {
+            Some(r) => {
+                r.set_pool_config(db.pool.clone());
+                r.clone()
+            }
+            None => new_route(name, db, cluster, cs, sources, runtimes)?,
+        };
+        routes.insert(name.clone(), route);
+        next.databases.insert(name.clone(), db.clone());
+    }
+    Ok(Assembled {
+        routes,
+        built: next,
+        new_clusters,
+    })
+}
+
+impl Built {
+    /// Credential settings in use: the routes' and the member checks'.
+    fn credentials(&self) -> Vec<CredentialSettings> {
+        self.databases
+            .values()
+            .map(|d| d.credentials.clone())
+            .chain(self.clusters.values().map(|c| c.credentials.clone()))
+            .collect()
+    }
 }
 
 pub fn load_auth(m: &MysqlSettings) -> anyhow::Result<AuthConfig> {
@@ -79,52 +214,26 @@ impl MysqlSide {
     /// the roles), starts the watchers and the listeners.
     pub async fn start(
         m: &MysqlSettings,
-        sources: &mut crate::app::Sources,
+        sources: &mut Sources,
         workers: &Workers,
         shutdown: Shutdown,
     ) -> anyhow::Result<(MysqlSide, Vec<JoinHandle<()>>)> {
-        let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
-        let mut routes = HashMap::new();
-        let mut watched = Vec::new();
-        for (name, db) in &m.databases {
-            let cs = m.clusters.get(&db.cluster).with_context(|| {
-                format!("mysql database {name}: unknown cluster {}", db.cluster)
-            })?;
-            let credentials = sources.get(&db.credentials)?;
-            let cluster = clusters
-                .entry(db.cluster.clone())
-                .or_insert_with(|| {
-                    let c = Arc::new(Cluster::new(db.cluster.clone(), cs.endpoints.clone()));
-                    // The watcher logs in with the first route's credentials.
-                    watched.push((c.clone(), cs.clone(), credentials.clone()));
-                    c
-                })
-                .clone();
-            let options = connect_options(cs, db.local_infile, db.statement_cache)?;
-            let route = Arc::new(Route::new(
-                name.clone(),
-                RouteSettings {
-                    mode: db.mode,
-                    max_clients: db.max_clients,
-                    local_infile: db.local_infile,
-                },
-                cluster,
-                options,
-                credentials,
-                db.pool.clone(),
-                workers.len(),
-            ));
-            route.spawn_maintenance(workers.handles(), MAINTENANCE_EVERY);
-            routes.insert(name.clone(), route);
-        }
-        for (cluster, cs, credentials) in watched {
-            let options = connect_options(&cs, false, 1)?;
-            members::check_once(&cluster, &options, &credentials).await;
+        let runtimes = workers.handles().to_vec();
+        let Assembled {
+            routes,
+            built,
+            new_clusters,
+        } = assemble(m, &Built::default(), &HashMap::new(), sources, &runtimes)?;
+        for name in &new_clusters {
+            let w = &built.clusters[name];
+            let credentials = sources.get(&w.credentials)?;
+            let options = connect_options(&w.settings, false, 1)?;
+            members::check_once(&w.cluster, &options, &credentials).await;
             tokio::spawn(members::watch(
-                cluster,
+                w.cluster.clone(),
                 options,
                 credentials,
-                cs.check_interval,
+                w.settings.check_interval,
                 shutdown.clone(),
             ));
         }
@@ -135,7 +244,7 @@ impl MysqlSide {
             m.max_client_conn,
             m.auth_timeout,
             m.max_packet,
-            shutdown,
+            shutdown.clone(),
         ));
         if let Some(key) = rsa_key(m)? {
             frontend.set_rsa_key(key);
@@ -159,36 +268,72 @@ impl MysqlSide {
             }
         }
         tracing::info!(read_write = %m.listen_rw, read_only = ?m.listen_ro, "MySQL listeners are up");
-        let credentials = m
-            .databases
-            .values()
-            .map(|d| d.credentials.clone())
-            .collect();
         Ok((
             MysqlSide {
                 frontend,
-                credentials,
+                built: Mutex::new(built),
+                shutdown,
+                runtimes,
             },
             handles,
         ))
     }
 
-    /// Applies users, access rules, TLS, limits and pool sizes from a reloaded config.
-    /// Clusters and the set of databases need a restart.
-    pub fn reload(&self, m: &MysqlSettings) -> anyhow::Result<()> {
-        self.frontend.set_auth(load_auth(m)?);
-        self.frontend.set_tls(tls(m)?);
-        self.frontend.set_max_clients(m.max_client_conn);
-        let routes = self.frontend.routes();
-        for (name, db) in &m.databases {
+    /// Applies a reloaded config: users, access rules, TLS and limits; databases added,
+    /// removed or changed (a changed one gets a new route whose clients move over at
+    /// their next transaction); clusters added or changed get new member checks.
+    /// Listen addresses need a restart.
+    pub fn reload(&self, m: &MysqlSettings, sources: &mut Sources) -> anyhow::Result<()> {
+        let auth = load_auth(m)?;
+        let tls = tls(m)?;
+        let mut built = self.built.lock().expect("built poisoned");
+        let current = self.frontend.routes();
+        let Assembled {
+            routes,
+            built: next,
+            new_clusters,
+        } = assemble(m, &built, &current, sources, &self.runtimes)?;
+        for name in &new_clusters {
+            let w = &next.clusters[name];
+            let credentials = sources.get(&w.credentials)?;
+            let options = connect_options(&w.settings, false, 1)?;
+            tracing::info!(cluster = %name, "checking the members of a new or changed MySQL cluster");
+            tokio::spawn(members::watch(
+                w.cluster.clone(),
+                options,
+                credentials,
+                w.settings.check_interval,
+                self.shutdown.clone(),
+            ));
+        }
+        for (name, old) in current.iter() {
             match routes.get(name) {
-                Some(route) => route.set_pool_config(db.pool.clone()),
+                Some(r) if Arc::ptr_eq(r, old) => {}
+                Some(_) => {
+                    tracing::info!(database = %name, "MySQL database changed: new route");
+                    old.close();
+                }
                 None => {
-                    tracing::warn!(database = %name, "new MySQL database needs a restart to be served")
+                    tracing::info!(database = %name, "MySQL database removed");
+                    old.close();
                 }
             }
         }
+        for name in routes.keys().filter(|n| !current.contains_key(*n)) {
+            tracing::info!(database = %name, "MySQL database added");
+        }
+        self.frontend.set_auth(auth);
+        self.frontend.set_tls(tls);
+        self.frontend.set_max_clients(m.max_client_conn);
+        self.frontend.set_routes(routes);
+        *built = next;
         Ok(())
+    }
+
+    /// What the routes' and member checks' credential sources were built from: kept
+    /// open on reload.
+    pub fn credentials(&self) -> Vec<CredentialSettings> {
+        self.built.lock().expect("built poisoned").credentials()
     }
 
     /// Lines for /readyz; false when a route has no writable member.

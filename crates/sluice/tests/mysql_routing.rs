@@ -141,3 +141,83 @@ async fn reads_fall_back_when_a_member_stops_and_writes_follow_a_role_change() {
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("no writable member"), "{body}");
 }
+
+async fn try_database(s: &MySluice, db: &str) -> Result<String, String> {
+    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, db);
+    let attempt = async {
+        let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url)?).await?;
+        let name: String = c.query_first("SELECT DATABASE()").await?.unwrap();
+        c.disconnect().await?;
+        Ok::<_, mysql_async::Error>(name)
+    };
+    attempt.await.map_err(|e| e.to_string())
+}
+
+/// Polls until connecting to `db` gives `expected` (Ok: the database's name; Err: a
+/// text the error contains).
+async fn wait_for_database(s: &MySluice, db: &str, expected: Result<&str, &str>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = try_database(s, db).await;
+        let done = match (&got, expected) {
+            (Ok(name), Ok(want)) => name == want,
+            (Err(e), Err(want)) => e.contains(want),
+            _ => false,
+        };
+        if done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{db}: expected {expected:?}, got {got:?}\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A reload adds a database, moves the clients of a changed one to its new route at
+/// their next transaction, and removes one, without a restart.
+#[tokio::test]
+async fn a_reload_adds_changes_and_removes_databases() {
+    let m = start_mariadb();
+    m.create_database("extra");
+    let s = MySluice::start(Options::new(vec![m.port()]));
+    let mut old_client = s.connect().await;
+    old_client.query_drop("SELECT 1").await.unwrap();
+    let err = try_database(&s, "extra").await.unwrap_err();
+    assert!(err.contains("1049"), "{err}");
+
+    let original = std::fs::read_to_string(&s.config_path).unwrap();
+    let credentials = original
+        .lines()
+        .find(|l| l.starts_with("credentials = "))
+        .unwrap()
+        .to_owned();
+    // `shop` changes (a client limit: a new route); `extra` is added.
+    let changed = original.replacen(
+        "pool_mode = \"transaction\"",
+        "pool_mode = \"transaction\"\nmax_client_conn = 50",
+        1,
+    ) + &format!("\n[mysql.databases.extra]\ncluster = \"main\"\n{credentials}\n");
+    std::fs::write(&s.config_path, &changed).unwrap();
+    s.signal("HUP");
+    wait_for_database(&s, "extra", Ok("extra")).await;
+    let db: String = old_client
+        .query_first("SELECT DATABASE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(db, DATABASE);
+    let log = s.log();
+    assert!(log.contains("MySQL database added"), "{log}");
+    assert!(log.contains("client moves to the reloaded route"), "{log}");
+
+    // `extra` removed again: refused as unknown, and `shop` serves on.
+    std::fs::write(&s.config_path, &original).unwrap();
+    s.signal("HUP");
+    wait_for_database(&s, "extra", Err("1049")).await;
+    assert_eq!(try_database(&s, DATABASE).await, Ok(DATABASE.to_owned()));
+    old_client.query_drop("SELECT 1").await.unwrap();
+    assert!(s.log().contains("MySQL database removed"));
+}

@@ -412,6 +412,20 @@ impl Session {
     /// Checks out a server connection when the session has none. A read-only client
     /// whose member cannot be reached is sent to another readable member (or the
     /// writable one) at once, rather than waiting for the member watcher.
+    /// After a reload replaced this client's route (new credentials, cluster, mode),
+    /// its next transaction goes to the new one: nothing of the session lives on a
+    /// server connection between transactions. False when the database is gone.
+    fn follow_reloaded_route(&mut self) -> bool {
+        match self.fe.route(&self.route.name) {
+            Some(newer) if !Arc::ptr_eq(&newer, &self.route) => {
+                tracing::info!(peer = %self.peer, route = %self.route.name, "client moves to the reloaded route");
+                self.route = newer;
+                true
+            }
+            _ => false,
+        }
+    }
+
     async fn ensure_server(&mut self) -> Result<(), ErrPacket> {
         if self.server.is_some() {
             return Ok(());
@@ -429,6 +443,7 @@ impl Session {
             })?;
             let guard = match pool.get().await {
                 Ok(g) => g,
+                Err(PoolError::Closed) if self.follow_reloaded_route() => continue,
                 Err(PoolError::Connect(inner))
                     if self.access == Access::ReadOnly && attempts > 1 =>
                 {
