@@ -81,6 +81,9 @@ impl AuthConfig {
     }
 }
 
+/// MySQL's own net_write_timeout default.
+pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub struct Frontend {
     routes: RwLock<Arc<HashMap<String, Arc<Route>>>>,
     auth: RwLock<Arc<AuthConfig>>,
@@ -91,6 +94,8 @@ pub struct Frontend {
     pub auth_timeout: Duration,
     /// Largest command a client may send.
     pub max_packet: usize,
+    /// How long sluice waits for a client to read a result before ending its session.
+    pub client_write_timeout: Duration,
     pub shutdown: Shutdown,
     /// For caching_sha2_password logins without TLS: the configured key, else one
     /// generated at the first such login (generation takes a moment).
@@ -140,6 +145,7 @@ impl Frontend {
             clients: AtomicUsize::new(0),
             auth_timeout,
             max_packet,
+            client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             shutdown,
             rsa: tokio::sync::OnceCell::new(),
         }

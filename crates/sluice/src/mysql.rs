@@ -237,7 +237,7 @@ impl MysqlSide {
                 shutdown.clone(),
             ));
         }
-        let frontend = Arc::new(Frontend::new(
+        let mut frontend = Frontend::new(
             routes,
             load_auth(m)?,
             tls(m)?,
@@ -245,7 +245,9 @@ impl MysqlSide {
             m.auth_timeout,
             m.max_packet,
             shutdown.clone(),
-        ));
+        );
+        frontend.client_write_timeout = m.client_write_timeout;
+        let frontend = Arc::new(frontend);
         if let Some(key) = rsa_key(m)? {
             frontend.set_rsa_key(key);
         }

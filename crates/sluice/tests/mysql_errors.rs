@@ -537,6 +537,40 @@ async fn an_unknown_command_gets_error_1047_and_the_session_goes_on() {
     by.commit(&s).await;
 }
 
+/// A client that leaves a result unread for `client_write_timeout` loses its session,
+/// and its server connection goes back into service (as net_write_timeout on a server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_cut_off_after_client_write_timeout() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 1,
+        hba: Some(TRUST.into()),
+        extra_mysql: "client_write_timeout = \"1s\"".into(),
+        extra_database: "checkout_timeout = \"20s\"".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut stuck = Raw::login(s.rw_port).await;
+    stuck
+        .send(&packet(
+            0,
+            b"\x03SELECT REPEAT('x', 1000000) FROM seq_1_to_200",
+        ))
+        .await;
+    // The only server connection is the stuck client's until the timeout ends it;
+    // without the timeout this client would fail after the 20 s checkout timeout.
+    let mut next = client(&s).await;
+    let one: u8 = next.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+    assert!(
+        eventually(Duration::from_secs(5), || s
+            .log()
+            .contains("client_write_timeout")),
+        "{}",
+        s.log()
+    );
+    drop(stuck);
+}
+
 /// A client that sends a query with a huge result and never reads it holds one server
 /// connection while it lives, and only that one; when it goes, so does the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

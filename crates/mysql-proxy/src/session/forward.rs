@@ -158,6 +158,7 @@ impl Session {
                 && self.route.settings.local_infile,
             prepare_id,
             max_packet: self.fe.max_packet,
+            client_write_timeout: self.fe.client_write_timeout,
         };
         let result = relay(
             conn,

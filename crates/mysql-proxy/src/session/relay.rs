@@ -3,6 +3,8 @@
 //! must see something else: its own statement id in PREPARE_OK, and OK packets
 //! without session-state data for clients that did not ask for it.
 
+use std::time::Duration;
+
 use bytes::{Buf, BytesMut};
 use pool_core::net::stream::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,6 +30,10 @@ pub struct RelayOptions {
     /// For COM_STMT_PREPARE: the statement id the client gets.
     pub prepare_id: Option<u32>,
     pub max_packet: usize,
+    /// How long a write to the client may wait for it to read (as MySQL's
+    /// net_write_timeout): a client that stops reading mid-result must not hold a
+    /// server connection for ever.
+    pub client_write_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +73,15 @@ pub async fn relay(
                     && refused_infile.is_none()
                 {
                     tracker.feed(h, &server.read_buf[HEADER_LEN..])?;
-                    stream_packet(server, client, out, total, &mut sent).await?;
+                    stream_packet(
+                        server,
+                        client,
+                        out,
+                        total,
+                        &mut sent,
+                        opts.client_write_timeout,
+                    )
+                    .await?;
                     first = false;
                     continue;
                 }
@@ -84,7 +98,7 @@ pub async fn relay(
                          LOAD DATA LOCAL INFILE is not enabled for this client or pool",
                     )
                     .encode(out, seq);
-                    flush(client, out, &mut sent).await?;
+                    flush(client, out, &mut sent, opts.client_write_timeout).await?;
                     return Ok((tracker, sent));
                 }
                 continue;
@@ -114,22 +128,22 @@ pub async fn relay(
             server.read_buf.advance(total);
             match progress {
                 Progress::Done => {
-                    flush(client, out, &mut sent).await?;
+                    flush(client, out, &mut sent, opts.client_write_timeout).await?;
                     return Ok((tracker, sent));
                 }
                 Progress::LocalInfile => {
-                    flush(client, out, &mut sent).await?;
+                    flush(client, out, &mut sent, opts.client_write_timeout).await?;
                     send_local_file(server, client, client_buf, opts.max_packet).await?;
                 }
                 Progress::More => {
                     if out.len() >= FLUSH_AT {
-                        flush(client, out, &mut sent).await?;
+                        flush(client, out, &mut sent, opts.client_write_timeout).await?;
                     }
                 }
             }
         }
         // Everything whole has been handled: pass it on before waiting for more.
-        flush(client, out, &mut sent).await?;
+        flush(client, out, &mut sent, opts.client_write_timeout).await?;
         server.read_buf.reserve(16 * 1024);
         if server.stream.read_buf(&mut server.read_buf).await? == 0 {
             return Err(RelayError::Server(std::io::Error::new(
@@ -140,9 +154,23 @@ pub async fn relay(
     }
 }
 
-async fn flush(client: &mut Stream, out: &mut BytesMut, sent: &mut u64) -> Result<(), RelayError> {
+async fn flush(
+    client: &mut Stream,
+    out: &mut BytesMut,
+    sent: &mut u64,
+    limit: Duration,
+) -> Result<(), RelayError> {
     if !out.is_empty() {
-        client.write_all(out).await.map_err(RelayError::Client)?;
+        // The timer is only armed when the write has to wait.
+        match tokio::time::timeout(limit, client.write_all(out)).await {
+            Ok(written) => written.map_err(RelayError::Client)?,
+            Err(_) => {
+                return Err(RelayError::Client(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the client read nothing for {limit:?} (client_write_timeout)"),
+                )))
+            }
+        }
         *sent += out.len() as u64;
         out.clear();
     }
@@ -157,6 +185,7 @@ async fn stream_packet(
     out: &mut BytesMut,
     total: usize,
     sent: &mut u64,
+    limit: Duration,
 ) -> Result<(), RelayError> {
     let mut remaining = total;
     loop {
@@ -164,7 +193,7 @@ async fn stream_packet(
         out.extend_from_slice(&server.read_buf[..n]);
         server.read_buf.advance(n);
         remaining -= n;
-        flush(client, out, sent).await?;
+        flush(client, out, sent, limit).await?;
         if remaining == 0 {
             return Ok(());
         }

@@ -32,6 +32,9 @@ pub struct MysqlConfig {
     /// Largest command packet a client may send, in bytes.
     #[serde(default = "default_max_packet")]
     pub max_packet_size: usize,
+    /// How long a client may leave a result unread before its session ends.
+    #[serde(default = "default_client_write_timeout")]
+    pub client_write_timeout: String,
     pub users_file: String,
     pub hba_file: Option<String>,
     pub tls_cert_file: Option<String>,
@@ -56,6 +59,9 @@ fn default_max_client_conn() -> usize {
 }
 fn default_auth_timeout() -> String {
     "15s".into()
+}
+fn default_client_write_timeout() -> String {
+    "60s".into()
 }
 fn default_max_packet() -> usize {
     64 << 20
@@ -141,6 +147,7 @@ pub struct MysqlSettings {
     pub max_client_conn: usize,
     pub auth_timeout: Duration,
     pub max_packet: usize,
+    pub client_write_timeout: Duration,
     pub users_file: PathBuf,
     pub hba_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -184,6 +191,10 @@ pub(super) fn validate(
         c.add("mysql.max_packet_size", "must be at least 1024 bytes");
     }
     let auth_timeout = c.duration("mysql.auth_timeout", &m.auth_timeout);
+    let client_write_timeout = c.duration("mysql.client_write_timeout", &m.client_write_timeout);
+    if client_write_timeout.is_zero() {
+        c.add("mysql.client_write_timeout", "must be more than 0");
+    }
     let users_file = c.path("mysql.users_file", &m.users_file, base, true);
     if users_file.exists() {
         if let Err(e) = pool_core::users::Users::load(&users_file) {
@@ -336,6 +347,7 @@ pub(super) fn validate(
         max_client_conn: m.max_client_conn,
         auth_timeout,
         max_packet: m.max_packet_size,
+        client_write_timeout,
         users_file,
         hba_file,
         tls,
