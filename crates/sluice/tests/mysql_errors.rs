@@ -801,3 +801,81 @@ async fn a_pool_of_two_survives_many_bad_clients() {
     assert_unharmed(&s, &m, &mut by, 2, "many bad clients").await;
     by.commit(&s).await;
 }
+
+/// A TCP forwarder between sluice and the server that can cut every connection at once,
+/// as a crashed server or a broken network would.
+struct Cutter {
+    port: u16,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Cutter {
+    async fn start(target: u16) -> Cutter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut cuts = cuts.clone();
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        // Both ends are dropped: sluice sees its server go away.
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Cutter { port, cut }
+    }
+
+    fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+/// The server connection breaks while a result streams to the client: the client gets
+/// error 1158 in sequence after the packets it already had (its driver reports it as
+/// such, not as a protocol error), its session ends, and sluice serves others at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_connection_lost_mid_result_ends_only_that_session_with_1158() {
+    let m = start_mariadb();
+    let cutter = Cutter::start(m.port()).await;
+    let s = MySluice::start(Options {
+        pool_size: 2,
+        hba: Some(TRUST.into()),
+        ..Options::new(vec![cutter.port])
+    });
+    let mut victim = client(&s).await;
+    let mut rows = victim
+        .query_iter("SELECT REPEAT('x', 200) FROM seq_1_to_1000000")
+        .await
+        .unwrap();
+    let first: Option<mysql_async::Row> = rows.next().await.unwrap();
+    assert!(first.is_some());
+    cutter.cut_all();
+    let mut failure = None;
+    loop {
+        match rows.next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let err = failure
+        .expect("the result cannot end normally after the cut")
+        .to_string();
+    assert!(err.contains("1158"), "{err}");
+    drop(rows);
+    assert_logged(&s, "server connection failed");
+    let mut next = client(&s).await;
+    let one: u8 = next.query_first("SELECT 1").await.unwrap().unwrap();
+    assert_eq!(one, 1);
+}

@@ -160,6 +160,7 @@ impl Session {
             max_packet: self.fe.max_packet,
             client_write_timeout: self.fe.client_write_timeout,
         };
+        let mut next_seq = 1;
         let result = relay(
             conn,
             &mut self.client,
@@ -167,6 +168,7 @@ impl Session {
             &mut self.out,
             expect_for(cmd),
             &opts,
+            &mut next_seq,
         )
         .await;
         let tracker = match result {
@@ -191,7 +193,7 @@ impl Session {
                     "client failed while sending a local file: {e}"
                 )));
             }
-            Err(e) => return self.server_failed(e.to_string(), true).await,
+            Err(e) => return self.server_failed_at(e.to_string(), true, next_seq).await,
         };
 
         // Take in what the response changed.
@@ -255,6 +257,17 @@ impl Session {
     /// The server connection failed. Before any byte of a response went out the client
     /// gets an error and keeps its session; after, its session cannot go on.
     async fn server_failed(&mut self, why: String, mid_response: bool) -> Result<(), SessionEnd> {
+        self.server_failed_at(why, mid_response, 1).await
+    }
+
+    /// As [`Self::server_failed`], the error taking sequence id `seq` (after the
+    /// packets of a response already passed on).
+    async fn server_failed_at(
+        &mut self,
+        why: String,
+        mid_response: bool,
+        seq: u8,
+    ) -> Result<(), SessionEnd> {
         count_error("server_io");
         tracing::warn!(peer = %self.peer, route = %self.route.name, error = %why, "server connection failed");
         if let Some(g) = self.server.take() {
@@ -272,8 +285,9 @@ impl Session {
             "08S01",
             "sluice: lost the server connection during the query",
         );
-        let mut out = BytesMut::new();
-        err.encode(&mut out, 1);
+        // What the relay had gathered for the client goes first: `seq` counts it.
+        let mut out = std::mem::take(&mut self.out);
+        err.encode(&mut out, seq);
         // A client that does not read must not hold this task: the session ends anyway
         // if the error cannot be delivered.
         let delivered = tokio::time::timeout(
@@ -284,6 +298,8 @@ impl Session {
         if !matches!(delivered, Ok(Ok(()))) {
             return Err(SessionEnd::Server(why));
         }
+        out.clear();
+        self.out = out;
         if mid_response || lost_state {
             return Err(SessionEnd::Server(why));
         }

@@ -49,7 +49,8 @@ pub enum RelayError {
 }
 
 /// Relays the response to the command just sent on `server`. Returns what the
-/// tracker learnt and how many bytes the client got.
+/// tracker learnt and how many bytes the client got. `next_seq` follows the sequence
+/// id a packet to the client would take next, for an error if the server fails midway.
 pub async fn relay(
     server: &mut ServerConn,
     client: &mut Stream,
@@ -57,6 +58,7 @@ pub async fn relay(
     out: &mut BytesMut,
     expect: Expect,
     opts: &RelayOptions,
+    next_seq: &mut u8,
 ) -> Result<(ResponseTracker, u64), RelayError> {
     let mut tracker = ResponseTracker::new(expect);
     let mut sent: u64 = 0;
@@ -73,6 +75,7 @@ pub async fn relay(
                     && refused_infile.is_none()
                 {
                     tracker.feed(h, &server.read_buf[HEADER_LEN..])?;
+                    *next_seq = h.seq.wrapping_add(1);
                     stream_packet(
                         server,
                         client,
@@ -88,6 +91,7 @@ pub async fn relay(
                 break;
             }
             let progress = tracker.feed(h, &server.read_buf[HEADER_LEN..total])?;
+            *next_seq = h.seq.wrapping_add(1);
             if let Some(seq) = refused_infile {
                 server.read_buf.advance(total);
                 if progress == Progress::Done {
