@@ -234,7 +234,7 @@ async fn rotations_under_load_cost_no_transaction() {
     let seconds = std::env::var("SLUICE_VAULT_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(36);
+        .unwrap_or(45);
     let transactions = load(&sluice, seconds);
 
     let source = "source=\"static:database/app\"";
