@@ -29,7 +29,12 @@ fn front_of_with(back: &MySluice, tls_mode: &'static str, extra_cluster: String)
 }
 
 async fn current_user_through(s: &MySluice) -> Result<String, String> {
-    let url = s.url(s.rw_port, "front", "front-pw", DATABASE);
+    login(s, "front", "front-pw").await
+}
+
+/// Logs in to `s` as `user` with mysql_async (no TLS) and returns CURRENT_USER().
+async fn login(s: &MySluice, user: &str, password: &str) -> Result<String, String> {
+    let url = s.url(s.rw_port, user, password, DATABASE);
     let attempt = async {
         let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap()).await?;
         let who: String = c.query_first("SELECT CURRENT_USER()").await?.unwrap();
@@ -37,6 +42,10 @@ async fn current_user_through(s: &MySluice) -> Result<String, String> {
         Ok::<_, mysql_async::Error>(who)
     };
     attempt.await.map_err(|e| e.to_string())
+}
+
+async fn app_login(s: &MySluice, password: &str) -> Result<String, String> {
+    login(s, APP_USER, password).await
 }
 
 #[tokio::test]
@@ -81,23 +90,11 @@ async fn a_user_known_by_a_native_hash_is_switched_to_mysql_native_password() {
     });
     // mysql_async starts with caching_sha2_password (sluice's greeting); without TLS
     // it logs in by the switch, with no RSA key made.
-    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
-    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-        .await
-        .expect("login switched to mysql_native_password");
-    let who: String = c
-        .query_first("SELECT CURRENT_USER()")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(who, format!("{DB_USER}@%"));
-    c.disconnect().await.unwrap();
-    let url = s.url(s.rw_port, APP_USER, "wrong", DATABASE);
-    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-        .await
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    assert_eq!(
+        app_login(&s, APP_PASSWORD).await,
+        Ok(format!("{DB_USER}@%"))
+    );
+    let err = app_login(&s, "wrong").await.unwrap_err();
     assert!(err.contains("1045"), "{err}");
     let log = s.log();
     assert!(!log.contains("generated the RSA key"), "{log}");
@@ -153,24 +150,12 @@ async fn clients_log_in_without_tls_by_the_rsa_key_exchange() {
         format!("rsa_private_key_file = \"{}\"", key_path.display()),
     );
     // mysql_async: its own RSA-OAEP, asking sluice for the public key.
-    let url = s.url(s.rw_port, APP_USER, APP_PASSWORD, DATABASE);
-    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-        .await
-        .expect("login by the RSA exchange");
-    let who: String = c
-        .query_first("SELECT CURRENT_USER()")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(who, format!("{DB_USER}@%"));
-    c.disconnect().await.unwrap();
+    assert_eq!(
+        app_login(&s, APP_PASSWORD).await,
+        Ok(format!("{DB_USER}@%"))
+    );
     // The same exchange with a wrong password is refused with 1045.
-    let url = s.url(s.rw_port, APP_USER, "wrong", DATABASE);
-    let err = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
-        .await
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let err = app_login(&s, "wrong").await.unwrap_err();
     assert!(err.contains("1045"), "{err}");
     // The mariadb CLI (libmariadb's caching_sha2_password plugin).
     let out = s
