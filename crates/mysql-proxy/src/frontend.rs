@@ -14,7 +14,6 @@ use pool_core::users::Users;
 use crate::auth::rsa_exchange::RsaKey;
 use crate::auth::{caching_sha2, native};
 use crate::kill::KillRegistry;
-use crate::protocol::capabilities::status;
 use crate::route::Route;
 
 /// What sluice can check a user's answer against, derived once at load.
@@ -220,18 +219,14 @@ impl Frontend {
             .unwrap_or_else(|| "8.0.40-sluice".to_owned())
     }
 
-    /// Status flags a member's greeting carries that clients act on: today
-    /// NO_BACKSLASH_ESCAPES, by which drivers choose how to quote strings.
+    /// Status flags for sluice's greeting, from the member whose version it shows
+    /// (see [`Cluster::status_flags`](crate::members::Cluster::status_flags)).
     pub fn server_flags(&self) -> u16 {
-        let routes = self.routes();
-        let cluster = routes
+        self.routes()
             .values()
             .map(|r| &r.cluster)
-            .find(|c| c.version().is_some());
-        match cluster {
-            Some(c) if c.no_backslash_escapes() => status::NO_BACKSLASH_ESCAPES,
-            _ => 0,
-        }
+            .find(|c| c.version().is_some())
+            .map_or(0, |c| c.status_flags())
     }
 
     /// Counts a new client; the flag is false when sluice is at its global limit.

@@ -1,7 +1,7 @@
 //! The members of a MySQL cluster and their roles: a watcher asks each member
 //! whether it is writable and keeps a current view for routing.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -32,9 +32,9 @@ pub struct Cluster {
     next_read: AtomicUsize,
     /// Version string of the last member that answered (shown to clients).
     version: RwLock<Option<String>>,
-    /// Whether that member's global sql_mode has NO_BACKSLASH_ESCAPES, which clients
-    /// learn from the greeting's status flags to choose how to quote strings.
-    no_backslash_escapes: AtomicBool,
+    /// Status flags of that member's greeting that clients act on (see
+    /// [`Cluster::status_flags`]).
+    status_flags: AtomicU16,
 }
 
 impl Cluster {
@@ -47,7 +47,7 @@ impl Cluster {
             problems: RwLock::new(vec![None; n]),
             next_read: AtomicUsize::new(0),
             version: RwLock::new(None),
-            no_backslash_escapes: AtomicBool::new(false),
+            status_flags: AtomicU16::new(0),
         }
     }
 
@@ -95,8 +95,10 @@ impl Cluster {
         self.version.read().expect("version poisoned").clone()
     }
 
-    pub fn no_backslash_escapes(&self) -> bool {
-        self.no_backslash_escapes.load(Ordering::Relaxed)
+    /// NO_BACKSLASH_ESCAPES when the member's global sql_mode has it: drivers choose
+    /// how to quote strings by this flag of the greeting.
+    pub fn status_flags(&self) -> u16 {
+        self.status_flags.load(Ordering::Relaxed)
     }
 
     /// The members, each with the reason it was last found down.
@@ -228,8 +230,8 @@ async fn check_member(
                 other => other?,
             };
             *cluster.version.write().expect("version poisoned") = Some(conn.server_version.clone());
-            cluster.no_backslash_escapes.store(
-                conn.greeting_status & status::NO_BACKSLASH_ESCAPES != 0,
+            cluster.status_flags.store(
+                conn.greeting_status & status::NO_BACKSLASH_ESCAPES,
                 Ordering::Relaxed,
             );
             *slot = Some(conn);

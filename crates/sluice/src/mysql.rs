@@ -12,6 +12,7 @@ use mysql_proxy::frontend::{AuthConfig, Frontend};
 use mysql_proxy::members::{self, Cluster};
 use mysql_proxy::route::{Access, Route, RouteSettings};
 use mysql_proxy::server::ConnectOptions;
+use pool_core::credentials::CredentialSource;
 use pool_core::hba::HbaRules;
 use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
@@ -43,6 +44,34 @@ struct WatchedCluster {
     settings: MysqlClusterSettings,
     /// What the member checks log in with (the cluster's first database's).
     credentials: CredentialSettings,
+}
+
+impl WatchedCluster {
+    /// What the member checks log in with, and how they connect.
+    fn check_setup(
+        &self,
+        sources: &mut Sources,
+    ) -> anyhow::Result<(Arc<dyn CredentialSource>, ConnectOptions)> {
+        let credentials = sources.get(&self.credentials)?;
+        Ok((credentials, connect_options(&self.settings, false, 1)?))
+    }
+
+    /// Checks the members every `check_interval` until shutdown or until no route
+    /// uses the cluster.
+    fn spawn_checks(
+        &self,
+        credentials: Arc<dyn CredentialSource>,
+        options: ConnectOptions,
+        shutdown: Shutdown,
+    ) {
+        tokio::spawn(members::watch(
+            self.cluster.clone(),
+            options,
+            credentials,
+            self.settings.check_interval,
+            shutdown,
+        ));
+    }
 }
 
 /// Whether a database's route can stay as it is (only pool sizes and timeouts differ).
@@ -226,16 +255,10 @@ impl MysqlSide {
         } = assemble(m, &Built::default(), &HashMap::new(), sources, &runtimes)?;
         for name in &new_clusters {
             let w = &built.clusters[name];
-            let credentials = sources.get(&w.credentials)?;
-            let options = connect_options(&w.settings, false, 1)?;
+            let (credentials, options) = w.check_setup(sources)?;
+            // The listeners open knowing the roles.
             members::check_once(&w.cluster, &options, &credentials).await;
-            tokio::spawn(members::watch(
-                w.cluster.clone(),
-                options,
-                credentials,
-                w.settings.check_interval,
-                shutdown.clone(),
-            ));
+            w.spawn_checks(credentials, options, shutdown.clone());
         }
         let mut frontend = Frontend::new(
             routes,
@@ -297,16 +320,9 @@ impl MysqlSide {
         } = assemble(m, &built, &current, sources, &self.runtimes)?;
         for name in &new_clusters {
             let w = &next.clusters[name];
-            let credentials = sources.get(&w.credentials)?;
-            let options = connect_options(&w.settings, false, 1)?;
+            let (credentials, options) = w.check_setup(sources)?;
             tracing::info!(cluster = %name, "checking the members of a new or changed MySQL cluster");
-            tokio::spawn(members::watch(
-                w.cluster.clone(),
-                options,
-                credentials,
-                w.settings.check_interval,
-                self.shutdown.clone(),
-            ));
+            w.spawn_checks(credentials, options, self.shutdown.clone());
         }
         for (name, old) in current.iter() {
             match routes.get(name) {

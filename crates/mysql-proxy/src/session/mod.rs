@@ -101,11 +101,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         return;
     }
     let mut out = BytesMut::with_capacity(64);
-    let server_flags = if route.cluster.no_backslash_escapes() {
-        status::NO_BACKSLASH_ESCAPES
-    } else {
-        0
-    };
+    let server_flags = route.cluster.status_flags();
     encode_handshake_ok(&mut out, seq, authed.capabilities, server_flags);
     if stream.write_all(&out).await.is_err() {
         return;
@@ -409,9 +405,6 @@ impl Session {
         self.send_ok().await
     }
 
-    /// Checks out a server connection when the session has none. A read-only client
-    /// whose member cannot be reached is sent to another readable member (or the
-    /// writable one) at once, rather than waiting for the member watcher.
     /// After a reload replaced this client's route (new credentials, cluster, mode),
     /// its next transaction goes to the new one: nothing of the session lives on a
     /// server connection between transactions. False when the database is gone.
@@ -426,6 +419,9 @@ impl Session {
         }
     }
 
+    /// Checks out a server connection when the session has none. A read-only client
+    /// whose member cannot be reached is sent to another readable member (or the
+    /// writable one) at once, rather than waiting for the member watcher.
     async fn ensure_server(&mut self) -> Result<(), ErrPacket> {
         if self.server.is_some() {
             return Ok(());
