@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # Acceptance checks with real drivers: starts its own PostgreSQL 15 and MariaDB 10.11 on
 # free ports and one sluice in front of both (transaction pooling, pools of 5), then runs
-# the shared acceptance scripts through sluice: pg_clients.py (asyncpg, psycopg 3) and
+# through sluice the project's pipeline_errors.py (psycopg 3 pipelines with errors, 1,000
+# connections) and the shared acceptance scripts: pg_clients.py (asyncpg, psycopg 3) and
 # mysql_clients.py (PyMySQL, MySQL Connector/Python), installed into a virtual
 # environment from PyPI.
 #
-# The acceptance scripts live beside the repository, in ../shared/acceptance (or
-# $SLUICE_ACCEPTANCE_DIR). Usage: tests/acceptance/run.sh
+# The shared acceptance scripts live beside the repository, in ../shared/acceptance (or
+# $SLUICE_ACCEPTANCE_DIR). Usage: tests/acceptance/run.sh (SLUICE_BIN=path: that binary;
+# SLUICE_PIPELINE_CONNECTIONS=n: connections of pipeline_errors.py, 1000 by default)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ACCEPTANCE_DIR=${SLUICE_ACCEPTANCE_DIR:-$ROOT/../shared/acceptance}
-if [ ! -f "$ACCEPTANCE_DIR/pg_clients.py" ]; then
-  echo "!! no acceptance scripts at $ACCEPTANCE_DIR (set SLUICE_ACCEPTANCE_DIR): acceptance checks NOT run"
-  exit 0
-fi
 
 # shellcheck source=../../scripts/lib/local-postgres.sh
 . "$ROOT/scripts/lib/local-postgres.sh"
@@ -37,8 +35,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && cargo build -q -p sluice)
-SLUICE="$ROOT/target/debug/sluice"
+# SLUICE_BIN runs a given binary instead of building the working tree's.
+if [ -n "${SLUICE_BIN:-}" ]; then
+  SLUICE=$SLUICE_BIN
+else
+  (cd "$ROOT" && cargo build -q -p sluice)
+  SLUICE="$ROOT/target/debug/sluice"
+fi
 
 PORT=$(free_port); ADMIN=$(free_port); MYPORT=$(free_port)
 DBPASS=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
@@ -77,10 +80,18 @@ CONF
 SLUICE_PID=$!
 for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break; sleep 0.1; done
 
-echo "== pg_clients.py through sluice (transaction pooling, pool of 5)"
 status=0
-"$VENV/bin/python3" "$ACCEPTANCE_DIR/pg_clients.py" \
-  --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" || status=$?
+echo "== pipeline_errors.py through sluice (transaction pooling, pool of 5)"
+"$VENV/bin/python3" "$ROOT/tests/acceptance/pipeline_errors.py" \
+  --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" \
+  --connections "${SLUICE_PIPELINE_CONNECTIONS:-1000}" || status=$?
+if [ -f "$ACCEPTANCE_DIR/pg_clients.py" ]; then
+  echo "== pg_clients.py through sluice (transaction pooling, pool of 5)"
+  "$VENV/bin/python3" "$ACCEPTANCE_DIR/pg_clients.py" \
+    --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" || status=$?
+else
+  echo "!! no acceptance scripts at $ACCEPTANCE_DIR (set SLUICE_ACCEPTANCE_DIR): shared checks NOT run"
+fi
 if [ -f "$ACCEPTANCE_DIR/mysql_clients.py" ]; then
   echo "== mysql_clients.py through sluice (transaction pooling, pool of 5)"
   "$VENV/bin/python3" "$ACCEPTANCE_DIR/mysql_clients.py" --port "$MYPORT" \

@@ -169,6 +169,18 @@ pub fn query_text(body: &[u8]) -> Result<&[u8], MalformedMessage> {
     Ok(text)
 }
 
+/// The portal an Execute runs.
+pub fn execute_portal(body: &[u8]) -> Result<&[u8], MalformedMessage> {
+    let (portal, max_rows) = split_cstr(body, "Execute")?;
+    if max_rows.len() != 4 {
+        return Err(MalformedMessage {
+            message: "Execute",
+            reason: "row limit is not 4 bytes",
+        });
+    }
+    Ok(portal)
+}
+
 pub fn write_query(out: &mut BytesMut, sql: &str) {
     put_message(out, frontend::QUERY, |b| {
         b.put_slice(sql.as_bytes());

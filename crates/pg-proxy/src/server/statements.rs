@@ -63,6 +63,14 @@ impl ServerStatements {
         }
     }
 
+    /// The server still holds it though sluice let it go (the Close that evicted it
+    /// was discarded after an error): close it before the next message.
+    pub fn close_later(&mut self, id: u64) {
+        if !self.held.contains_key(&id) && !self.to_close.contains(&id) {
+            self.to_close.push(id);
+        }
+    }
+
     pub fn take_to_close(&mut self) -> Option<Vec<u64>> {
         if self.to_close.is_empty() {
             None

@@ -7,24 +7,23 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::pipeline::Expect;
+use super::portals::Bound;
 use super::relay::{Flow, Relay, SessionError, CLIENT_MESSAGE_LIMIT};
 use super::settings::SessionCommand;
 use super::statements::{commands_of, SharedStatement};
-use crate::protocol::backend::{self, Severity};
+use super::view_change::ViewChange;
+use crate::protocol::backend;
 use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::frontend::{self, BindView, ParseView, Target, TargetView};
 use crate::protocol::tags::{frontend as tag, TxStatus};
+use crate::route::PoolMode;
 
-fn local(build: impl FnOnce(&mut BytesMut)) -> Expect {
-    let mut b = BytesMut::new();
-    build(&mut b);
-    Expect::Local(b.freeze())
-}
+const PARSE_COMPLETE: &[u8] = &[b'1', 0, 0, 0, 4];
+const CLOSE_COMPLETE: &[u8] = &[b'3', 0, 0, 0, 4];
 
 impl Relay {
     /// Translates every buffered client message for the attached server.
     pub(super) fn process_client_input(&mut self) -> Result<Flow, SessionError> {
-        let mut first = true;
         loop {
             if self.client_passthrough > 0 {
                 let n = self.client_passthrough.min(self.client_in.len());
@@ -51,12 +50,15 @@ impl Relay {
                 }
                 break;
             }
-            let frame = self.client_in.split_to(h.frame_len());
-            if std::mem::take(&mut first) {
-                // Ahead of the client's messages, so the Sync that ends them also
-                // flushes the CloseComplete.
-                self.close_stale_statements();
+            if self.pipeline.statements_unconfirmed()
+                && !self.pipeline.discarding()
+                && names_a_statement(h.tag, &self.client_in[HEADER_LEN..h.frame_len()])
+            {
+                // Prepared statements are about to change and the server has not
+                // said how yet: translate this message once it has.
+                break;
             }
+            let frame = self.client_in.split_to(h.frame_len());
             if self.on_client_message(h.tag, &frame)? == Flow::Terminate {
                 return Ok(Flow::Terminate);
             }
@@ -68,6 +70,17 @@ impl Relay {
     fn on_client_message(&mut self, t: u8, frame: &[u8]) -> Result<Flow, SessionError> {
         let body = &frame[HEADER_LEN..];
         tracing::trace!(tag = %(t as char), len = frame.len(), "client message");
+        if self.pipeline.discarding() {
+            if t != tag::SYNC && t != tag::TERMINATE {
+                // An earlier request of this batch failed: the server would discard
+                // this message unanswered, so sluice does not send it.
+                return Ok(Flow::Continue);
+            }
+        } else if !matches!(t, tag::COPY_DATA | tag::COPY_DONE | tag::COPY_FAIL) {
+            // Ahead of the client's message, so the Sync that ends it also flushes the
+            // CloseComplete.
+            self.close_stale_statements();
+        }
         let malformed = |e: frontend::MalformedMessage| SessionError::ClientProtocol(e.to_string());
         match t {
             tag::QUERY => {
@@ -88,41 +101,74 @@ impl Relay {
             tag::PARSE => {
                 let parse = ParseView::decode(body).map_err(malformed)?;
                 if parse.name.is_empty() {
-                    self.unnamed_commands = commands_of(parse.query);
+                    let previous =
+                        std::mem::replace(&mut self.unnamed_commands, commands_of(parse.query));
                     self.server_out.extend_from_slice(frame);
-                    self.pipeline
-                        .push(Expect::ParseComplete { statement: None });
+                    self.pipeline.push(Expect::ParseComplete {
+                        statement: None,
+                        change: ViewChange::Unnamed { previous },
+                    });
+                } else if let Some(existing) = self.statements.get(parse.name).cloned() {
+                    // The server fails it as PostgreSQL would, checking the query first.
+                    self.ensure_prepared(&existing);
+                    parse.encode_named(&mut self.server_out, &existing.name);
+                    self.pipeline.push(Expect::DuplicateParse {
+                        name: Bytes::copy_from_slice(parse.name),
+                    });
                 } else {
                     let shared = self.route.statements.intern(&parse);
-                    self.statements.insert(parse.name, shared.clone());
+                    let name = Bytes::copy_from_slice(parse.name);
+                    self.statements.insert(name.clone(), shared.clone());
+                    let change = ViewChange::Defined { name };
+                    // The server's verdict is needed where PostgreSQL could refuse the
+                    // Parse: in a failed transaction, or one that requests still in
+                    // flight may fail. Then a statement the server holds is prepared
+                    // again instead of answered for.
+                    let certain = self.tx_status != TxStatus::Failed && self.pipeline.is_empty();
                     let server = self.server.as_mut().expect("attached");
-                    if server.statements.touch(shared.id) {
-                        self.pipeline.push(local(backend::parse_complete));
+                    let held = server.statements.touch(shared.id);
+                    if held && certain {
+                        self.pipeline.push(Expect::Local {
+                            reply: Bytes::from_static(PARSE_COMPLETE),
+                            change,
+                        });
                     } else {
+                        if held {
+                            server.statements.forget(shared.id);
+                            self.write_hidden_close(shared.id);
+                        }
                         self.prepare_on_server(&shared);
                         self.pipeline.push(Expect::ParseComplete {
                             statement: Some(shared.id),
+                            change,
                         });
                     }
                 }
             }
             tag::BIND => {
                 let bind = BindView::decode(body).map_err(malformed)?;
-                if bind.statement.is_empty() {
-                    self.bound = (None, self.unnamed_commands.clone());
+                let bound = if bind.statement.is_empty() {
                     self.server_out.extend_from_slice(frame);
+                    Bound {
+                        statement: None,
+                        commands: self.unnamed_commands.clone(),
+                    }
                 } else if let Some(shared) = self.statements.get(bind.statement).cloned() {
                     self.ensure_prepared(&shared);
                     bind.encode_named(&mut self.server_out, &shared.name);
-                    self.bound = (Some(shared.id), shared.commands.clone());
+                    Bound {
+                        statement: Some(shared.id),
+                        commands: shared.commands.clone(),
+                    }
                 } else {
                     // Unknown to sluice: the server answers with its own error.
-                    self.bound = (None, None);
                     self.server_out.extend_from_slice(frame);
-                }
+                    Bound::default()
+                };
                 self.pipeline.push(Expect::BindComplete {
-                    statement: self.bound.0,
+                    statement: bound.statement,
                 });
+                self.portals.bind(bind.portal, bound);
             }
             tag::DESCRIBE => {
                 let target = TargetView::decode(body, "Describe").map_err(malformed)?;
@@ -151,7 +197,11 @@ impl Relay {
             tag::EXECUTE => {
                 self.route.metrics.queries.increment(1);
                 self.server_out.extend_from_slice(frame);
-                let (statement, commands) = self.bound.clone();
+                let portal = frontend::execute_portal(body).map_err(malformed)?;
+                let Bound {
+                    statement,
+                    commands,
+                } = self.portals.get(portal);
                 self.pipeline.push(Expect::Execute {
                     statement,
                     commands,
@@ -161,9 +211,21 @@ impl Relay {
                 let target = TargetView::decode(body, "Close").map_err(malformed)?;
                 if target.target == Target::Statement && !target.name.is_empty() {
                     // Shared statements stay prepared on the server for other clients.
-                    self.statements.remove(target.name);
-                    self.pipeline.push(local(backend::close_complete));
+                    let change = match self.statements.remove(target.name) {
+                        Some(statement) => ViewChange::Removed {
+                            name: Bytes::copy_from_slice(target.name),
+                            statement,
+                        },
+                        None => ViewChange::None,
+                    };
+                    self.pipeline.push(Expect::Local {
+                        reply: Bytes::from_static(CLOSE_COMPLETE),
+                        change,
+                    });
                 } else {
+                    if target.target == Target::Portal {
+                        self.portals.close(target.name);
+                    }
                     self.server_out.extend_from_slice(frame);
                     self.pipeline.push(Expect::CloseComplete);
                 }
@@ -184,7 +246,11 @@ impl Relay {
                     self.pipeline.push(Expect::CopyEnd);
                 }
             }
-            tag::FLUSH | tag::COPY_DATA => {
+            tag::FLUSH => {
+                self.server_out.extend_from_slice(frame);
+                self.pipeline.open_batch();
+            }
+            tag::COPY_DATA => {
                 self.server_out.extend_from_slice(frame);
             }
             tag::FUNCTION_CALL => {
@@ -206,36 +272,51 @@ impl Relay {
     }
 
     /// DISCARD ALL and DEALLOCATE, sent alone, concern only this client's view: sluice
-    /// answers them without touching the shared server state.
+    /// answers them without touching the shared server state. Where PostgreSQL would
+    /// refuse them (a failed transaction, DISCARD ALL in a transaction block, an unknown
+    /// name) or the outcome depends on requests still in flight, the server answers.
     fn answer_locally(&mut self, cmds: &[SessionCommand]) -> bool {
         let [cmd] = cmds else { return false };
-        let tag_text = match cmd {
-            SessionCommand::DiscardAll if self.tx_status == TxStatus::Idle => {
+        if self.tx_status == TxStatus::Failed {
+            return false;
+        }
+        let settled = self.pipeline.is_settled();
+        let (tag_text, change) = match cmd {
+            // In session mode the server's own settings must be reset: it runs it.
+            SessionCommand::DiscardAll
+                if settled
+                    && self.tx_status == TxStatus::Idle
+                    && self.route.settings.mode == PoolMode::Transaction =>
+            {
                 self.statements.clear();
                 self.settings = self.info.base_settings.clone();
-                "DISCARD ALL"
+                // The attached server serves the client's next query too.
+                self.replay_settings();
+                ("DISCARD ALL", ViewChange::None)
             }
-            SessionCommand::DeallocateAll => {
+            SessionCommand::DeallocateAll if settled => {
                 self.statements.clear();
-                "DEALLOCATE ALL"
+                ("DEALLOCATE ALL", ViewChange::None)
             }
-            SessionCommand::Deallocate { name } => {
-                if self.statements.get(name.as_bytes()).is_none() {
-                    let msg = format!("prepared statement \"{name}\" does not exist");
-                    self.pipeline.push(local(|b| {
-                        backend::error_response(b, Severity::Error, "26000", &msg)
-                    }));
-                    self.pipeline.push(Expect::LocalReady);
-                    return true;
-                }
-                self.statements.remove(name.as_bytes());
-                "DEALLOCATE"
-            }
+            SessionCommand::Deallocate { name } => match self.statements.remove(name.as_bytes()) {
+                Some(statement) => (
+                    "DEALLOCATE",
+                    ViewChange::Removed {
+                        name: Bytes::copy_from_slice(name.as_bytes()),
+                        statement,
+                    },
+                ),
+                None => return false,
+            },
             _ => return false,
         };
-        self.pipeline
-            .push(local(|b| backend::command_complete(b, tag_text)));
-        self.pipeline.push(Expect::LocalReady);
+        let mut reply = BytesMut::new();
+        backend::command_complete(&mut reply, tag_text);
+        frontend::write_query(&mut self.server_out, "");
+        self.pipeline.push(Expect::StandInQuery {
+            reply: reply.freeze(),
+            change,
+        });
         true
     }
 
@@ -262,7 +343,7 @@ impl Relay {
     fn write_hidden_close(&mut self, id: u64) {
         let name = Bytes::from(crate::server::shared_statement_name(id));
         frontend::write_target(&mut self.server_out, tag::CLOSE, Target::Statement, &name);
-        self.pipeline.push(Expect::InjectedClose);
+        self.pipeline.push(Expect::InjectedClose { statement: id });
     }
 
     /// Closes statements whose plans went stale, before anything else is sent.
@@ -281,16 +362,25 @@ impl Relay {
     pub(super) fn emit_local_replies(&mut self) {
         while let Some(head) = self.pipeline.head() {
             match head {
-                Expect::Local(bytes) => {
-                    self.client_out.extend_from_slice(bytes);
-                }
-                Expect::LocalReady => {
-                    backend::ready_for_query(&mut self.client_out, self.tx_status);
+                Expect::Local { reply, .. } => {
+                    self.client_out.extend_from_slice(reply);
                 }
                 Expect::CopyEnd => {}
                 _ => break,
             }
             self.pipeline.pop();
         }
+    }
+}
+
+/// Whether a client message refers to a named prepared statement (and so is translated
+/// by the client's statement names).
+fn names_a_statement(t: u8, body: &[u8]) -> bool {
+    match t {
+        tag::PARSE => ParseView::decode(body).is_ok_and(|p| !p.name.is_empty()),
+        tag::BIND => BindView::decode(body).is_ok_and(|b| !b.statement.is_empty()),
+        tag::DESCRIBE | tag::CLOSE => TargetView::decode(body, "Describe")
+            .is_ok_and(|t| t.target == Target::Statement && !t.name.is_empty()),
+        _ => false,
     }
 }

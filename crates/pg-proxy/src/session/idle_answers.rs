@@ -11,11 +11,13 @@ use crate::protocol::backend;
 use crate::protocol::frame::{complete_frame, HEADER_LEN};
 use crate::protocol::frontend::ParseView;
 use crate::protocol::tags::{frontend as tag, TxStatus};
+use crate::route::PoolMode;
 
 impl Relay {
     /// Answers leading `Parse(named)… Sync` groups. Returns true when it answered any.
     pub(super) fn answer_parses_without_server(&mut self) -> Result<bool, SessionError> {
-        if self.tx_status != TxStatus::Idle {
+        // In session mode the client's server answers, as a direct connection would.
+        if self.tx_status != TxStatus::Idle || self.route.settings.mode != PoolMode::Transaction {
             return Ok(false);
         }
         let mut answered = false;
@@ -31,7 +33,8 @@ impl Relay {
                     let parse = ParseView::decode(body)
                         .map_err(|e| SessionError::ClientProtocol(e.to_string()))?;
                     let shared = self.route.statements.intern(&parse);
-                    self.statements.insert(parse.name, shared);
+                    self.statements
+                        .insert(bytes::Bytes::copy_from_slice(parse.name), shared);
                     backend::parse_complete(&mut self.client_out);
                 } else {
                     backend::ready_for_query(&mut self.client_out, self.tx_status);
@@ -48,7 +51,7 @@ impl Relay {
     /// group is buffered.
     fn parse_sync_group(&self) -> Result<Option<usize>, SessionError> {
         let mut at = 0;
-        let mut parses = 0;
+        let mut names: Vec<&[u8]> = Vec::new();
         loop {
             let Some(h) = complete_frame(&self.client_in[at..], CLIENT_MESSAGE_LIMIT)
                 .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
@@ -57,11 +60,19 @@ impl Relay {
             };
             let body = &self.client_in[at + HEADER_LEN..at + h.frame_len()];
             match h.tag {
+                // A name in use (before or in this group) gets PostgreSQL's error
+                // from the server.
                 tag::PARSE => match ParseView::decode(body) {
-                    Ok(p) if !p.name.is_empty() => parses += 1,
+                    Ok(p)
+                        if !p.name.is_empty()
+                            && self.statements.get(p.name).is_none()
+                            && !names.contains(&p.name) =>
+                    {
+                        names.push(p.name)
+                    }
                     _ => return Ok(None),
                 },
-                tag::SYNC if parses > 0 => return Ok(Some(at + h.frame_len())),
+                tag::SYNC if !names.is_empty() => return Ok(Some(at + h.frame_len())),
                 _ => return Ok(None),
             }
             at += h.frame_len();

@@ -41,12 +41,17 @@ impl Relay {
         self.cancel.slot.set_target(Some(conn.cancel)).await;
         self.server = Some(conn);
         self.server_broken = false;
-        let server = self.server.as_mut().expect("just attached");
+        self.replay_settings();
+        Ok(())
+    }
+
+    /// Brings the attached server's settings to the client's, ahead of its next request.
+    pub(super) fn replay_settings(&mut self) {
+        let server = self.server.as_mut().expect("attached");
         if let Some(sql) = self.settings.diff_sql(&server.settings) {
             frontend::write_query(&mut self.server_out, &sql);
             self.pipeline.push(Expect::Internal { failed: false });
         }
-        Ok(())
     }
 
     async fn checkout_failed(&mut self, e: PoolError<ServerError>) -> SessionError {
@@ -101,7 +106,7 @@ impl Relay {
         let reusable = !self.server_broken
             && self.client_passthrough == 0
             && self.server_passthrough == 0
-            && self.pipeline.is_empty();
+            && self.pipeline.is_settled();
         if !reusable {
             // Replies are still in flight or the protocol state is unknown.
             if !clean_exit {

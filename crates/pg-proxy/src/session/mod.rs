@@ -6,10 +6,12 @@ mod client_messages;
 mod idle_answers;
 mod lifecycle;
 pub mod pipeline;
+mod portals;
 mod relay;
 mod server_messages;
 pub mod settings;
 mod startup;
 pub mod statements;
+mod view_change;
 
 pub use startup::serve_client;

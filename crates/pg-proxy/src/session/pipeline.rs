@@ -2,6 +2,23 @@
 //! the relay sends (or answers itself) appends what it expects; server messages are
 //! matched against the head. This is what lets sluice hide the Parse/Close it injects and
 //! answer a client's Parse or Close itself, without disturbing the order of replies.
+//!
+//! After an error in the extended protocol PostgreSQL discards every message up to the
+//! next Sync (Query and FunctionCall included; only Sync and Terminate end the discard)
+//! and answers that Sync with ReadyForQuery. The invariant kept here: nothing is ever
+//! expected of a message the server discards, whatever order the client's messages and
+//! the server's replies arrive in. Messages already translated when the error arrives
+//! are dropped by [`Pipeline::discard_to_sync`]; messages that arrive later, before their
+//! Sync, are recognised by [`Pipeline::discarding`] and never expected at all.
+//!
+//! A client message changes the client's statement names, and what sluice believes the
+//! server holds, when sluice translates it (the change rides on its expectation, see
+//! `view_change.rs`), and is undone if the server fails or discards it. Messages of the
+//! same batch need no care (if the change is undone, they are discarded too), but a
+//! message after a Sync must not be translated against a statement whose change is not
+//! confirmed yet. A DISCARD ALL or DEALLOCATE ALL the server runs changes statements
+//! only when it completes, so every message after it waits.
+//! [`Pipeline::statements_unconfirmed`] tells the relay when to wait.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,6 +26,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::settings::SessionCommand;
+use super::view_change::ViewChange;
 
 /// What the next response(s) from the server, or from sluice, will be.
 #[derive(Debug)]
@@ -16,10 +34,18 @@ pub enum Expect {
     /// ParseComplete for a client's Parse; `statement` is forgotten if the Parse fails.
     ParseComplete {
         statement: Option<u64>,
+        change: ViewChange,
     },
     /// ParseComplete for a Parse sluice injected: not shown to the client.
     InjectedParse {
         statement: u64,
+    },
+    /// A client's Parse of a name it already uses, sent to the server under the name of
+    /// a statement the server holds so that the server fails it: with the client's
+    /// query's own error if the query is bad, else with "already exists", which is shown
+    /// with the client's name (as PostgreSQL checks the name after the query).
+    DuplicateParse {
+        name: Bytes,
     },
     /// BindComplete; `statement` is the shared statement bound, whose plan PostgreSQL
     /// revalidates at Bind.
@@ -28,7 +54,9 @@ pub enum Expect {
     },
     CloseComplete,
     /// CloseComplete for a Close sluice injected: not shown to the client.
-    InjectedClose,
+    InjectedClose {
+        statement: u64,
+    },
     /// Describe of a statement: ParameterDescription, then RowDescription or NoData.
     DescribeStatement,
     /// Describe of a portal: RowDescription or NoData.
@@ -50,9 +78,18 @@ pub enum Expect {
         failed: bool,
     },
     /// A message sluice answers itself, sent when it reaches the head.
-    Local(Bytes),
-    /// A ReadyForQuery sluice answers itself, with the transaction status at that point.
-    LocalReady,
+    Local {
+        reply: Bytes,
+        change: ViewChange,
+    },
+    /// A simple query sluice answers itself (DEALLOCATE, DISCARD ALL of its own
+    /// statement names): the server is sent an empty query in its place, so that it
+    /// drops the unnamed statement and portal and reports the transaction status as
+    /// for any query, and its EmptyQueryResponse is shown as `reply`.
+    StandInQuery {
+        reply: Bytes,
+        change: ViewChange,
+    },
     /// Where the client ended a COPY (CopyDone or CopyFail); no reply. Marks which Syncs
     /// the server ignores because they arrived during copy-in.
     CopyEnd,
@@ -61,21 +98,104 @@ pub enum Expect {
 impl Expect {
     /// Answered by sluice, not the server.
     pub fn is_local(&self) -> bool {
-        matches!(
-            self,
-            Expect::Local(_) | Expect::LocalReady | Expect::CopyEnd
-        )
+        matches!(self, Expect::Local { .. } | Expect::CopyEnd)
     }
+
+    /// Whether the message behind it changed prepared statements: a name in the
+    /// client's view, or a statement the server holds (a Parse or Close, the client's
+    /// or sluice's own).
+    fn changes_statements(&self) -> bool {
+        match self {
+            Expect::ParseComplete {
+                statement: Some(_), ..
+            }
+            | Expect::InjectedParse { .. }
+            | Expect::InjectedClose { .. } => true,
+            Expect::ParseComplete { change, .. }
+            | Expect::Local { change, .. }
+            | Expect::StandInQuery { change, .. } => change.changes_names(),
+            _ => false,
+        }
+    }
+
+    /// A command the server runs that drops every statement of the client's when it
+    /// completes (DISCARD ALL, DEALLOCATE ALL).
+    fn clears_names(&self) -> bool {
+        let commands = match self {
+            Expect::SimpleQuery { commands, .. } | Expect::Execute { commands, .. } => commands,
+            _ => return false,
+        };
+        commands.as_deref().is_some_and(|cmds| {
+            cmds.iter().any(|c| {
+                matches!(
+                    c,
+                    SessionCommand::DiscardAll | SessionCommand::DeallocateAll
+                )
+            })
+        })
+    }
+
+    fn affects_statements(&self) -> bool {
+        self.changes_statements() || self.clears_names()
+    }
+
+    /// A reply sluice gives itself, changing nothing in the client's view.
+    pub fn local(reply: Bytes) -> Self {
+        Expect::Local {
+            reply,
+            change: ViewChange::None,
+        }
+    }
+}
+
+/// Where the client's latest message left the server: between batches, or inside one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// The latest message ended a batch (Sync, a simple Query): once nothing is owed,
+    /// the server connection can serve another client.
+    #[default]
+    Closed,
+    /// Extended-protocol messages were sent without the Sync that ends them: the
+    /// server holds this client's implicit transaction, unnamed statement and portals.
+    Open,
+    /// A request of the open batch failed and its Sync has not been sent yet: the
+    /// server discards whatever comes before that Sync.
+    Discarding,
 }
 
 #[derive(Debug, Default)]
 pub struct Pipeline {
     queue: VecDeque<Expect>,
+    batch: Batch,
+    /// How many queued expectations change or clear prepared statements.
+    statement_changes: usize,
 }
 
 impl Pipeline {
+    /// Appends the expectation of a message sent to the server (or answered locally).
+    /// While [`discarding`](Self::discarding), only a Sync may be pushed: the caller
+    /// drops every other message, as the server would.
     pub fn push(&mut self, e: Expect) {
+        debug_assert!(
+            self.batch != Batch::Discarding || matches!(e, Expect::Sync),
+            "pushed {e:?} while discarding"
+        );
+        match e {
+            Expect::Sync | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. } => {
+                self.batch = Batch::Closed
+            }
+            Expect::Internal { .. } | Expect::CopyEnd => {}
+            _ => self.batch = Batch::Open,
+        }
+        self.statement_changes += usize::from(e.affects_statements());
         self.queue.push_back(e);
+    }
+
+    /// The client sent an extended-protocol message that earns no reply (Flush).
+    pub fn open_batch(&mut self) {
+        if self.batch == Batch::Closed {
+            self.batch = Batch::Open;
+        }
     }
 
     pub fn head(&self) -> Option<&Expect> {
@@ -87,31 +207,65 @@ impl Pipeline {
     }
 
     pub fn pop(&mut self) -> Option<Expect> {
-        self.queue.pop_front()
+        let e = self.queue.pop_front()?;
+        self.statement_changes -= usize::from(e.affects_statements());
+        Some(e)
     }
 
+    /// A message that names a statement must wait: a batch ended by a queued Sync
+    /// changed prepared statements and the server has not confirmed it yet, or a
+    /// command that clears them has not completed.
+    pub fn statements_unconfirmed(&self) -> bool {
+        if self.statement_changes == 0 {
+            return false;
+        }
+        let mut changed = false;
+        for e in &self.queue {
+            if e.clears_names() || (changed && matches!(e, Expect::Sync)) {
+                return true;
+            }
+            changed |= e.changes_statements();
+        }
+        false
+    }
+
+    /// Nothing is owed to the client.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Nothing is owed and the client is between batches: the connection is in a state
+    /// another client (or sluice's own clean-up) can use.
+    pub fn is_settled(&self) -> bool {
+        self.queue.is_empty() && self.batch == Batch::Closed
+    }
+
+    /// The server discards client messages until the next Sync it reads.
+    pub fn discarding(&self) -> bool {
+        self.batch == Batch::Discarding
     }
 
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
-    /// After an error in the extended protocol the server skips everything up to Sync:
-    /// drop those expectations (their replies never come). Returns the dropped entries so
-    /// the caller can undo bookkeeping (statements that were never prepared).
-    pub fn skip_to_sync(&mut self) -> impl Iterator<Item = Expect> + '_ {
-        let n = self
+    /// The request at the head failed in the extended protocol: the server discards
+    /// everything up to the next Sync. Removes those expectations (the head's included)
+    /// and returns them head first, so the caller can undo what translating them did.
+    /// With no Sync queued yet, the discard goes on into messages not yet sent.
+    pub fn discard_to_sync(&mut self) -> std::collections::vec_deque::Drain<'_, Expect> {
+        let n = match self.queue.iter().position(|e| matches!(e, Expect::Sync)) {
+            Some(n) => n,
+            None => {
+                self.batch = Batch::Discarding;
+                self.queue.len()
+            }
+        };
+        self.statement_changes -= self
             .queue
-            .iter()
-            .position(|e| {
-                matches!(
-                    e,
-                    Expect::Sync | Expect::SimpleQuery { .. } | Expect::Internal { .. }
-                )
-            })
-            .unwrap_or(self.queue.len());
+            .range(..n)
+            .filter(|e| e.affects_statements())
+            .count();
         self.queue.drain(..n)
     }
 
@@ -149,31 +303,106 @@ impl Pipeline {
 mod tests {
     use super::*;
 
-    #[test]
-    fn skip_to_sync_keeps_the_sync_and_later_batches() {
-        let mut p = Pipeline::default();
-        p.push(Expect::BindComplete { statement: None });
-        p.push(Expect::Execute {
+    fn execute() -> Expect {
+        Expect::Execute {
             statement: None,
             commands: None,
+        }
+    }
+
+    #[test]
+    fn discard_to_sync_keeps_the_sync_and_later_batches() {
+        let mut p = Pipeline::default();
+        p.push(Expect::BindComplete { statement: None });
+        p.push(execute());
+        p.push(Expect::local(Bytes::from_static(b"1\0\0\0\x04")));
+        p.push(Expect::SimpleQuery {
+            commands: None,
+            failed: false,
         });
-        p.push(Expect::Local(Bytes::from_static(b"1\0\0\0\x04")));
         p.push(Expect::Sync);
         p.push(Expect::BindComplete { statement: None });
-        let dropped: Vec<_> = p.skip_to_sync().collect();
-        assert_eq!(dropped.len(), 3);
+        let dropped: Vec<_> = p.discard_to_sync().collect();
+        // A simple Query before the Sync is discarded by the server too.
+        assert_eq!(dropped.len(), 4);
+        assert!(!p.discarding());
         assert!(matches!(p.pop(), Some(Expect::Sync)));
         assert!(matches!(p.pop(), Some(Expect::BindComplete { .. })));
+        // Nothing is owed, but the Bind's batch is still open on the server.
         assert!(p.is_empty());
+        assert!(!p.is_settled());
+    }
+
+    #[test]
+    fn a_batch_is_open_until_its_sync() {
+        let mut p = Pipeline::default();
+        assert!(p.is_settled());
+        p.open_batch(); // Flush
+        assert!(!p.is_settled());
+        p.push(Expect::Sync);
+        p.pop();
+        assert!(p.is_settled());
+        p.push(Expect::SimpleQuery {
+            commands: None,
+            failed: false,
+        });
+        p.pop();
+        assert!(p.is_settled());
+    }
+
+    #[test]
+    fn an_error_before_its_sync_was_sent_discards_until_that_sync() {
+        let mut p = Pipeline::default();
+        p.push(Expect::BindComplete { statement: None });
+        p.push(execute());
+        assert_eq!(p.discard_to_sync().count(), 2);
+        assert!(p.is_empty());
+        assert!(p.discarding());
+        // Nothing is owed, but the server is not ready for another client.
+        assert!(!p.is_settled());
+        p.push(Expect::Sync);
+        assert!(!p.discarding());
+        assert!(matches!(p.pop(), Some(Expect::Sync)));
+        assert!(p.is_settled());
+    }
+
+    #[test]
+    fn a_later_batch_waits_for_unconfirmed_name_changes() {
+        let defined = || Expect::ParseComplete {
+            statement: Some(1),
+            change: ViewChange::Defined {
+                name: Bytes::from_static(b"s1"),
+            },
+        };
+        let mut p = Pipeline::default();
+        p.push(defined());
+        // Same batch: no wait.
+        assert!(!p.statements_unconfirmed());
+        p.push(Expect::Sync);
+        assert!(p.statements_unconfirmed());
+        p.pop();
+        assert!(!p.statements_unconfirmed());
+        p.pop();
+        p.push(defined());
+        p.push(Expect::Sync);
+        assert_eq!(p.discard_to_sync().count(), 1);
+        assert!(!p.statements_unconfirmed());
+        p.pop();
+
+        // DEALLOCATE ALL changes the names when it completes: everything after waits.
+        p.push(Expect::SimpleQuery {
+            commands: Some(Arc::from([SessionCommand::DeallocateAll])),
+            failed: false,
+        });
+        assert!(p.statements_unconfirmed());
+        p.pop();
+        assert!(!p.statements_unconfirmed());
     }
 
     #[test]
     fn copy_in_drops_the_syncs_sent_before_copy_done() {
         let mut p = Pipeline::default();
-        p.push(Expect::Execute {
-            statement: None,
-            commands: None,
-        });
+        p.push(execute());
         p.push(Expect::Sync); // sent with the Execute, ignored during copy-in
         p.push(Expect::CopyEnd);
         p.push(Expect::Sync); // after CopyDone: answered
@@ -183,10 +412,7 @@ mod tests {
         assert!(p.is_empty());
 
         let mut p = Pipeline::default();
-        p.push(Expect::Execute {
-            statement: None,
-            commands: None,
-        });
+        p.push(execute());
         p.push(Expect::Sync);
         assert!(!p.enter_copy_in());
         assert_eq!(p.len(), 1);
@@ -195,7 +421,8 @@ mod tests {
     #[test]
     fn local_entries_do_not_await_the_server() {
         let mut p = Pipeline::default();
-        p.push(Expect::LocalReady);
+        p.push(Expect::local(Bytes::from_static(b"3\0\0\0\x04")));
+        p.push(Expect::CopyEnd);
         assert!(!p.awaits_server());
         p.push(Expect::Sync);
         assert!(p.awaits_server());

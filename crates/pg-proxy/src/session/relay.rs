@@ -11,6 +11,7 @@ use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::pipeline::Pipeline;
+use super::portals::Portals;
 use super::settings::{SessionCommand, Settings};
 use super::statements::ClientStatements;
 use crate::cancel::Registration;
@@ -72,11 +73,10 @@ pub struct Relay {
     pub(super) settings: Settings,
     /// SET/RESET seen inside the current transaction, applied when it commits.
     pub(super) pending_commands: Vec<SessionCommand>,
-    pub(super) rollback_seen: bool,
     pub(super) tx_status: TxStatus,
-    /// Session commands of the unnamed statement, and of the latest Bind.
+    /// Session commands of the unnamed statement; what each portal runs.
     pub(super) unnamed_commands: Option<Arc<[SessionCommand]>>,
-    pub(super) bound: (Option<u64>, Option<Arc<[SessionCommand]>>),
+    pub(super) portals: Portals,
     /// The server must not be reused (fatal error, broken state).
     pub(super) server_broken: bool,
     pub(super) cancel: Registration,
@@ -115,10 +115,9 @@ impl Relay {
             statements: ClientStatements::default(),
             settings,
             pending_commands: Vec::new(),
-            rollback_seen: false,
             tx_status: TxStatus::Idle,
             unnamed_commands: None,
-            bound: (None, None),
+            portals: Portals::default(),
             server_broken: false,
             cancel,
             shutdown,
@@ -251,7 +250,7 @@ impl Relay {
     fn can_release(&self) -> bool {
         self.route.settings.mode == PoolMode::Transaction
             && self.tx_status == TxStatus::Idle
-            && self.pipeline.is_empty()
+            && self.pipeline.is_settled()
             && self.client_passthrough == 0
             && self.server_passthrough == 0
             && !self.server_copy_in

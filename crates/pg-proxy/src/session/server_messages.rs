@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::pipeline::Expect;
 use super::relay::{Relay, SessionError, SERVER_MESSAGE_LIMIT};
 use super::settings::{SessionCommand, Settings};
+use super::view_change::Undone;
+use crate::protocol::backend::{self, Severity};
 use crate::protocol::error_fields::ErrorFields;
 use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::tags::{backend as tag, TxStatus};
@@ -107,7 +109,7 @@ impl Relay {
                 _ => return Err(self.unexpected(t)),
             },
             tag::CLOSE_COMPLETE => match self.pipeline.pop() {
-                Some(Expect::InjectedClose) => forward = false,
+                Some(Expect::InjectedClose { .. }) => forward = false,
                 Some(Expect::CloseComplete) => {}
                 _ => return Err(self.unexpected(t)),
             },
@@ -118,9 +120,22 @@ impl Relay {
                 Some(Expect::SimpleQuery { .. } | Expect::Internal { .. }) => {}
                 _ => return Err(self.unexpected(t)),
             },
+            tag::EMPTY_QUERY_RESPONSE
+                if matches!(self.pipeline.head(), Some(Expect::StandInQuery { .. })) =>
+            {
+                if let Some(Expect::StandInQuery { reply, .. }) = self.pipeline.head() {
+                    self.client_out.extend_from_slice(reply);
+                }
+                forward = false;
+            }
             tag::COMMAND_COMPLETE | tag::EMPTY_QUERY_RESPONSE | tag::PORTAL_SUSPENDED => {
-                if t == tag::COMMAND_COMPLETE && body.starts_with(b"ROLLBACK") {
-                    self.rollback_seen = true;
+                if t == tag::COMMAND_COMPLETE {
+                    if body.starts_with(b"COMMIT") {
+                        self.commit_pending_commands();
+                    } else if body.starts_with(b"ROLLBACK") {
+                        // Also ROLLBACK TO SAVEPOINT, which keeps what ran before it.
+                        self.abandon_pending_commands();
+                    }
                 }
                 match self.pipeline.head() {
                     Some(Expect::Execute { .. }) => {
@@ -138,14 +153,14 @@ impl Relay {
                     _ => return Err(self.unexpected(t)),
                 }
             }
-            tag::ERROR_RESPONSE => self.on_error(body),
+            tag::ERROR_RESPONSE => forward &= self.on_error(body),
             tag::READY_FOR_QUERY => {
                 let status = body
                     .first()
                     .and_then(|&b| TxStatus::from_byte(b))
                     .ok_or_else(|| self.server_protocol_error("bad ReadyForQuery".into()))?;
                 match self.pipeline.pop() {
-                    Some(Expect::Sync) => {}
+                    Some(Expect::Sync | Expect::StandInQuery { .. }) => {}
                     Some(Expect::SimpleQuery { commands, failed }) => {
                         if let Some(cmds) = commands {
                             if failed {
@@ -177,6 +192,10 @@ impl Relay {
                 }
                 if status == TxStatus::Idle {
                     self.commit_pending_commands();
+                    // Not while later messages are translated: they may bind anew.
+                    if self.pipeline.is_settled() {
+                        self.portals.end_of_transaction();
+                    }
                 }
             }
             _ => return Err(self.unexpected(t)),
@@ -191,8 +210,12 @@ impl Relay {
         self.server.as_mut().expect("attached")
     }
 
-    fn on_error(&mut self, body: &[u8]) {
+    /// Acts on an ErrorResponse; returns whether the server's message goes to the client
+    /// as it is (false when sluice sent its own in its place).
+    fn on_error(&mut self, body: &[u8]) -> bool {
         let fields = ErrorFields::parse(body);
+        // The transaction (implicit or not) fails: its SETs are rolled back with it.
+        self.abandon_pending_commands();
         // An error ends copy-in on the server side.
         self.server_copy_in = false;
         if fields.is_fatal() {
@@ -207,41 +230,76 @@ impl Relay {
                     "replaying the client's session settings failed"
                 );
             }
-            _ => {
-                // Extended protocol: the server skips to the next Sync. Statements whose
-                // Parse never ran are not on the server.
-                if let Some(
-                    Expect::BindComplete {
-                        statement: Some(id),
-                    }
-                    | Expect::Execute {
-                        statement: Some(id),
-                        ..
-                    },
-                ) = self.pipeline.head()
-                {
-                    if fields.is_stale_cached_plan() {
-                        // Re-prepare before the next use, so a retry sees the new shape.
-                        let id = *id;
-                        self.server_mut().statements.invalidate(id);
-                    }
+            // Ending the transaction at Sync failed (a deferred constraint), or nothing
+            // was asked (the server is going away): no discard follows.
+            Some(Expect::Sync | Expect::StandInQuery { .. }) | None => {}
+            Some(_) => return self.on_extended_error(&fields),
+        }
+        true
+    }
+
+    /// An extended-protocol request failed: the server discards everything up to the
+    /// next Sync. The expectations of those messages go, and what translating them
+    /// changed is undone, latest first.
+    fn on_extended_error(&mut self, fields: &ErrorFields) -> bool {
+        let mut forward = true;
+        match self.pipeline.head() {
+            Some(
+                Expect::BindComplete {
+                    statement: Some(id),
                 }
-                let mut forget = Vec::new();
-                for e in self.pipeline.skip_to_sync() {
-                    if let Expect::ParseComplete {
-                        statement: Some(id),
+                | Expect::Execute {
+                    statement: Some(id),
+                    ..
+                },
+            ) if fields.is_stale_cached_plan() => {
+                // Re-prepare before the next use, so a retry sees the new shape.
+                let id = *id;
+                self.server_mut().statements.invalidate(id);
+            }
+            Some(Expect::DuplicateParse { name }) if fields.code == "42P05" => {
+                // The server named the statement it holds; the client named its own.
+                let message = format!(
+                    "prepared statement \"{}\" already exists",
+                    String::from_utf8_lossy(name)
+                );
+                backend::error_response(&mut self.client_out, Severity::Error, "42P05", &message);
+                forward = false;
+            }
+            _ => {}
+        }
+        let dropped: Vec<Expect> = self.pipeline.discard_to_sync().collect();
+        tracing::trace!(
+            dropped = dropped.len(),
+            discarding = self.pipeline.discarding(),
+            "discarded up to Sync"
+        );
+        for (i, e) in dropped.into_iter().enumerate().rev() {
+            let why = if i == 0 {
+                Undone::Failed
+            } else {
+                Undone::Discarded
+            };
+            match e {
+                Expect::ParseComplete { statement, change } => {
+                    if let Some(id) = statement {
+                        self.server_mut().statements.forget(id);
                     }
-                    | Expect::InjectedParse { statement: id } = e
-                    {
-                        forget.push(id);
-                    }
+                    self.revert(change, why);
                 }
-                let server = self.server_mut();
-                for id in forget {
-                    server.statements.forget(id);
+                Expect::InjectedParse { statement } => {
+                    self.server_mut().statements.forget(statement)
                 }
+                Expect::InjectedClose { statement } => {
+                    self.server_mut().statements.close_later(statement)
+                }
+                Expect::Local { change, .. } | Expect::StandInQuery { change, .. } => {
+                    self.revert(change, why)
+                }
+                _ => {}
             }
         }
+        forward
     }
 
     /// Notes SET/RESET that ran; they take effect for the client when the
@@ -265,15 +323,21 @@ impl Relay {
         }
     }
 
+    /// The transaction that ran them ended in a rollback, or failed: they no longer
+    /// follow the client, and what the server kept (a savepoint may have kept some) is
+    /// unknown, so the next client's settings replay starts from RESET ALL.
+    fn abandon_pending_commands(&mut self) {
+        if !self.pending_commands.is_empty() {
+            self.pending_commands.clear();
+            self.server_mut().settings.mark_unknown();
+        }
+    }
+
     fn commit_pending_commands(&mut self) {
         if self.pending_commands.is_empty() {
-            self.rollback_seen = false;
             return;
         }
         let cmds = std::mem::take(&mut self.pending_commands);
-        if std::mem::take(&mut self.rollback_seen) {
-            return;
-        }
         let base = self.info.base_settings.clone();
         let server_base = Settings::default();
         for c in &cmds {

@@ -93,16 +93,16 @@ pub struct ClientStatements {
 }
 
 impl ClientStatements {
-    pub fn insert(&mut self, name: &[u8], s: Arc<SharedStatement>) {
-        self.by_name.insert(Bytes::copy_from_slice(name), s);
+    pub fn insert(&mut self, name: Bytes, s: Arc<SharedStatement>) {
+        self.by_name.insert(name, s);
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&Arc<SharedStatement>> {
         self.by_name.get(name)
     }
 
-    pub fn remove(&mut self, name: &[u8]) {
-        self.by_name.remove(name);
+    pub fn remove(&mut self, name: &[u8]) -> Option<Arc<SharedStatement>> {
+        self.by_name.remove(name)
     }
 
     pub fn clear(&mut self) {
