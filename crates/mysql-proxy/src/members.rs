@@ -95,8 +95,8 @@ impl Cluster {
         self.version.read().expect("version poisoned").clone()
     }
 
-    /// NO_BACKSLASH_ESCAPES when the member's global sql_mode has it: drivers choose
-    /// how to quote strings by this flag of the greeting.
+    /// NO_BACKSLASH_ESCAPES and ANSI_QUOTES when the member's global sql_mode has them:
+    /// drivers choose how to quote by these flags of the greeting.
     pub fn status_flags(&self) -> u16 {
         self.status_flags.load(Ordering::Relaxed)
     }
@@ -230,10 +230,9 @@ async fn check_member(
                 other => other?,
             };
             *cluster.version.write().expect("version poisoned") = Some(conn.server_version.clone());
-            cluster.status_flags.store(
-                conn.greeting_status & status::NO_BACKSLASH_ESCAPES,
-                Ordering::Relaxed,
-            );
+            cluster
+                .status_flags
+                .store(conn.greeting_status & status::SQL_MODE, Ordering::Relaxed);
             *slot = Some(conn);
         }
         let conn = slot.as_mut().expect("just connected");

@@ -59,4 +59,9 @@ pub mod status {
     pub const NO_BACKSLASH_ESCAPES: u16 = 0x0200;
     pub const IN_TRANS_READONLY: u16 = 0x2000;
     pub const SESSION_STATE_CHANGED: u16 = 0x4000;
+    /// sql_mode has ANSI_QUOTES (MariaDB): `"` quotes identifiers, not strings.
+    pub const ANSI_QUOTES: u16 = 0x8000;
+    /// The flags that tell the session's sql_mode, which sluice's own packets repeat
+    /// from the server's latest answer: drivers choose their quoting by them.
+    pub const SQL_MODE: u16 = NO_BACKSLASH_ESCAPES | ANSI_QUOTES;
 }

@@ -55,6 +55,12 @@ impl Session {
                     if cmd == Command::StmtSendLongData {
                         return Ok(());
                     }
+                    // The server's words, with the name of its handler of the command.
+                    let handler = match cmd {
+                        Command::StmtReset => "mysqld_stmt_reset",
+                        Command::StmtFetch => "mysqld_stmt_fetch",
+                        _ => "mysqld_stmt_execute",
+                    };
                     return self
                         .send_err(
                             1,
@@ -62,7 +68,7 @@ impl Session {
                                 1243,
                                 "HY000",
                                 format!(
-                                    "Unknown prepared statement handler ({id}) given to sluice"
+                                    "Unknown prepared statement handler ({id}) given to {handler}"
                                 ),
                             ),
                         )
@@ -225,7 +231,7 @@ impl Session {
         }
         if let Some(st) = tracker.status {
             self.state.in_transaction = st & status::IN_TRANS != 0;
-            self.server_flags = st & status::NO_BACKSLASH_ESCAPES;
+            self.server_flags = st & status::SQL_MODE;
             if st & status::CURSOR_EXISTS != 0 {
                 self.pin("cursor");
             }

@@ -166,7 +166,7 @@ pub(crate) struct Session {
     server: Option<ServerGuard>,
     kill: Arc<KillSlot>,
     /// Status flags of the server's latest answer that sluice's own OK packets repeat
-    /// (NO_BACKSLASH_ESCAPES): drivers choose their string quoting by them.
+    /// (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): drivers choose their quoting by them.
     server_flags: u16,
     /// The command being served gets no reply (COM_STMT_SEND_LONG_DATA, ...): an
     /// error cannot be told to the client in turn, so it ends the session instead.
