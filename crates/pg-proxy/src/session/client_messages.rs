@@ -100,50 +100,7 @@ impl Relay {
             }
             tag::PARSE => {
                 let parse = ParseView::decode(body).map_err(malformed)?;
-                if parse.name.is_empty() {
-                    let previous =
-                        std::mem::replace(&mut self.unnamed_commands, commands_of(parse.query));
-                    self.server_out.extend_from_slice(frame);
-                    self.pipeline.push(Expect::ParseComplete {
-                        statement: None,
-                        change: ViewChange::Unnamed { previous },
-                    });
-                } else if let Some(existing) = self.statements.get(parse.name).cloned() {
-                    // The server fails it as PostgreSQL would, checking the query first.
-                    self.ensure_prepared(&existing);
-                    parse.encode_named(&mut self.server_out, &existing.name);
-                    self.pipeline.push(Expect::DuplicateParse {
-                        name: Bytes::copy_from_slice(parse.name),
-                    });
-                } else {
-                    let shared = self.route.statements.intern(&parse);
-                    let name = Bytes::copy_from_slice(parse.name);
-                    self.statements.insert(name.clone(), shared.clone());
-                    let change = ViewChange::Defined { name };
-                    // The server's verdict is needed where PostgreSQL could refuse the
-                    // Parse: in a failed transaction, or one that requests still in
-                    // flight may fail. Then a statement the server holds is prepared
-                    // again instead of answered for.
-                    let certain = self.tx_status != TxStatus::Failed && self.pipeline.is_empty();
-                    let server = self.server.as_mut().expect("attached");
-                    let held = server.statements.touch(shared.id);
-                    if held && certain {
-                        self.pipeline.push(Expect::Local {
-                            reply: Bytes::from_static(PARSE_COMPLETE),
-                            change,
-                        });
-                    } else {
-                        if held {
-                            server.statements.forget(shared.id);
-                            self.write_hidden_close(shared.id);
-                        }
-                        self.prepare_on_server(&shared);
-                        self.pipeline.push(Expect::ParseComplete {
-                            statement: Some(shared.id),
-                            change,
-                        });
-                    }
-                }
+                self.translate_parse(frame, &parse);
             }
             tag::BIND => {
                 let bind = BindView::decode(body).map_err(malformed)?;
@@ -269,6 +226,56 @@ impl Relay {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A Parse: the unnamed statement goes as it is; a named one is mapped to the
+    /// route's shared statement, answered by sluice when the server holds it already.
+    fn translate_parse(&mut self, frame: &[u8], parse: &ParseView<'_>) {
+        if parse.name.is_empty() {
+            let previous = std::mem::replace(&mut self.unnamed_commands, commands_of(parse.query));
+            self.server_out.extend_from_slice(frame);
+            self.pipeline.push(Expect::ParseComplete {
+                statement: None,
+                change: ViewChange::Unnamed { previous },
+            });
+            return;
+        }
+        if let Some(existing) = self.statements.get(parse.name).cloned() {
+            // A name in use: the server fails it as PostgreSQL would, checking the
+            // query first, under the name of the statement it holds.
+            self.ensure_prepared(&existing);
+            parse.encode_named(&mut self.server_out, &existing.name);
+            self.pipeline.push(Expect::DuplicateParse {
+                name: Bytes::copy_from_slice(parse.name),
+            });
+            return;
+        }
+        let shared = self.route.statements.intern(parse);
+        let name = Bytes::copy_from_slice(parse.name);
+        self.statements.insert(name.clone(), shared.clone());
+        let change = ViewChange::Defined { name };
+        // The server's verdict is needed where PostgreSQL could refuse the Parse: in a
+        // failed transaction, or one that requests still in flight may fail. Then a
+        // statement the server holds is prepared again instead of answered for.
+        let certain = self.tx_status != TxStatus::Failed && self.pipeline.is_empty();
+        let server = self.server.as_mut().expect("attached");
+        let held = server.statements.touch(shared.id);
+        if held && certain {
+            self.pipeline.push(Expect::Local {
+                reply: Bytes::from_static(PARSE_COMPLETE),
+                change,
+            });
+            return;
+        }
+        if held {
+            server.statements.forget(shared.id);
+            self.write_hidden_close(shared.id);
+        }
+        self.prepare_on_server(&shared);
+        self.pipeline.push(Expect::ParseComplete {
+            statement: Some(shared.id),
+            change,
+        });
     }
 
     /// DISCARD ALL and DEALLOCATE, sent alone, concern only this client's view: sluice
