@@ -37,7 +37,7 @@ impl Relay {
             .metrics
             .checkout_wait
             .record(started.elapsed().as_secs_f64());
-        tracing::trace!(waited = ?started.elapsed(), "server attached");
+        tracing::trace!(waited = ?started.elapsed(), server_pid = conn.cancel.process_id, "server attached");
         self.cancel.slot.set_target(Some(conn.cancel)).await;
         self.server = Some(conn);
         self.server_broken = false;
