@@ -293,17 +293,17 @@ fn conversation(
     let mut shown = Vec::new();
     // Statements a message may name. In transaction mode the unnamed statement lives
     // on the server connection of its batch, so it is named only in the batch that
-    // parsed it. In a transaction block that may have failed, a named statement that the
-    // server connection does not hold yet cannot be prepared there (sluice answers
+    // parsed it; and in a transaction block that may have failed, a named statement that
+    // the server connection does not hold yet cannot be prepared there (sluice answers
     // 25P02 where PostgreSQL may describe it or report a wrong parameter count first),
-    // so none is named there. Both are in docs/configuration.md, transaction mode.
+    // so none is named there. Both are in docs/configuration.md; session mode has neither.
     let mut unnamed_parsed = false;
     let mut in_block = false;
     // Extended-protocol messages were sent since the latest Sync.
     let mut batch_open = false;
     let statement = |rng: &mut StdRng, unnamed_parsed: bool, in_block: bool| {
         let unnamed = unnamed_parsed || !transaction_mode;
-        match (unnamed, in_block) {
+        match (unnamed, in_block && transaction_mode) {
             (false, true) => None,
             (true, true) => Some(""),
             (false, false) => Some(*pick(rng, &STATEMENTS[1..])),
@@ -316,7 +316,11 @@ fn conversation(
         batch_open |= choice < 85 && !(64..=80).contains(&choice);
         match choice {
             0..=14 => {
-                let name = if in_block { "" } else { *pick(rng, STATEMENTS) };
+                let name = if in_block && transaction_mode {
+                    ""
+                } else {
+                    *pick(rng, STATEMENTS)
+                };
                 let (sql, _) = loop {
                     let (sql, bad) = *pick(rng, QUERIES);
                     if !(bad && transaction_mode && !name.is_empty()) {

@@ -166,7 +166,10 @@ impl Relay {
             }
             tag::CLOSE => {
                 let target = TargetView::decode(body, "Close").map_err(malformed)?;
-                if target.target == Target::Statement && !target.name.is_empty() {
+                if target.target == Target::Statement
+                    && !target.name.is_empty()
+                    && self.shares_statements()
+                {
                     // Shared statements stay prepared on the server for other clients.
                     let change = match self.statements.remove(target.name) {
                         Some(statement) => ViewChange::Removed {
@@ -228,15 +231,28 @@ impl Relay {
         Ok(Flow::Continue)
     }
 
-    /// A Parse: the unnamed statement goes as it is; a named one is mapped to the
-    /// route's shared statement, answered by sluice when the server holds it already.
+    /// Named statements are shared by the route's clients (and so renamed) in
+    /// transaction mode; in session mode the client's own names reach its server.
+    fn shares_statements(&self) -> bool {
+        self.route.settings.mode == PoolMode::Transaction
+    }
+
+    /// A Parse: the unnamed statement (and in session mode any) goes as it is; a named
+    /// one is mapped to the route's shared statement, answered by sluice when the server
+    /// holds it already.
     fn translate_parse(&mut self, frame: &[u8], parse: &ParseView<'_>) {
-        if parse.name.is_empty() {
-            let previous = std::mem::replace(&mut self.unnamed_commands, commands_of(parse.query));
+        if parse.name.is_empty() || !self.shares_statements() {
+            let change = if parse.name.is_empty() {
+                let commands = commands_of(parse.query);
+                let previous = std::mem::replace(&mut self.unnamed_commands, commands);
+                ViewChange::Unnamed { previous }
+            } else {
+                ViewChange::None
+            };
             self.server_out.extend_from_slice(frame);
             self.pipeline.push(Expect::ParseComplete {
                 statement: None,
-                change: ViewChange::Unnamed { previous },
+                change,
             });
             return;
         }
@@ -301,7 +317,8 @@ impl Relay {
                 self.replay_settings();
                 ("DISCARD ALL", ViewChange::None)
             }
-            SessionCommand::DeallocateAll if settled => {
+            // In session mode the client's statements are the server's own.
+            SessionCommand::DeallocateAll if settled && self.shares_statements() => {
                 self.statements.clear();
                 ("DEALLOCATE ALL", ViewChange::None)
             }
