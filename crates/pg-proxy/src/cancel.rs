@@ -1,4 +1,5 @@
-//! Cancel keys. Each client gets a BackendKeyData made up by sluice; a CancelRequest
+//! Cancel keys. Each client gets a BackendKeyData with a secret made up by sluice (and,
+//! in session mode, its server's process id); a CancelRequest
 //! with that key is forwarded to the server connection serving the client at that
 //! moment, and to nothing else. The slot's lock is held while the cancel is delivered,
 //! so the connection cannot be handed to another client in between.
@@ -60,14 +61,20 @@ pub enum CancelOutcome {
 }
 
 impl CancelRegistry {
-    pub fn register(self: &Arc<Self>) -> Registration {
+    /// A key for a new client: `process_id` when given and free (a session-mode
+    /// client is told its server's own process id), else one made up. The secret part
+    /// is always sluice's own, so a cancel still comes through sluice.
+    pub fn register(self: &Arc<Self>, process_id: Option<i32>) -> Registration {
         let mut rng = rand::thread_rng();
         let mut slots = self.slots.lock().expect("cancel registry poisoned");
-        let process_id = loop {
-            let pid = rng.gen_range(1..i32::MAX);
-            if !slots.contains_key(&pid) {
-                break pid;
-            }
+        let process_id = match process_id.filter(|pid| !slots.contains_key(pid)) {
+            Some(pid) => pid,
+            None => loop {
+                let pid = rng.gen_range(1..i32::MAX);
+                if !slots.contains_key(&pid) {
+                    break pid;
+                }
+            },
         };
         let slot = Arc::new(CancelSlot {
             process_id,
@@ -135,8 +142,8 @@ mod tests {
     #[tokio::test]
     async fn keys_are_unique_and_removed_on_drop() {
         let reg = Arc::new(CancelRegistry::default());
-        let a = reg.register();
-        let b = reg.register();
+        let a = reg.register(None);
+        let b = reg.register(None);
         assert_ne!(a.slot.process_id, b.slot.process_id);
         assert_eq!(reg.len(), 2);
         assert_eq!(
@@ -150,5 +157,15 @@ mod tests {
         );
         drop(a);
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn a_given_process_id_is_used_once() {
+        let reg = Arc::new(CancelRegistry::default());
+        let a = reg.register(Some(4242));
+        assert_eq!(a.slot.process_id, 4242);
+        // Taken (two clusters can share a process id): a made-up one instead.
+        let b = reg.register(Some(4242));
+        assert_ne!(b.slot.process_id, 4242);
     }
 }

@@ -329,3 +329,81 @@ async fn stale_cached_plan_is_reprepared_for_the_next_attempt() {
     let st3 = c.prepare("select * from ddl").await.unwrap();
     assert_eq!(c.query(&st3, &[]).await.unwrap()[0].len(), 2);
 }
+
+/// Reads messages from a raw connection until `until` arrives; returns them all.
+fn read_until(s: &mut std::net::TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
+    use std::io::Read;
+    let mut messages = Vec::new();
+    loop {
+        let mut header = [0u8; 5];
+        s.read_exact(&mut header).unwrap();
+        let len = u32::from_be_bytes(header[1..5].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; len - 4];
+        s.read_exact(&mut body).unwrap();
+        messages.push((header[0], body));
+        if header[0] == until {
+            return messages;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_works() {
+    use std::io::Write;
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_mode: "session",
+            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0rawuser\0database\0appdb\0\0");
+    let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    s.write_all(&startup).unwrap();
+    let welcome = read_until(&mut s, b'Z');
+    let key = welcome
+        .iter()
+        .find(|(tag, _)| *tag == b'K')
+        .map(|(_, body)| body.clone())
+        .expect("BackendKeyData");
+    let pid = i32::from_be_bytes(key[0..4].try_into().unwrap());
+
+    let query = |sql: &str| {
+        let mut q = vec![b'Q'];
+        q.extend_from_slice(&((sql.len() + 5) as u32).to_be_bytes());
+        q.extend_from_slice(sql.as_bytes());
+        q.push(0);
+        q
+    };
+    s.write_all(&query("select pg_backend_pid()")).unwrap();
+    let answer = read_until(&mut s, b'Z');
+    let row = answer.iter().find(|(tag, _)| *tag == b'D').expect("a row");
+    let server_pid: i32 = String::from_utf8_lossy(&row.1[6..]).parse().unwrap();
+    assert_eq!(pid, server_pid, "the client was told its server's process id");
+
+    // A cancel with that key, on a new connection to sluice, stops the client's query.
+    s.write_all(&query("select pg_sleep(20)")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
+    let mut cancel = 16u32.to_be_bytes().to_vec();
+    cancel.extend_from_slice(&80_877_102u32.to_be_bytes());
+    cancel.extend_from_slice(&key);
+    c.write_all(&cancel).unwrap();
+    let answer = read_until(&mut s, b'Z');
+    let error = answer
+        .iter()
+        .find(|(tag, _)| *tag == b'E')
+        .expect("the query was cancelled");
+    assert!(
+        String::from_utf8_lossy(&error.1).contains("57014"),
+        "{:?}",
+        String::from_utf8_lossy(&error.1)
+    );
+}

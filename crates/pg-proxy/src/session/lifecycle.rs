@@ -1,48 +1,97 @@
 //! Checking a server out for the client, replaying the client's settings on it, and
 //! giving it back clean (or closing it) when the transaction or session ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::pool::PoolError;
+use pool_core::pool::{PoolError, PooledConnection};
 
 use super::pipeline::Expect;
 use super::relay::{Relay, SessionError};
 use crate::metrics::count_error;
 use crate::protocol::frontend;
 use crate::protocol::tags::TxStatus;
-use crate::route::PoolMode;
+use crate::route::{PgManager, PoolMode, Route};
 use crate::server::{read_message, ServerError};
 
 /// How long a rollback on a server whose client vanished may take before the server is
 /// closed instead.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A server connection of the route's pool, checked as still open.
+pub(super) type ServerGuard = PooledConnection<Arc<PgManager>>;
+
+/// Checks out a server connection, skipping idle ones the server has closed. A failure
+/// comes with its SQLSTATE and message for the client.
+pub(super) async fn check_out(route: &Route) -> Result<ServerGuard, (&'static str, String)> {
+    let started = std::time::Instant::now();
+    let conn = loop {
+        let conn = match route.pool.get().await {
+            Ok(c) => c,
+            Err(e) => return Err(checkout_error(&route.name, &e)),
+        };
+        if conn.is_quiet() {
+            break conn;
+        }
+        // Closed (or condemned) by the server while idle: take another.
+        tracing::debug!(route = %route.name, "idle server connection was closed by the server");
+        conn.discard();
+    };
+    route
+        .metrics
+        .checkout_wait
+        .record(started.elapsed().as_secs_f64());
+    tracing::trace!(waited = ?started.elapsed(), server_pid = conn.cancel.process_id, "server attached");
+    Ok(conn)
+}
+
+fn checkout_error(pool: &str, e: &PoolError<ServerError>) -> (&'static str, String) {
+    match e {
+        PoolError::Timeout(waited) => {
+            count_error("checkout_timeout");
+            (
+                "53300",
+                format!(
+                    "no server connection available in pool \"{pool}\" after {:.1}s (pool is full)",
+                    waited.as_secs_f64()
+                ),
+            )
+        }
+        PoolError::Closed => ("57P01", format!("pool \"{pool}\" is shutting down")),
+        PoolError::Connect(err) => {
+            count_error("server_connect");
+            (
+                "08006",
+                format!("pool \"{pool}\" cannot reach its database: {err}"),
+            )
+        }
+    }
+}
+
 impl Relay {
     /// Checks out a server connection and prepares it for this client.
     pub(super) async fn attach(&mut self) -> Result<(), SessionError> {
-        let started = std::time::Instant::now();
-        let conn = loop {
-            let conn = match self.route.pool.get().await {
-                Ok(c) => c,
-                Err(e) => return Err(self.checkout_failed(e).await),
-            };
-            if conn.is_quiet() {
-                break conn;
+        match check_out(&self.route).await {
+            Ok(conn) => {
+                self.adopt(conn).await;
+                Ok(())
             }
-            // Closed (or condemned) by the server while idle: take another.
-            tracing::debug!(route = %self.route.name, "idle server connection was closed by the server");
-            conn.discard();
-        };
-        self.route
-            .metrics
-            .checkout_wait
-            .record(started.elapsed().as_secs_f64());
-        tracing::trace!(waited = ?started.elapsed(), server_pid = conn.cancel.process_id, "server attached");
+            Err((code, message)) => {
+                let info = &self.info;
+                tracing::warn!(route = %self.route.name, user = %info.user, database = %info.database, error = %message, "checkout failed");
+                self.send_fatal(code, &message).await;
+                Err(SessionError::Closed("checkout failed"))
+            }
+        }
+    }
+
+    /// Makes `conn` this client's server: cancels reach it, and it gets the client's
+    /// settings ahead of its next request.
+    pub(super) async fn adopt(&mut self, conn: ServerGuard) {
         self.cancel.slot.set_target(Some(conn.cancel)).await;
         self.server = Some(conn);
         self.server_broken = false;
         self.replay_settings();
-        Ok(())
     }
 
     /// Brings the attached server's settings to the client's, ahead of its next request.
@@ -52,33 +101,6 @@ impl Relay {
             frontend::write_query(&mut self.server_out, &sql);
             self.pipeline.push(Expect::Internal { failed: false });
         }
-    }
-
-    async fn checkout_failed(&mut self, e: PoolError<ServerError>) -> SessionError {
-        let pool = &self.route.name;
-        let (code, msg) = match &e {
-            PoolError::Timeout(waited) => {
-                count_error("checkout_timeout");
-                (
-                    "53300",
-                    format!(
-                        "no server connection available in pool \"{pool}\" after {:.1}s (pool is full)",
-                        waited.as_secs_f64()
-                    ),
-                )
-            }
-            PoolError::Closed => ("57P01", format!("pool \"{pool}\" is shutting down")),
-            PoolError::Connect(err) => {
-                count_error("server_connect");
-                (
-                    "08006",
-                    format!("pool \"{pool}\" cannot reach its database: {err}"),
-                )
-            }
-        };
-        tracing::warn!(route = %pool, user = %self.info.user, database = %self.info.database, error = %e, "checkout failed");
-        self.send_fatal(code, &msg).await;
-        SessionError::Closed("checkout failed")
     }
 
     /// Returns the server to the pool at a transaction boundary.

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::client_auth::{authenticate, ClientAuthError};
+use super::lifecycle::{check_out, ServerGuard};
 use super::relay::{Relay, SessionInfo};
 use super::settings::{SettingValue, Settings};
 use crate::frontend::Frontend;
@@ -16,6 +17,7 @@ use crate::metrics::count_error;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::startup::{self, StartupError, StartupPacket, StartupParams};
 use crate::protocol::tags::TxStatus;
+use crate::route::PoolMode;
 use crate::stream::Stream;
 
 /// Startup keys that are not session settings.
@@ -35,16 +37,12 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
         Some((Some(stream), result))
     })
     .await;
-    let (stream, ready) = match started {
+    let (mut stream, client) = match started {
         Ok(None) => return,
-        Ok(Some((Some(stream), Ok(ready)))) => (stream, ready),
-        Ok(Some((stream, Err(Refusal { code, message, log })))) => {
-            tracing::info!(client = %peer, reason = %log, "connection refused");
+        Ok(Some((Some(stream), Ok(client)))) => (stream, client),
+        Ok(Some((stream, Err(refusal)))) => {
             if let Some(mut stream) = stream {
-                let mut out = BytesMut::new();
-                backend::error_response(&mut out, Severity::Fatal, code, &message);
-                let _ = stream.write_all(&out).await;
-                let _ = stream.shutdown().await;
+                send_refusal(&mut stream, peer, refusal).await;
             }
             return;
         }
@@ -55,16 +53,29 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
             return;
         }
     };
+    // Outside the client's time for authentication: a session-mode client waits here
+    // for its server connection as long as the pool's checkout timeout allows.
+    let ready = match welcome(&fe, &mut stream, client).await {
+        Ok(ready) => ready,
+        Err(refusal) => {
+            send_refusal(&mut stream, peer, refusal).await;
+            return;
+        }
+    };
     let Welcomed {
         route,
         info,
         cancel,
         slot,
+        server,
     } = ready;
     let route_name = route.name.clone();
     let user = info.user.clone();
     tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
-    let relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone());
+    let mut relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone());
+    if let Some(conn) = server {
+        relay.adopt(conn).await;
+    }
     let span = tracing::debug_span!("session", client = %peer);
     match tracing::Instrument::instrument(relay.run(), span).await {
         Ok(()) => {
@@ -78,6 +89,16 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
         }
     }
     drop(slot);
+}
+
+/// Logs a refusal and tells the client, then closes the connection.
+async fn send_refusal(stream: &mut Stream, peer: SocketAddr, refusal: Refusal) {
+    let Refusal { code, message, log } = refusal;
+    tracing::info!(client = %peer, reason = %log, "connection refused");
+    let mut out = BytesMut::new();
+    backend::error_response(&mut out, Severity::Fatal, code, &message);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
 }
 
 /// A refusal with its SQLSTATE, the message for the client, and a line for the log.
@@ -96,11 +117,22 @@ fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
     }
 }
 
+/// A client that has authenticated, before sluice welcomes it.
+struct Authenticated {
+    route: Arc<crate::route::Route>,
+    user: String,
+    database: String,
+    params: StartupParams,
+    slot: crate::frontend::ClientSlot,
+}
+
 struct Welcomed {
     route: Arc<crate::route::Route>,
     info: SessionInfo,
     cancel: crate::cancel::Registration,
     slot: crate::frontend::ClientSlot,
+    /// The session-mode client's server connection, checked out at startup.
+    server: Option<ServerGuard>,
 }
 
 /// TLS negotiation and the startup packet. `None` for a cancel request, which ends the
@@ -179,7 +211,7 @@ async fn handshake(
     buf: &mut BytesMut,
     peer: SocketAddr,
     params: StartupParams,
-) -> Result<Welcomed, Refusal> {
+) -> Result<Authenticated, Refusal> {
     if !buf.is_empty() {
         return Err(refuse(
             "08P01",
@@ -254,7 +286,39 @@ async fn handshake(
             other => refuse("08P01", other.to_string()),
         });
     }
+    Ok(Authenticated {
+        route,
+        user,
+        database,
+        params,
+        slot,
+    })
+}
 
+/// Welcomes an authenticated client: its parameters, its cancel key, ReadyForQuery.
+async fn welcome(
+    fe: &Arc<Frontend>,
+    stream: &mut Stream,
+    client: Authenticated,
+) -> Result<Welcomed, Refusal> {
+    let Authenticated {
+        route,
+        user,
+        database,
+        params,
+        slot,
+    } = client;
+    // In session mode the server connection is the client's from the start, so the
+    // client is told that server's process id (pg_backend_pid() and notifications then
+    // agree with it).
+    let server = match route.settings.mode {
+        PoolMode::Session => Some(
+            check_out(&route)
+                .await
+                .map_err(|(code, message)| refuse(code, message))?,
+        ),
+        PoolMode::Transaction => None,
+    };
     let server_params = match route.pool.manager().startup_params() {
         Some(p) => p,
         None => {
@@ -274,7 +338,9 @@ async fn handshake(
         }
     };
     let base_settings = startup_settings(&params);
-    let cancel = fe.cancels.register();
+    let cancel = fe
+        .cancels
+        .register(server.as_ref().map(|s| s.cancel.process_id));
     let mut out = BytesMut::with_capacity(512);
     backend::authentication_ok(&mut out);
     for (name, value) in server_params.iter() {
@@ -303,6 +369,7 @@ async fn handshake(
         },
         cancel,
         slot,
+        server,
     })
 }
 
