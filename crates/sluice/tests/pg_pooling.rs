@@ -386,7 +386,10 @@ async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_work
     let answer = read_until(&mut s, b'Z');
     let row = answer.iter().find(|(tag, _)| *tag == b'D').expect("a row");
     let server_pid: i32 = String::from_utf8_lossy(&row.1[6..]).parse().unwrap();
-    assert_eq!(pid, server_pid, "the client was told its server's process id");
+    assert_eq!(
+        pid, server_pid,
+        "the client was told its server's process id"
+    );
 
     // A cancel with that key, on a new connection to sluice, stops the client's query.
     s.write_all(&query("select pg_sleep(20)")).unwrap();

@@ -188,6 +188,10 @@ pub fn write_query(out: &mut BytesMut, sql: &str) {
     });
 }
 
+pub fn write_flush(out: &mut BytesMut) {
+    put_message(out, frontend::FLUSH, |_| {});
+}
+
 pub fn write_sync(out: &mut BytesMut) {
     put_message(out, frontend::SYNC, |_| {});
 }

@@ -50,12 +50,11 @@ impl Relay {
                 }
                 break;
             }
-            if self.pipeline.statements_unconfirmed()
-                && !self.pipeline.discarding()
-                && names_a_statement(h.tag, &self.client_in[HEADER_LEN..h.frame_len()])
-            {
-                // Prepared statements are about to change and the server has not
-                // said how yet: translate this message once it has.
+            if self.must_wait(h.tag, &self.client_in[HEADER_LEN..h.frame_len()]) {
+                if self.pipeline.needs_flush() {
+                    frontend::write_flush(&mut self.server_out);
+                    self.pipeline.flush_sent();
+                }
                 break;
             }
             let frame = self.client_in.split_to(h.frame_len());
@@ -65,6 +64,24 @@ impl Relay {
         }
         self.emit_local_replies();
         Ok(Flow::Continue)
+    }
+
+    /// Whether a client message must wait for replies still owed, because how sluice
+    /// translates it depends on them: prepared statements are about to change and the
+    /// server has not said how yet, or a DEALLOCATE sluice answers needs the client's
+    /// statements and transaction status as they stand once everything before it ran.
+    fn must_wait(&self, t: u8, body: &[u8]) -> bool {
+        if self.pipeline.discarding() || !self.shares_statements() {
+            return false;
+        }
+        if t == tag::QUERY {
+            return !self.pipeline.is_empty()
+                && frontend::query_text(body)
+                    .ok()
+                    .and_then(commands_of)
+                    .is_some_and(|cmds| matches!(*cmds, [SessionCommand::Deallocate { .. }]));
+        }
+        self.pipeline.statements_unconfirmed() && names_a_statement(t, body)
     }
 
     fn on_client_message(&mut self, t: u8, frame: &[u8]) -> Result<Flow, SessionError> {

@@ -18,7 +18,9 @@
 //! message after a Sync must not be translated against a statement whose change is not
 //! confirmed yet. A DISCARD ALL or DEALLOCATE ALL the server runs changes statements
 //! only when it completes, so every message after it waits.
-//! [`Pipeline::statements_unconfirmed`] tells the relay when to wait.
+//! [`Pipeline::statements_unconfirmed`] tells the relay when to wait, and
+//! [`Pipeline::needs_flush`] whether the server must first be asked to send what it
+//! holds (PostgreSQL keeps extended-protocol replies until a Sync or Flush).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -170,6 +172,9 @@ pub struct Pipeline {
     batch: Batch,
     /// How many queued expectations change or clear prepared statements.
     statement_changes: usize,
+    /// Nothing was sent to the server since its latest Sync or Flush that would wait
+    /// in the server's output buffer: every reply owed is on its way.
+    flushed: bool,
 }
 
 impl Pipeline {
@@ -189,6 +194,7 @@ impl Pipeline {
             _ => self.batch = Batch::Open,
         }
         self.statement_changes += usize::from(e.affects_statements());
+        self.flushed = matches!(e, Expect::Sync);
         self.queue.push_back(e);
     }
 
@@ -197,6 +203,18 @@ impl Pipeline {
         if self.batch == Batch::Closed {
             self.batch = Batch::Open;
         }
+        self.flushed = true;
+    }
+
+    /// Replies are owed that the server keeps in its output buffer until a Sync or a
+    /// Flush: sluice must send a Flush before it waits for them.
+    pub fn needs_flush(&self) -> bool {
+        !self.flushed && self.awaits_server()
+    }
+
+    /// sluice sent a Flush of its own.
+    pub fn flush_sent(&mut self) {
+        self.flushed = true;
     }
 
     pub fn head(&self) -> Option<&Expect> {
