@@ -284,6 +284,27 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.gen_range(0..items.len())]
 }
 
+/// A Describe or Close (`tag`) of `statement` or, half the time or when there is no
+/// statement to name, of a portal.
+fn target_message(
+    rng: &mut StdRng,
+    out: &mut Vec<u8>,
+    shown: &mut Vec<String>,
+    tag: u8,
+    statement: Option<&'static str>,
+) {
+    let (kind, name) = match statement.filter(|_| rng.gen_bool(0.5)) {
+        Some(name) => (b'S', name),
+        None => (b'P', *pick(rng, PORTALS)),
+    };
+    message(out, tag, |b| {
+        b.push(kind);
+        cstr(b, name);
+    });
+    let what = if tag == b'D' { "Describe" } else { "Close" };
+    shown.push(format!("{what} {} {name:?}", kind as char));
+}
+
 /// One random conversation: its bytes, a readable list of its messages, and the
 /// marker its last query returns.
 fn conversation(
@@ -359,16 +380,7 @@ fn conversation(
             }
             32..=39 => {
                 let statement = statement(rng, unnamed_parsed, in_block);
-                let (kind, name) = if let Some(name) = statement.filter(|_| rng.gen_bool(0.5)) {
-                    (b'S', name)
-                } else {
-                    (b'P', *pick(rng, PORTALS))
-                };
-                message(&mut out, b'D', |b| {
-                    b.push(kind);
-                    cstr(b, name);
-                });
-                shown.push(format!("Describe {} {name:?}", kind as char));
+                target_message(rng, &mut out, &mut shown, b'D', statement);
             }
             40..=57 => {
                 let portal = *pick(rng, PORTALS);
@@ -380,16 +392,9 @@ fn conversation(
                 shown.push(format!("Execute {portal:?} {max_rows}"));
             }
             58..=63 => {
-                let (kind, name) = if rng.gen_bool(0.5) {
-                    (b'S', *pick(rng, STATEMENTS))
-                } else {
-                    (b'P', *pick(rng, PORTALS))
-                };
-                message(&mut out, b'C', |b| {
-                    b.push(kind);
-                    cstr(b, name);
-                });
-                shown.push(format!("Close {} {name:?}", kind as char));
+                // Closing any name is harmless, in a failed transaction too.
+                let statement = *pick(rng, STATEMENTS);
+                target_message(rng, &mut out, &mut shown, b'C', Some(statement));
             }
             64..=80 => {
                 message(&mut out, b'S', |_| {});
