@@ -63,17 +63,10 @@ impl Target {
             ),
         };
         let (reader, mut writer) = tokio::io::split(stream);
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        for (k, v) in [("user", user), ("database", "appdb")] {
-            body.extend_from_slice(k.as_bytes());
-            body.push(0);
-            body.extend_from_slice(v.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-        startup.extend_from_slice(&body);
-        writer.write_all(&startup).await.unwrap();
+        writer
+            .write_all(&startup_packet(user, "appdb", 196_608))
+            .await
+            .unwrap();
         let mut conn = Conn {
             reader,
             writer: Some(writer),

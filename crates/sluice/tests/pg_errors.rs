@@ -38,20 +38,6 @@ fn error_code(resp: &[u8]) -> Option<String> {
     None
 }
 
-fn startup(user: &str, db: &str, version: u32) -> Vec<u8> {
-    let mut body = version.to_be_bytes().to_vec();
-    for (k, v) in [("user", user), ("database", db)] {
-        body.extend_from_slice(k.as_bytes());
-        body.push(0);
-        body.extend_from_slice(v.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(&body);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_have_the_right_sqlstate() {
     let pg = start_postgres();
@@ -139,11 +125,11 @@ async fn bad_input_gets_an_error_and_harms_no_one() {
     let (code, _) = raw_exchange(sluice.port, &[0x80, 0, 0, 0, 0, 3, 0, 0]);
     assert_eq!(code.as_deref(), Some("08P01"));
     // A truncated startup packet, then EOF: closed without an answer to parse.
-    let full = startup(APP_USER, "appdb", 196_608);
+    let full = startup_packet(APP_USER, "appdb", 196_608);
     let (_, closed) = raw_exchange(sluice.port, &full[..full.len() - 5]);
     assert!(closed);
     // An unknown protocol version.
-    let (code, _) = raw_exchange(sluice.port, &startup(APP_USER, "appdb", 0x0004_0000));
+    let (code, _) = raw_exchange(sluice.port, &startup_packet(APP_USER, "appdb", 0x0004_0000));
     assert_eq!(code.as_deref(), Some("0A000"));
 
     // After login: a message with a 2 GiB length and an unknown message type.
@@ -211,7 +197,8 @@ async fn bad_input_gets_an_error_and_harms_no_one() {
 fn login_raw(sluice: &Sluice) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(&startup("rawuser", "appdb", 196_608)).unwrap();
+    s.write_all(&startup_packet("rawuser", "appdb", 196_608))
+        .unwrap();
     // Read until ReadyForQuery.
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

@@ -362,11 +362,8 @@ async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_work
     );
     let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut body = 196_608u32.to_be_bytes().to_vec();
-    body.extend_from_slice(b"user\0rawuser\0database\0appdb\0\0");
-    let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    startup.extend_from_slice(&body);
-    s.write_all(&startup).unwrap();
+    s.write_all(&startup_packet("rawuser", "appdb", 196_608))
+        .unwrap();
     let welcome = read_until(&mut s, b'Z');
     let key = welcome
         .iter()

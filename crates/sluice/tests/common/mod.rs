@@ -317,3 +317,18 @@ pub fn processed(output: &str) -> (u64, u64) {
     let failed = get("number of failed transactions:").unwrap_or(0);
     (done, failed)
 }
+
+/// A protocol StartupMessage (or, with another `version`, a request sluice refuses).
+pub fn startup_packet(user: &str, db: &str, version: u32) -> Vec<u8> {
+    let mut body = version.to_be_bytes().to_vec();
+    for (k, v) in [("user", user), ("database", db)] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
