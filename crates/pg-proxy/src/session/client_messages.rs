@@ -75,7 +75,9 @@ impl Relay {
             return false;
         }
         if t == tag::QUERY {
+            // Only a query that starts with DEALLOCATE is scanned a second time.
             return !self.pipeline.is_empty()
+                && frontend::query_text(body).is_ok_and(starts_with_deallocate)
                 && frontend::query_text(body)
                     .ok()
                     .and_then(commands_of)
@@ -412,6 +414,12 @@ impl Relay {
             self.pipeline.pop();
         }
     }
+}
+
+fn starts_with_deallocate(sql: &[u8]) -> bool {
+    let start = sql.iter().position(|b| !b.is_ascii_whitespace());
+    let head = &sql[start.unwrap_or(sql.len())..];
+    head.len() >= 10 && head[..10].eq_ignore_ascii_case(b"deallocate")
 }
 
 /// Whether a client message refers to a named prepared statement (and so is translated
