@@ -1,12 +1,14 @@
 //! State shared by every client session of the MySQL listeners: routes, client
 //! authentication (rules and users), TLS, connection ids for KILL, limits. Routes
 //! and auth are swapped whole on reload; a session keeps the snapshot it started with.
+//! All but the users' secrets and what only MySQL has is pool-core's `FrontendCore`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
+use pool_core::frontend::FrontendCore;
 use pool_core::hba::HbaRules;
 use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
@@ -83,47 +85,22 @@ impl AuthConfig {
 /// MySQL's own net_write_timeout default.
 pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The MySQL listeners' shared state: the protocol-independent part (routes, auth,
+/// TLS, limits, sessions) and what only MySQL has.
 pub struct Frontend {
-    routes: RwLock<Arc<HashMap<String, Arc<Route>>>>,
-    auth: RwLock<Arc<AuthConfig>>,
-    tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
+    core: FrontendCore<Route, AuthConfig>,
     pub kills: Arc<KillRegistry>,
-    max_clients: AtomicUsize,
-    clients: AtomicUsize,
-    pub auth_timeout: Duration,
     /// Largest command a client may send.
     pub max_packet: usize,
     /// How long sluice waits for a client to read a result before ending its session.
     pub client_write_timeout: Duration,
-    pub shutdown: Shutdown,
     /// For caching_sha2_password logins without TLS: the configured key, else one
     /// generated at the first such login (generation takes a moment).
     rsa: tokio::sync::OnceCell<Arc<RsaKey>>,
 }
 
 /// Counts a client against the global and route limits while it lives.
-pub struct ClientSlot {
-    frontend: Arc<Frontend>,
-    route: Option<Arc<Route>>,
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        self.frontend.clients.fetch_sub(1, Ordering::Relaxed);
-        if let Some(r) = &self.route {
-            r.clients.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
-impl ClientSlot {
-    /// Counts the client against its route too; false when the route is full.
-    pub fn join_route(&mut self, route: &Arc<Route>) -> bool {
-        let n = route.clients.fetch_add(1, Ordering::Relaxed) + 1;
-        self.route = Some(route.clone());
-        route.settings.max_clients.is_none_or(|max| n <= max)
-    }
-}
+pub type ClientSlot = pool_core::frontend::ClientSlot<Route>;
 
 impl Frontend {
     pub fn new(
@@ -136,16 +113,10 @@ impl Frontend {
         shutdown: Shutdown,
     ) -> Self {
         Self {
-            routes: RwLock::new(Arc::new(routes)),
-            auth: RwLock::new(Arc::new(auth)),
-            tls: RwLock::new(tls),
+            core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
             kills: Arc::new(KillRegistry::new()),
-            max_clients: AtomicUsize::new(max_clients),
-            clients: AtomicUsize::new(0),
-            auth_timeout,
             max_packet,
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
-            shutdown,
             rsa: tokio::sync::OnceCell::new(),
         }
     }
@@ -170,46 +141,6 @@ impl Frontend {
             .clone()
     }
 
-    pub fn route(&self, database: &str) -> Option<Arc<Route>> {
-        self.routes
-            .read()
-            .expect("routes poisoned")
-            .get(database)
-            .cloned()
-    }
-
-    pub fn routes(&self) -> Arc<HashMap<String, Arc<Route>>> {
-        self.routes.read().expect("routes poisoned").clone()
-    }
-
-    pub fn set_routes(&self, routes: HashMap<String, Arc<Route>>) {
-        *self.routes.write().expect("routes poisoned") = Arc::new(routes);
-    }
-
-    pub fn auth(&self) -> Arc<AuthConfig> {
-        self.auth.read().expect("auth poisoned").clone()
-    }
-
-    pub fn set_auth(&self, auth: AuthConfig) {
-        *self.auth.write().expect("auth poisoned") = Arc::new(auth);
-    }
-
-    pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
-        self.tls.read().expect("tls poisoned").clone()
-    }
-
-    pub fn set_tls(&self, tls: Option<Arc<rustls::ServerConfig>>) {
-        *self.tls.write().expect("tls poisoned") = tls;
-    }
-
-    pub fn set_max_clients(&self, n: usize) {
-        self.max_clients.store(n, Ordering::Relaxed);
-    }
-
-    pub fn client_count(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
-    }
-
     /// The version string clients see: a member's, so that drivers enable the
     /// features that member has.
     pub fn server_version(&self) -> String {
@@ -228,17 +159,12 @@ impl Frontend {
             .find(|c| c.version().is_some())
             .map_or(0, |c| c.status_flags())
     }
+}
 
-    /// Counts a new client; the flag is false when sluice is at its global limit.
-    pub fn admit(self: &Arc<Self>) -> (ClientSlot, bool) {
-        let n = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
-        let ok = n <= self.max_clients.load(Ordering::Relaxed);
-        (
-            ClientSlot {
-                frontend: self.clone(),
-                route: None,
-            },
-            ok,
-        )
+impl Deref for Frontend {
+    type Target = FrontendCore<Route, AuthConfig>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.core
     }
 }

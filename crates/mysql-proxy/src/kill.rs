@@ -4,14 +4,15 @@
 //! holds it while the KILL runs, so a kill never lands on a connection that has
 //! moved on to another client.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use pool_core::session_keys::{KeyRegistry, Serving as ServingLock};
 use tokio::sync::Notify;
 
 use crate::protocol::ok_err::ErrPacket;
-use crate::route::Route;
+use crate::route::{MemberManager, Route};
+use crate::server::ServerError;
 
 /// The server connection a client is using: which member, and its thread id there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct KillSlot {
     pub id: u32,
     pub user: String,
     pub route: Arc<Route>,
-    serving: tokio::sync::Mutex<Option<Serving>>,
+    serving: ServingLock<Serving>,
     closing: AtomicBool,
     pub close_requested: Notify,
 }
@@ -33,7 +34,7 @@ impl KillSlot {
     /// Records (or clears) the server connection serving the client. Waits for a
     /// kill in progress to finish first.
     pub async fn set_serving(&self, serving: Option<Serving>) {
-        *self.serving.lock().await = serving;
+        self.serving.set(serving).await;
     }
 
     pub fn is_closing(&self) -> bool {
@@ -41,25 +42,18 @@ impl KillSlot {
     }
 }
 
-#[derive(Default)]
+/// Connection ids by id.
 pub struct KillRegistry {
-    slots: Mutex<HashMap<u32, Arc<KillSlot>>>,
+    slots: Arc<KeyRegistry<u32, KillSlot>>,
     next: AtomicU32,
 }
 
 /// Removes the client's slot when its session ends.
-pub struct Registration {
-    registry: Arc<KillRegistry>,
-    pub slot: Arc<KillSlot>,
-}
+pub type Registration = pool_core::session_keys::Registration<u32, KillSlot>;
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.registry
-            .slots
-            .lock()
-            .expect("kill registry poisoned")
-            .remove(&self.slot.id);
+impl Default for KillRegistry {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -67,7 +61,7 @@ impl KillRegistry {
     pub fn new() -> Self {
         // Start somewhere random so ids of successive sluice runs differ.
         Self {
-            slots: Mutex::new(HashMap::new()),
+            slots: Arc::default(),
             next: AtomicU32::new(rand::random::<u32>() >> 8),
         }
     }
@@ -76,28 +70,29 @@ impl KillRegistry {
     pub fn next_id(&self) -> u32 {
         loop {
             let id = self.next.fetch_add(1, Ordering::Relaxed);
-            if id != 0 {
+            if id != 0 && !self.slots.contains(id) {
                 return id;
             }
         }
     }
 
-    pub fn register(self: &Arc<Self>, id: u32, user: &str, route: Arc<Route>) -> Registration {
-        let slot = Arc::new(KillSlot {
-            id,
-            user: user.to_owned(),
-            route,
-            serving: tokio::sync::Mutex::new(None),
-            closing: AtomicBool::new(false),
-            close_requested: Notify::new(),
-        });
-        self.slots
-            .lock()
-            .expect("kill registry poisoned")
-            .insert(id, slot.clone());
-        Registration {
-            registry: self.clone(),
-            slot,
+    /// Registers a client under `id` (from [`next_id`](Self::next_id)); should the id
+    /// be taken meanwhile, under the next free one.
+    pub fn register(&self, id: u32, user: &str, route: Arc<Route>) -> Registration {
+        let mut id = id;
+        loop {
+            let make = || KillSlot {
+                id,
+                user: user.to_owned(),
+                route: route.clone(),
+                serving: ServingLock::default(),
+                closing: AtomicBool::new(false),
+                close_requested: Notify::new(),
+            };
+            if let Some(registration) = self.slots.try_register(id, make) {
+                return registration;
+            }
+            id = self.next_id();
         }
     }
 
@@ -105,10 +100,7 @@ impl KillRegistry {
     pub async fn kill(&self, user: &str, target: u32, connection: bool) -> Result<(), ErrPacket> {
         let slot = self
             .slots
-            .lock()
-            .expect("kill registry poisoned")
-            .get(&target)
-            .cloned()
+            .get(target)
             .ok_or_else(|| ErrPacket::new(1094, "HY000", format!("Unknown thread id: {target}")))?;
         if slot.user != user {
             return Err(ErrPacket::new(
@@ -117,10 +109,10 @@ impl KillRegistry {
                 format!("You are not owner of thread {target}"),
             ));
         }
-        let serving = slot.serving.lock().await;
+        let serving = slot.serving.hold().await;
         if let Some(s) = *serving {
             let manager = slot.route.pools[s.member].manager();
-            if let Err(e) = manager.kill_query(s.thread_id).await {
+            if let Err(e) = kill_query(manager, s.thread_id).await {
                 tracing::warn!(route = %slot.route.name, error = %e, "KILL QUERY on the server failed");
                 return Err(ErrPacket::new(
                     1094,
@@ -136,6 +128,15 @@ impl KillRegistry {
         drop(serving);
         Ok(())
     }
+}
+
+/// `KILL QUERY <thread_id>` on a member, over a connection of its own: a pooled one
+/// could be the very one being killed, or be unavailable.
+async fn kill_query(manager: &MemberManager, thread_id: u32) -> Result<(), ServerError> {
+    let mut conn = manager.open().await?;
+    let result = conn.execute(&format!("KILL QUERY {thread_id}")).await;
+    conn.quit().await;
+    result.map(|_| ())
 }
 
 /// Parses `KILL [HARD|SOFT] [QUERY|CONNECTION] [ID] <n>` (with an optional `;`).

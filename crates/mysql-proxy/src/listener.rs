@@ -2,30 +2,19 @@
 
 use std::sync::Arc;
 
-use pool_core::shutdown::Phase;
+use pool_core::frontend::accept_until_draining;
 use tokio::net::TcpListener;
 
 use crate::frontend::Frontend;
 use crate::route::Access;
 use crate::session::serve_client;
 
-/// Accepts clients until shutdown starts draining; each client runs in its own task.
+/// Accepts clients until shutdown starts draining; each client runs in its own
+/// tracked task.
 pub async fn run(listener: TcpListener, fe: Arc<Frontend>, access: Access) {
-    let mut shutdown = fe.shutdown.clone();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    tokio::spawn(serve_client(fe.clone(), tcp, peer, access));
-                }
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.reached(Phase::Draining) => break,
-        }
-    }
+    accept_until_draining(listener, fe.shutdown.clone(), &fe.sessions, |tcp, peer| {
+        serve_client(fe.clone(), tcp, peer, access)
+    })
+    .await;
     tracing::info!(?access, "MySQL listener stopped accepting");
 }

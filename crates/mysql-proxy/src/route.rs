@@ -1,26 +1,20 @@
 //! A route is what a client's database selects: a cluster, the pooling mode, the
 //! credentials, and one pool per member of the cluster.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use pool_core::credentialed::{Connector, CredentialedManager};
 use pool_core::credentials::{CredentialSource, Credentials};
-use pool_core::pool::{Manager, PoolConfig, ShardedPool};
+use pool_core::frontend::{CountsClients, RouteClients};
+use pool_core::pool::{PoolConfig, ShardedPool};
 
 use crate::members::Cluster;
 use crate::metrics::RouteMetrics;
 use crate::server::{connect, ConnectOptions, ServerConn, ServerError};
 
-/// When a server connection goes back to the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolMode {
-    /// At the end of the client's session.
-    Session,
-    /// At a transaction boundary, when the session holds no state another client
-    /// could see.
-    Transaction,
-}
+pub use pool_core::mode::PoolMode;
 
 /// Which listener a client came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,118 +23,43 @@ pub enum Access {
     ReadOnly,
 }
 
-/// Opens server connections to one member for one route.
-pub struct MemberManager {
+/// How a server connection to one member is opened for one route.
+pub struct MemberConnector {
     pub cluster: Arc<Cluster>,
     pub member: usize,
     pub database: String,
     pub options: ConnectOptions,
-    pub credentials: Arc<dyn CredentialSource>,
-    reachable: AtomicBool,
-    generation_seen: Arc<AtomicU64>,
-    metrics: RouteMetrics,
 }
 
-impl MemberManager {
-    async fn connect_once(&self) -> Result<ServerConn, ServerError> {
+/// Opens server connections to one member with the route's credentials.
+pub type MemberManager = CredentialedManager<MemberConnector>;
+
+impl Connector for MemberConnector {
+    type Conn = ServerConn;
+    type Error = ServerError;
+
+    async fn connect(&self, creds: &Arc<Credentials>) -> Result<ServerConn, ServerError> {
         let endpoint = &self.cluster.endpoints[self.member];
-        let creds = self.credentials.current().await?;
-        match connect(
+        connect(
             endpoint,
             self.member,
             &self.options,
-            &creds,
+            creds,
             Some(&self.database),
         )
         .await
-        {
-            Ok(conn) => {
-                self.note_generation(&creds);
-                Ok(conn)
-            }
-            Err(ServerError::AuthFailed(err)) => {
-                // The password may have rotated since it was fetched: fetch again and
-                // retry once before failing the waiting client.
-                self.metrics.server_auth_failures.increment(1);
-                tracing::warn!(
-                    route = %self.metrics.route, member = %endpoint, code = err.code,
-                    "server refused credentials; fetching them again"
-                );
-                let creds =
-                    pool_core::credentials::refetch_after_refusal(&*self.credentials, &creds)
-                        .await?;
-                let result = connect(
-                    endpoint,
-                    self.member,
-                    &self.options,
-                    &creds,
-                    Some(&self.database),
-                )
-                .await;
-                match &result {
-                    Ok(_) => self.note_generation(&creds),
-                    Err(ServerError::AuthFailed(_)) => {
-                        self.metrics.server_auth_failures.increment(1)
-                    }
-                    Err(_) => {}
-                }
-                result
-            }
-            Err(e) => Err(e),
-        }
     }
 
-    fn note_generation(&self, creds: &Credentials) {
-        let previous = self
-            .generation_seen
-            .fetch_max(creds.generation, Ordering::Relaxed);
-        if creds.generation > previous {
-            self.metrics
-                .server_credentials_generation
-                .set(creds.generation as f64);
-            if previous > 0 {
-                tracing::info!(
-                    route = %self.metrics.route, username = %creds.username,
-                    generation = creds.generation, "server connection opened with new credentials"
-                );
-            }
-        }
+    fn is_refusal(error: &ServerError) -> bool {
+        matches!(error, ServerError::AuthFailed(_))
     }
 
-    pub fn is_reachable(&self) -> bool {
-        self.reachable.load(Ordering::Relaxed)
-    }
-}
-
-impl Manager for MemberManager {
-    /// Boxed: the pool moves connections around, and a pointer moves cheaper than
-    /// the connection with its buffers and caches.
-    type Connection = Box<ServerConn>;
-    type Error = ServerError;
-
-    async fn connect(&self) -> Result<Box<ServerConn>, ServerError> {
-        let result = self.connect_once().await.map(Box::new);
-        self.reachable.store(result.is_ok(), Ordering::Relaxed);
-        match &result {
-            Ok(_) => self.metrics.server_connects.increment(1),
-            Err(e) => {
-                self.metrics.server_connect_errors.increment(1);
-                tracing::warn!(route = %self.metrics.route, error = %e, "cannot open server connection");
-            }
-        }
-        result
+    fn credentials(conn: &ServerConn) -> &Credentials {
+        &conn.credentials
     }
 
-    fn must_retire(&self, conn: &Box<ServerConn>, now: std::time::Instant) -> bool {
-        let due = conn
-            .credentials
-            .retire
-            .as_ref()
-            .is_some_and(|deadline| deadline.is_due(now));
-        if due {
-            self.metrics.server_retired.increment(1);
-        }
-        due
+    fn describe(&self) -> String {
+        self.cluster.endpoints[self.member].to_string()
     }
 }
 
@@ -166,8 +85,14 @@ pub struct Route {
     /// The found-rows pools keep no idle connections until a client uses them.
     found_rows_in_use: AtomicBool,
     pool_config: RwLock<PoolConfig>,
-    pub clients: AtomicUsize,
+    pub clients: RouteClients,
     pub metrics: RouteMetrics,
+}
+
+impl CountsClients for Route {
+    fn clients(&self) -> &RouteClients {
+        &self.clients
+    }
 }
 
 impl Route {
@@ -186,7 +111,7 @@ impl Route {
         let member_pools = |found_rows: bool| {
             (0..cluster.endpoints.len())
                 .map(|member| {
-                    let manager = MemberManager {
+                    let connector = MemberConnector {
                         cluster: cluster.clone(),
                         member,
                         database: name.clone(),
@@ -194,11 +119,13 @@ impl Route {
                             found_rows,
                             ..options.clone()
                         },
-                        credentials: credentials.clone(),
-                        reachable: AtomicBool::new(false),
-                        generation_seen: generation_seen.clone(),
-                        metrics: metrics.clone(),
                     };
+                    let manager = MemberManager::new(
+                        connector,
+                        credentials.clone(),
+                        generation_seen.clone(),
+                        metrics.common().clone(),
+                    );
                     let config = if found_rows {
                         without_idle(&pool)
                     } else {
@@ -212,13 +139,13 @@ impl Route {
         let found_rows_pools = member_pools(true);
         Self {
             name,
+            clients: RouteClients::new(settings.max_clients),
             settings,
             cluster,
             pools,
             found_rows_pools,
             found_rows_in_use: AtomicBool::new(false),
             pool_config: RwLock::new(pool),
-            clients: AtomicUsize::new(0),
             metrics,
         }
     }
@@ -306,16 +233,5 @@ fn without_idle(config: &PoolConfig) -> PoolConfig {
     PoolConfig {
         min_idle: 0,
         ..config.clone()
-    }
-}
-
-impl MemberManager {
-    /// `KILL QUERY <thread_id>` on this member, over a connection of its own: a pooled
-    /// one could be the very one being killed, or be unavailable.
-    pub async fn kill_query(&self, thread_id: u32) -> Result<(), ServerError> {
-        let mut conn = self.connect_once().await?;
-        let result = conn.execute(&format!("KILL QUERY {thread_id}")).await;
-        conn.quit().await;
-        result.map(|_| ())
     }
 }

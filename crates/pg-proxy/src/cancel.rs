@@ -2,12 +2,13 @@
 //! in session mode, its server's process id); a CancelRequest
 //! with that key is forwarded to the server connection serving the client at that
 //! moment, and to nothing else. The slot's lock is held while the cancel is delivered,
-//! so the connection cannot be handed to another client in between.
+//! so the connection cannot be handed to another client in between (pool-core's
+//! `session_keys` keeps the keys and that lock).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use pool_core::session_keys::{KeyRegistry, Serving};
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,36 +21,24 @@ use crate::server::CancelTarget;
 pub struct CancelSlot {
     pub process_id: i32,
     pub secret_key: i32,
-    target: tokio::sync::Mutex<Option<CancelTarget>>,
+    target: Serving<CancelTarget>,
 }
 
 impl CancelSlot {
     /// Points cancels at a server connection (on attach) or at nothing (before release).
     pub async fn set_target(&self, target: Option<CancelTarget>) {
-        *self.target.lock().await = target;
+        self.target.set(target).await;
     }
 }
 
-#[derive(Debug, Default)]
+/// Cancel keys by process id.
+#[derive(Default)]
 pub struct CancelRegistry {
-    slots: Mutex<HashMap<i32, Arc<CancelSlot>>>,
+    slots: Arc<KeyRegistry<i32, CancelSlot>>,
 }
 
 /// Removes the slot when the client session ends.
-pub struct Registration {
-    registry: Arc<CancelRegistry>,
-    pub slot: Arc<CancelSlot>,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.registry
-            .slots
-            .lock()
-            .expect("cancel registry poisoned")
-            .remove(&self.slot.process_id);
-    }
-}
+pub type Registration = pool_core::session_keys::Registration<i32, CancelSlot>;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum CancelOutcome {
@@ -64,50 +53,44 @@ impl CancelRegistry {
     /// A key for a new client: `process_id` when given and free (a session-mode
     /// client is told its server's own process id), else one made up. The secret part
     /// is always sluice's own, so a cancel still comes through sluice.
-    pub fn register(self: &Arc<Self>, process_id: Option<i32>) -> Registration {
+    pub fn register(&self, process_id: Option<i32>) -> Registration {
         let mut rng = rand::thread_rng();
-        let mut slots = self.slots.lock().expect("cancel registry poisoned");
-        let process_id = match process_id.filter(|pid| !slots.contains_key(pid)) {
-            Some(pid) => pid,
-            None => loop {
-                let pid = rng.gen_range(1..i32::MAX);
-                if !slots.contains_key(&pid) {
-                    break pid;
-                }
-            },
+        let secret_key = rng.gen();
+        let make = |process_id| {
+            move || CancelSlot {
+                process_id,
+                secret_key,
+                target: Serving::default(),
+            }
         };
-        let slot = Arc::new(CancelSlot {
-            process_id,
-            secret_key: rng.gen(),
-            target: tokio::sync::Mutex::new(None),
-        });
-        slots.insert(process_id, slot.clone());
-        Registration {
-            registry: self.clone(),
-            slot,
+        if let Some(registration) =
+            process_id.and_then(|pid| self.slots.try_register(pid, make(pid)))
+        {
+            return registration;
+        }
+        loop {
+            let pid = rng.gen_range(1..i32::MAX);
+            if let Some(registration) = self.slots.try_register(pid, make(pid)) {
+                return registration;
+            }
         }
     }
 
     pub fn len(&self) -> usize {
-        self.slots.lock().expect("cancel registry poisoned").len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.slots.is_empty()
     }
 
     /// Handles a CancelRequest from a client.
     pub async fn cancel(&self, process_id: i32, secret_key: i32) -> CancelOutcome {
-        let slot = self
-            .slots
-            .lock()
-            .expect("cancel registry poisoned")
-            .get(&process_id)
-            .cloned();
+        let slot = self.slots.get(process_id);
         let Some(slot) = slot.filter(|s| constant_time_eq(s.secret_key, secret_key)) else {
             return CancelOutcome::UnknownKey;
         };
-        let guard = slot.target.lock().await;
+        let guard = slot.target.hold().await;
         let Some(target) = *guard else {
             return CancelOutcome::Idle;
         };
@@ -141,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_unique_and_removed_on_drop() {
-        let reg = Arc::new(CancelRegistry::default());
+        let reg = CancelRegistry::default();
         let a = reg.register(None);
         let b = reg.register(None);
         assert_ne!(a.slot.process_id, b.slot.process_id);
@@ -161,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_given_process_id_is_used_once() {
-        let reg = Arc::new(CancelRegistry::default());
+        let reg = CancelRegistry::default();
         let a = reg.register(Some(4242));
         assert_eq!(a.slot.process_id, 4242);
         // Taken (two clusters can share a process id): a made-up one instead.

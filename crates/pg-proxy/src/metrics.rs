@@ -1,44 +1,16 @@
-//! Metric handles, registered once per route so the hot path only touches atomics.
+//! The PostgreSQL side's metrics: the route metrics of pool-core under the
+//! `postgres` protocol label.
 
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use pool_core::route_metrics::Protocol;
 
-#[derive(Clone)]
-pub struct RouteMetrics {
-    pub route: String,
-    pub transactions: Counter,
-    pub queries: Counter,
-    pub bytes_from_clients: Counter,
-    pub bytes_to_clients: Counter,
-    pub checkout_wait: Histogram,
-    pub server_connects: Counter,
-    pub server_connect_errors: Counter,
-    pub server_auth_failures: Counter,
-    /// Server connections closed early because their credentials' lease was ending.
-    pub server_retired: Counter,
-    /// Generation of the credentials the latest server connection was opened with.
-    pub server_credentials_generation: Gauge,
-}
+pub use pool_core::route_metrics::RouteMetrics;
 
-impl RouteMetrics {
-    pub fn new(route: &str) -> Self {
-        let r = route.to_owned();
-        Self {
-            transactions: counter!("sluice_transactions_total", "protocol" => "postgres", "pool" => r.clone()),
-            queries: counter!("sluice_queries_total", "protocol" => "postgres", "pool" => r.clone()),
-            bytes_from_clients: counter!("sluice_client_bytes_received_total", "protocol" => "postgres", "pool" => r.clone()),
-            bytes_to_clients: counter!("sluice_client_bytes_sent_total", "protocol" => "postgres", "pool" => r.clone()),
-            checkout_wait: histogram!("sluice_checkout_wait_seconds", "protocol" => "postgres", "pool" => r.clone()),
-            server_connects: counter!("sluice_server_connections_opened_total", "protocol" => "postgres", "pool" => r.clone()),
-            server_connect_errors: counter!("sluice_server_connect_errors_total", "protocol" => "postgres", "pool" => r.clone()),
-            server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => "postgres", "pool" => r.clone()),
-            server_retired: counter!("sluice_server_connections_retired_total", "protocol" => "postgres", "pool" => r.clone(), "reason" => "lease_expiry"),
-            server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => "postgres", "pool" => r.clone()),
-            route: r,
-        }
-    }
+/// A route's metric handles, registered once when the route is built.
+pub fn route_metrics(route: &str) -> RouteMetrics {
+    RouteMetrics::new(Protocol::Postgres, route)
 }
 
 /// Counts an error by kind; errors are rare, so the label lookup is acceptable here.
 pub fn count_error(kind: &'static str) {
-    counter!("sluice_errors_total", "protocol" => "postgres", "kind" => kind).increment(1);
+    pool_core::route_metrics::count_error(Protocol::Postgres, kind);
 }

@@ -1,25 +1,21 @@
 //! A route is what a client's database name selects: a cluster, the server database,
 //! the pooling mode, its pool, and its shared prepared statements.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pool_core::credentialed::{Connector, CredentialedManager};
 use pool_core::credentials::{CredentialSource, Credentials};
+use pool_core::frontend::{CountsClients, RouteClients};
 use pool_core::pool::{Manager, PoolConfig, ShardedPool};
+use pool_core::route_metrics::RouteMetrics;
 
-use crate::metrics::RouteMetrics;
+use crate::metrics::route_metrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
 use crate::session::statements::StatementRegistry;
 
-/// When a server connection goes back to the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolMode {
-    /// At the end of the client's session.
-    Session,
-    /// At the end of each transaction.
-    Transaction,
-}
+pub use pool_core::mode::PoolMode;
 
 /// The PostgreSQL hosts of one cluster, and which of them was last seen as primary.
 #[derive(Debug)]
@@ -38,6 +34,15 @@ impl Cluster {
         }
     }
 
+    /// The hosts, for messages.
+    pub fn describe(&self) -> String {
+        self.endpoints
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Endpoints in the order to try: the last known primary first.
     fn candidates(&self) -> impl Iterator<Item = (usize, &Endpoint)> {
         let start = self.primary_hint.load(Ordering::Relaxed) % self.endpoints.len().max(1);
@@ -52,154 +57,73 @@ impl Cluster {
 /// ParameterStatus name/value pairs as a server reported them.
 pub type ServerParams = Arc<Vec<(String, String)>>;
 
-/// Opens server connections for one route.
-pub struct PgManager {
+/// How a PostgreSQL server connection is opened for one route: the cluster's hosts,
+/// last known primary first, until one accepts as a primary.
+pub struct PgConnector {
     pub cluster: Arc<Cluster>,
     pub options: ConnectOptions,
-    pub credentials: Arc<dyn CredentialSource>,
     /// ParameterStatus values of the latest server connection, shown to new clients.
     startup_params: Mutex<Option<ServerParams>>,
-    /// Whether the latest attempt reached a usable primary (for readiness).
-    reachable: AtomicBool,
-    /// Highest credentials generation a server connection was opened with.
-    generation_seen: AtomicU64,
-    metrics: RouteMetrics,
 }
 
-impl PgManager {
-    pub fn new(
-        cluster: Arc<Cluster>,
-        options: ConnectOptions,
-        credentials: Arc<dyn CredentialSource>,
-        metrics: RouteMetrics,
-    ) -> Self {
+/// Opens server connections for one route with the route's credentials.
+pub type PgManager = CredentialedManager<PgConnector>;
+
+impl PgConnector {
+    pub fn new(cluster: Arc<Cluster>, options: ConnectOptions) -> Self {
         Self {
             cluster,
             options,
-            credentials,
             startup_params: Mutex::new(None),
-            reachable: AtomicBool::new(false),
-            generation_seen: AtomicU64::new(0),
-            metrics,
         }
     }
 
     pub fn startup_params(&self) -> Option<ServerParams> {
         self.startup_params.lock().expect("params poisoned").clone()
     }
+}
 
-    pub fn is_reachable(&self) -> bool {
-        self.reachable.load(Ordering::Relaxed)
-    }
+impl Connector for PgConnector {
+    type Conn = ServerConn;
+    type Error = ServerError;
 
-    async fn connect_once(&self) -> Result<ServerConn, ServerError> {
-        let mut creds = self.credentials.current().await?;
-        let mut retried_auth = false;
+    /// Tries each host in turn; a refusal of the credentials ends the attempt at
+    /// once, so that they are fetched again before the next.
+    async fn connect(&self, creds: &Arc<Credentials>) -> Result<ServerConn, ServerError> {
         let mut last_err = None;
-        let candidates: Vec<(usize, Endpoint)> = self
-            .cluster
-            .candidates()
-            .map(|(i, e)| (i, e.clone()))
-            .collect();
-        for (idx, endpoint) in candidates {
-            loop {
-                match connect(&endpoint, &self.options, &creds).await {
-                    Ok(conn) => {
-                        self.cluster.primary_hint.store(idx, Ordering::Relaxed);
-                        self.note_generation(&creds);
-                        *self.startup_params.lock().expect("params poisoned") =
-                            Some(Arc::new(conn.params.clone()));
-                        return Ok(conn);
-                    }
-                    Err(ServerError::AuthFailed(fields)) if !retried_auth => {
-                        // The password may have rotated since it was fetched: fetch again
-                        // and retry once before failing the waiting client.
-                        self.metrics.server_auth_failures.increment(1);
-                        tracing::warn!(
-                            route = %self.metrics.route, endpoint = %endpoint, code = %fields.code,
-                            "server refused credentials; fetching them again"
-                        );
-                        creds = pool_core::credentials::refetch_after_refusal(
-                            &*self.credentials,
-                            &creds,
-                        )
-                        .await?;
-                        retried_auth = true;
-                    }
-                    Err(e) => {
-                        if matches!(e, ServerError::AuthFailed(_)) {
-                            self.metrics.server_auth_failures.increment(1);
-                        }
-                        tracing::debug!(endpoint = %endpoint, error = %e, "server connect attempt failed");
-                        last_err = Some(e);
-                        break;
-                    }
+        for (idx, endpoint) in self.cluster.candidates() {
+            match connect(endpoint, &self.options, creds).await {
+                Ok(conn) => {
+                    self.cluster.primary_hint.store(idx, Ordering::Relaxed);
+                    *self.startup_params.lock().expect("params poisoned") =
+                        Some(Arc::new(conn.params.clone()));
+                    return Ok(conn);
+                }
+                Err(e @ ServerError::AuthFailed(_)) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(endpoint = %endpoint, error = %e, "server connect attempt failed");
+                    last_err = Some(e);
                 }
             }
         }
         Err(match last_err {
-            Some(ServerError::NotPrimary(_)) | None => ServerError::NoPrimary(
-                self.cluster
-                    .endpoints
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            Some(ServerError::NotPrimary(_)) | None => {
+                ServerError::NoPrimary(self.cluster.describe())
+            }
             Some(e) => e,
         })
     }
-}
 
-impl PgManager {
-    /// Logs the first server connection opened with each new credentials generation.
-    fn note_generation(&self, creds: &Credentials) {
-        let previous = self
-            .generation_seen
-            .fetch_max(creds.generation, Ordering::Relaxed);
-        if creds.generation > previous {
-            self.metrics
-                .server_credentials_generation
-                .set(creds.generation as f64);
-            if previous > 0 {
-                tracing::info!(
-                    route = %self.metrics.route, username = %creds.username,
-                    generation = creds.generation, "server connection opened with new credentials"
-                );
-            }
-        }
-    }
-}
-
-impl Manager for PgManager {
-    /// Boxed: the pool moves connections around, and a pointer moves cheaper than
-    /// the connection with its buffers and caches.
-    type Connection = Box<ServerConn>;
-    type Error = ServerError;
-
-    async fn connect(&self) -> Result<Box<ServerConn>, ServerError> {
-        let result = self.connect_once().await.map(Box::new);
-        self.reachable.store(result.is_ok(), Ordering::Relaxed);
-        match &result {
-            Ok(_) => self.metrics.server_connects.increment(1),
-            Err(e) => {
-                self.metrics.server_connect_errors.increment(1);
-                tracing::warn!(route = %self.metrics.route, error = %e, "cannot open server connection");
-            }
-        }
-        result
+    fn is_refusal(error: &ServerError) -> bool {
+        matches!(error, ServerError::AuthFailed(_))
     }
 
-    fn must_retire(&self, conn: &Box<ServerConn>, now: std::time::Instant) -> bool {
-        let due = conn
-            .credentials
-            .retire
-            .as_ref()
-            .is_some_and(|deadline| deadline.is_due(now));
-        if due {
-            self.metrics.server_retired.increment(1);
-        }
-        due
+    fn credentials(conn: &ServerConn) -> &Credentials {
+        &conn.credentials
+    }
+
+    fn describe(&self) -> String {
+        self.cluster.describe()
     }
 }
 
@@ -217,25 +141,40 @@ pub struct Route {
     /// One shard per worker thread; sessions use their worker's shard.
     pub pool: ShardedPool<PgManager>,
     pub statements: StatementRegistry,
-    pub clients: AtomicUsize,
+    pub clients: RouteClients,
     pub metrics: RouteMetrics,
 }
 
+impl CountsClients for Route {
+    fn clients(&self) -> &RouteClients {
+        &self.clients
+    }
+}
+
 impl Route {
+    /// A route with its pool (one shard per worker) and its metrics.
     pub fn new(
         name: impl Into<String>,
         settings: RouteSettings,
-        manager: PgManager,
+        connector: PgConnector,
+        credentials: Arc<dyn CredentialSource>,
         pool: PoolConfig,
         workers: usize,
     ) -> Self {
-        let metrics = manager.metrics.clone();
+        let name = name.into();
+        let metrics = route_metrics(&name);
+        let manager = PgManager::new(
+            connector,
+            credentials,
+            Arc::new(AtomicU64::new(0)),
+            metrics.clone(),
+        );
         Self {
-            name: name.into(),
+            name,
+            clients: RouteClients::new(settings.max_clients),
             settings,
             pool: ShardedPool::new(manager, pool, workers),
             statements: StatementRegistry::default(),
-            clients: AtomicUsize::new(0),
             metrics,
         }
     }

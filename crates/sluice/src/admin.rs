@@ -121,7 +121,7 @@ impl AdminState {
             metrics::gauge!("sluice_pool_clients_waiting", "protocol" => "postgres", "pool" => pool.clone())
                 .set(s.waiting as f64);
             metrics::gauge!("sluice_pool_clients", "protocol" => "postgres", "pool" => pool.clone())
-                .set(route.clients.load(Ordering::Relaxed) as f64);
+                .set(route.clients.count() as f64);
             metrics::gauge!("sluice_route_ready", "protocol" => "postgres", "pool" => pool)
                 .set(if route.is_ready() { 1.0 } else { 0.0 });
         }

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pg_proxy::frontend::{AuthConfig, Frontend};
-use pg_proxy::metrics::RouteMetrics;
-use pg_proxy::route::{Cluster, PgManager, Route, RouteSettings};
+use pg_proxy::route::{Cluster, PgConnector, Route, RouteSettings};
 use pg_proxy::server::ConnectOptions;
 use pool_core::credentials::vault::{DynamicRoleSource, StaticRoleSource, Vault, VaultSettings};
 use pool_core::credentials::{CredentialSource, FileSource};
@@ -453,7 +452,6 @@ fn new_route(
         require_primary: true,
         statement_cache: db.statement_cache,
     };
-    let manager = PgManager::new(cluster, options, credentials, RouteMetrics::new(name));
     let route = Arc::new(Route::new(
         name,
         RouteSettings {
@@ -461,7 +459,8 @@ fn new_route(
             max_clients: db.max_clients,
             idle_in_transaction_timeout: db.idle_in_transaction_timeout,
         },
-        manager,
+        PgConnector::new(cluster, options),
+        credentials,
         db.pool.clone(),
         workers.len(),
     ));

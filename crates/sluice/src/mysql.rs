@@ -401,7 +401,7 @@ impl MysqlSide {
             set("opening", opening);
             metrics::gauge!("sluice_pool_clients_waiting", "protocol" => "mysql", "pool" => pool.clone()).set(waiting as f64);
             metrics::gauge!("sluice_pool_clients", "protocol" => "mysql", "pool" => pool.clone())
-                .set(route.clients.load(std::sync::atomic::Ordering::Relaxed) as f64);
+                .set(route.clients.count() as f64);
             metrics::gauge!("sluice_route_ready", "protocol" => "mysql", "pool" => pool)
                 .set(if route.is_ready() { 1.0 } else { 0.0 });
         }

@@ -19,8 +19,9 @@ use crate::protocol::tags::backend;
 use crate::protocol::{frontend, startup};
 use crate::session::settings::Settings;
 use crate::stream::Stream;
-use crate::tls::{server_name, ServerTlsMode};
+use crate::tls::ServerTlsMode;
 use pool_core::credentials::Credentials;
+use pool_core::net::connect::{connect_tcp, start_tls, within_deadline, LinkError};
 
 pub use pool_core::net::Endpoint;
 
@@ -43,17 +44,7 @@ pub async fn connect(
     opts: &ConnectOptions,
     creds: &Arc<Credentials>,
 ) -> Result<ServerConn, ServerError> {
-    let tcp = tokio::time::timeout(
-        opts.connect_timeout,
-        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
-    )
-    .await
-    .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
-    .map_err(|source| ServerError::Connect {
-        endpoint: endpoint.to_string(),
-        source,
-    })?;
-    tcp.set_nodelay(true)?;
+    let tcp = connect_tcp(endpoint, opts.connect_timeout).await?;
     let addr = tcp.peer_addr()?;
     let setup = async {
         let mut stream = negotiate_tls(tcp, endpoint, opts).await?;
@@ -83,11 +74,7 @@ pub async fn connect(
         }
         Ok(conn)
     };
-    // The whole set-up shares the connect timeout, so a server that accepts TCP and then
-    // stalls cannot hold a pool slot for long.
-    tokio::time::timeout(opts.connect_timeout * 2, setup)
-        .await
-        .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+    within_deadline(endpoint, opts.connect_timeout * 2, setup).await
 }
 
 async fn negotiate_tls(
@@ -101,22 +88,9 @@ async fn negotiate_tls(
     tcp.write_all(&startup::encode_ssl_request()).await?;
     let answer = tcp.read_u8().await?;
     match answer {
-        b'S' => {
-            let name = server_name(&endpoint.host).map_err(|e| ServerError::Tls {
-                endpoint: endpoint.to_string(),
-                reason: e.to_string(),
-            })?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| ServerError::Tls {
-                    endpoint: endpoint.to_string(),
-                    reason: e.to_string(),
-                })?;
-            Ok(Stream::Connected(Box::new(tls)))
-        }
+        b'S' => Ok(start_tls(tcp, endpoint, config).await?),
         b'N' if opts.tls_mode == ServerTlsMode::Prefer => Ok(Stream::Plain(tcp)),
-        b'N' => Err(ServerError::TlsRefused(endpoint.to_string())),
+        b'N' => Err(LinkError::TlsRefused(endpoint.to_string()).into()),
         other => Err(ServerError::Protocol(format!(
             "unexpected answer {:?} to SSLRequest",
             other as char

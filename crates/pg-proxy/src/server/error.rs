@@ -1,22 +1,17 @@
+//! Why a PostgreSQL server connection could not be opened or used.
+
+use pool_core::net::connect::LinkError;
+
 use crate::protocol::error_fields::ErrorFields;
 
 /// Why a server connection could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("timed out connecting to {0}")]
-    ConnectTimeout(String),
+    /// TCP, TLS or the set-up deadline (pool-core's transport, as on the MySQL side).
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("I/O error on server connection: {0}")]
     Io(#[from] std::io::Error),
-    #[error("TLS to {endpoint}: {reason}")]
-    Tls { endpoint: String, reason: String },
-    #[error("server {0} does not accept TLS, which the route requires")]
-    TlsRefused(String),
     #[error("server refused the credentials ({}): {}", .0.code, .0.message)]
     AuthFailed(ErrorFields),
     #[error("server error ({}): {}", .0.code, .0.message)]

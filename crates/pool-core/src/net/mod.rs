@@ -1,6 +1,8 @@
-//! Transport shared by both protocols: a plain-or-TLS byte stream, and the TLS
-//! configurations for serving apps and for connecting to database servers.
+//! Transport shared by both protocols: a plain-or-TLS byte stream, opening one to a
+//! server, and the TLS configurations for serving apps and for connecting to
+//! database servers.
 
+pub mod connect;
 pub mod stream;
 pub mod tls;
 

@@ -29,6 +29,21 @@ impl Stream {
         }
     }
 
+    /// Whether an idle connection still looks usable: nothing arrived on it since it
+    /// was last used (a server that went away has closed it or sent an error). The
+    /// look is one non-blocking read, which costs less than a failed client query.
+    /// Peeking under TLS would eat record bytes, so TLS connections pass unchecked.
+    pub fn is_quiet(&self) -> bool {
+        let Stream::Plain(tcp) = self else {
+            return true;
+        };
+        let mut byte = [0u8; 1];
+        match tcp.try_read(&mut byte) {
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            Ok(_) => false,
+        }
+    }
+
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,

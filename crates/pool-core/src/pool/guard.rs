@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::conn::Conn;
+use super::manager::Manager;
 use super::shared::Shared;
-use super::Manager;
 
 /// A connection checked out of a [`Pool`](super::Pool). Dropping it returns the
 /// connection: straight to the oldest waiter if anyone is queued, else to the idle list.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::manager::Manager;
 use super::shared::Shared;
-use super::Manager;
 
 impl<M: Manager> Shared<M> {
     /// One maintenance pass.

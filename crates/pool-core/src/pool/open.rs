@@ -7,8 +7,8 @@ use tokio::time::Instant;
 
 use super::conn::Conn;
 use super::error::PoolError;
+use super::manager::Manager;
 use super::shared::Shared;
-use super::Manager;
 
 /// A reserved slot while its connection is being opened. Dropped unfinished (the
 /// future was cancelled), it frees the slot.

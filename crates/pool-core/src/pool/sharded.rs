@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use super::{Manager, Pool, PoolConfig, PoolError, PoolStatus, PooledConnection};
+use super::config::{PoolConfig, PoolStatus};
+use super::error::PoolError;
+use super::guard::PooledConnection;
+use super::handle::Pool;
+use super::manager::Manager;
 use crate::worker;
 
 /// A manager shared by the shards of one pool.

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 
 use super::config::{PoolConfig, PoolStatus};
 use super::conn::{Conn, Idle};
+use super::manager::Manager;
 use super::waiters::Waiters;
-use super::Manager;
 
 pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,

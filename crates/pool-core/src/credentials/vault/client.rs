@@ -10,9 +10,10 @@ use tokio::sync::RwLock;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
+use super::error::VaultError;
 use super::metrics::VaultMetrics;
 use super::retry::Backoff;
-use super::{TokenFrom, VaultAuth, VaultError, VaultSettings};
+use super::settings::{TokenFrom, VaultAuth, VaultSettings};
 use crate::secret::Secret;
 
 /// A request against Vault with the current token; called again after a re-login.

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::client::Vault;
 use super::endpoints::{self, LeasedCreds};
+use super::error::VaultError;
 use super::metrics::SourceMetrics;
 use super::retry::Backoff;
 use super::task::OwnedTask;
-use super::VaultError;
 use crate::credentials::{
     CredentialError, CredentialFuture, CredentialSource, Credentials, RetireDeadline, SourceHealth,
 };

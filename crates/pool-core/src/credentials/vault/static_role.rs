@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::client::Vault;
+use super::error::VaultError;
 use super::metrics::SourceMetrics;
 use super::retry::{jitter, Backoff};
 use super::task::OwnedTask;
-use super::VaultError;
 use crate::credentials::{
     CredentialError, CredentialFuture, CredentialSource, Credentials, SourceHealth,
 };
