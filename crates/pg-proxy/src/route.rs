@@ -10,7 +10,7 @@ use pool_core::pool::{Manager, PoolConfig, ShardedPool};
 
 use crate::metrics::RouteMetrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
-use crate::session::statements::StatementRegistry;
+use crate::state::statements::StatementRegistry;
 
 /// When a server connection goes back to the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
