@@ -12,13 +12,13 @@ use super::attached::ServerGuard;
 use super::client_auth::{authenticate, ClientAuthError};
 use super::lifecycle::check_out;
 use super::relay::{Relay, SessionInfo};
+use super::startup_settings::startup_settings;
 use crate::frontend::Frontend;
 use crate::metrics::count_error;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::startup::{self, StartupError, StartupPacket, StartupParams};
 use crate::protocol::tags::TxStatus;
 use crate::route::PoolMode;
-use super::startup_settings::startup_settings;
 use crate::state::settings::SettingValue;
 use crate::stream::Stream;
 
