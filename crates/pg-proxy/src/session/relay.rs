@@ -1,6 +1,6 @@
 //! The relay loop of one client session. It owns the client connection and, between a
-//! checkout and a release, one server connection; it translates client messages
-//! (`client_messages.rs`), matches server replies against the pipeline
+//! checkout and a release, one server connection (`attached.rs`); it translates client
+//! messages (`client_messages.rs`), matches server replies against the pipeline
 //! (`server_messages.rs`), and attaches/releases servers (`lifecycle.rs`).
 
 use std::sync::Arc;
