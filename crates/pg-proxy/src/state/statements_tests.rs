@@ -2,24 +2,23 @@
 
 use super::*;
 
+const NO_TYPES: &[u8] = &[0, 0];
+const ONE_INT4: &[u8] = &[0, 1, 0, 0, 0, 23];
+
+fn intern(r: &StatementRegistry, name: &[u8], query: &[u8], types: &[u8]) -> Arc<SharedStatement> {
+    r.intern(&ParseView {
+        name,
+        query,
+        param_types: types,
+    })
+}
+
 #[test]
 fn same_text_and_types_share_one_statement() {
     let r = StatementRegistry::default();
-    let a = r.intern(&ParseView {
-        name: b"a",
-        query: b"select $1",
-        param_types: &[0, 1, 0, 0, 0, 23],
-    });
-    let b = r.intern(&ParseView {
-        name: b"b",
-        query: b"select $1",
-        param_types: &[0, 1, 0, 0, 0, 23],
-    });
-    let c = r.intern(&ParseView {
-        name: b"a",
-        query: b"select $1",
-        param_types: &[0, 0],
-    });
+    let a = intern(&r, b"a", b"select $1", ONE_INT4);
+    let b = intern(&r, b"b", b"select $1", ONE_INT4);
+    let c = intern(&r, b"a", b"select $1", NO_TYPES);
     assert_eq!(a.id, b.id);
     assert_ne!(a.id, c.id);
     assert_eq!(r.len(), 2);
@@ -31,43 +30,21 @@ fn same_text_and_types_share_one_statement() {
 #[test]
 fn prepared_set_is_recognised() {
     let r = StatementRegistry::default();
-    let s = r.intern(&ParseView {
-        name: b"",
-        query: b"SET search_path TO x",
-        param_types: &[0, 0],
-    });
+    let s = intern(&r, b"", b"SET search_path TO x", NO_TYPES);
     assert!(s.commands.is_some());
 }
 
 #[test]
 fn unused_statements_are_pruned_past_the_soft_limit() {
     let r = StatementRegistry::default();
-    let kept = r.intern(&ParseView {
-        name: b"k",
-        query: b"select 0",
-        param_types: &[0, 0],
-    });
+    let kept = intern(&r, b"k", b"select 0", NO_TYPES);
     for i in 1..REGISTRY_SOFT_LIMIT {
-        let q = format!("select {i}");
-        r.intern(&ParseView {
-            name: b"",
-            query: q.as_bytes(),
-            param_types: &[0, 0],
-        });
+        intern(&r, b"", format!("select {i}").as_bytes(), NO_TYPES);
     }
     assert_eq!(r.len(), REGISTRY_SOFT_LIMIT);
-    let again = r.intern(&ParseView {
-        name: b"n",
-        query: b"select again",
-        param_types: &[0, 0],
-    });
+    let again = intern(&r, b"n", b"select again", NO_TYPES);
     // Only the statement a client still holds survives, next to the new one.
     assert_eq!(r.len(), 2);
     assert_eq!(again.id, REGISTRY_SOFT_LIMIT as u64 + 1);
-    let same = r.intern(&ParseView {
-        name: b"x",
-        query: b"select 0",
-        param_types: &[0, 0],
-    });
-    assert_eq!(same.id, kept.id);
+    assert_eq!(intern(&r, b"x", b"select 0", NO_TYPES).id, kept.id);
 }
