@@ -33,7 +33,7 @@ impl AuthConfig {
         let mut scram = HashMap::new();
         for entry in users.iter() {
             let verifier = match (&entry.scram, &entry.password) {
-                (Some(v), _) => Some(ScramVerifier::from(v)),
+                (Some(v), _) => Some(v.clone()),
                 (None, Some(pw)) => {
                     let salt: [u8; 16] = rand::random();
                     Some(ScramVerifier::from_password(

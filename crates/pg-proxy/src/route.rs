@@ -13,7 +13,7 @@ use pool_core::route_metrics::RouteMetrics;
 
 use crate::metrics::route_metrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
-use crate::session::statements::StatementRegistry;
+use crate::state::statements::StatementRegistry;
 
 pub use pool_core::mode::PoolMode;
 

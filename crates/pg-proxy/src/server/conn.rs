@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use pool_core::credentials::Credentials;
 
 use super::statements::ServerStatements;
-use crate::session::settings::Settings;
+use crate::state::settings::Settings;
 use crate::stream::Stream;
 
 /// What a CancelRequest for this server connection needs.

@@ -17,7 +17,7 @@ use super::ServerError;
 use crate::protocol::error_fields::ErrorFields;
 use crate::protocol::tags::backend;
 use crate::protocol::{frontend, startup};
-use crate::session::settings::Settings;
+use crate::state::settings::Settings;
 use crate::stream::Stream;
 use crate::tls::ServerTlsMode;
 use pool_core::credentials::Credentials;

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::ServerError;
+use super::error::ServerError;
 use crate::protocol::frame::{complete_frame, HEADER_LEN};
 
 /// Largest message accepted during set-up and internal queries.

@@ -13,8 +13,3 @@ pub use connect::{connect, ConnectOptions, Endpoint};
 pub use error::ServerError;
 pub use messages::read_message;
 pub use statements::ServerStatements;
-
-/// The server-side name of a shared prepared statement.
-pub fn shared_statement_name(id: u64) -> String {
-    format!("sluice_{id}")
-}

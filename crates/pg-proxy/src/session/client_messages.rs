@@ -6,59 +6,64 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::attached::Attached;
+use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
 use super::pipeline::Expect;
 use super::portals::Bound;
-use super::relay::{Flow, Relay, SessionError, CLIENT_MESSAGE_LIMIT};
-use super::settings::SessionCommand;
-use super::statements::{commands_of, SharedStatement};
+use super::relay::{Flow, Relay};
 use super::view_change::ViewChange;
 use crate::protocol::backend;
 use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::frontend::{self, BindView, ParseView, Target, TargetView};
 use crate::protocol::tags::{frontend as tag, TxStatus};
 use crate::route::PoolMode;
+use crate::state::settings::SessionCommand;
+use crate::state::statements::{commands_of, SharedStatement};
 
 const PARSE_COMPLETE: &[u8] = &[b'1', 0, 0, 0, 4];
 const CLOSE_COMPLETE: &[u8] = &[b'3', 0, 0, 0, 4];
 
 impl Relay {
     /// Translates every buffered client message for the attached server.
-    pub(super) fn process_client_input(&mut self) -> Result<Flow, SessionError> {
+    pub(super) fn process_client_input(
+        &mut self,
+        server: &mut Attached,
+    ) -> Result<Flow, SessionError> {
         loop {
-            if self.client_passthrough > 0 {
-                let n = self.client_passthrough.min(self.client_in.len());
+            if self.client.passthrough > 0 {
+                let n = self.client.passthrough.min(self.client.input.len());
                 if n == 0 {
                     break;
                 }
                 self.server_out
-                    .extend_from_slice(&self.client_in.split_to(n));
-                self.client_passthrough -= n;
+                    .extend_from_slice(&self.client.input.split_to(n));
+                self.client.passthrough -= n;
                 continue;
             }
-            let Some(h) = parse_header(&self.client_in, CLIENT_MESSAGE_LIMIT)
+            let Some(h) = parse_header(&self.client.input, CLIENT_MESSAGE_LIMIT)
                 .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
             else {
                 break;
             };
-            if self.client_in.len() < h.frame_len() {
+            if self.client.input.len() < h.frame_len() {
                 if h.tag == tag::COPY_DATA {
                     // Large COPY chunks are streamed through, not buffered whole.
-                    let n = self.client_in.len();
+                    let n = self.client.input.len();
                     self.server_out
-                        .extend_from_slice(&self.client_in.split_to(n));
-                    self.client_passthrough = h.frame_len() - n;
+                        .extend_from_slice(&self.client.input.split_to(n));
+                    self.client.passthrough = h.frame_len() - n;
                 }
                 break;
             }
-            if self.must_wait(h.tag, &self.client_in[HEADER_LEN..h.frame_len()]) {
+            if self.must_wait(h.tag, &self.client.input[HEADER_LEN..h.frame_len()]) {
                 if self.pipeline.needs_flush() {
                     frontend::write_flush(&mut self.server_out);
                     self.pipeline.flush_sent();
                 }
                 break;
             }
-            let frame = self.client_in.split_to(h.frame_len());
-            if self.on_client_message(h.tag, &frame)? == Flow::Terminate {
+            let frame = self.client.input.split_to(h.frame_len());
+            if self.on_client_message(server, h.tag, &frame)? == Flow::Terminate {
                 return Ok(Flow::Terminate);
             }
         }
@@ -86,7 +91,12 @@ impl Relay {
         self.pipeline.statements_unconfirmed() && names_a_statement(t, body)
     }
 
-    fn on_client_message(&mut self, t: u8, frame: &[u8]) -> Result<Flow, SessionError> {
+    fn on_client_message(
+        &mut self,
+        server: &mut Attached,
+        t: u8,
+        frame: &[u8],
+    ) -> Result<Flow, SessionError> {
         let body = &frame[HEADER_LEN..];
         tracing::trace!(tag = %(t as char), len = frame.len(), "client message");
         if self.pipeline.discarding() {
@@ -98,7 +108,7 @@ impl Relay {
         } else if !matches!(t, tag::COPY_DATA | tag::COPY_DONE | tag::COPY_FAIL) {
             // Ahead of the client's message, so the Sync that ends it also flushes the
             // CloseComplete.
-            self.close_stale_statements();
+            self.close_stale_statements(server);
         }
         let malformed = |e: frontend::MalformedMessage| SessionError::ClientProtocol(e.to_string());
         match t {
@@ -107,7 +117,7 @@ impl Relay {
                 self.route.metrics.queries.increment(1);
                 let commands = commands_of(text);
                 if let Some(cmds) = &commands {
-                    if self.answer_locally(cmds) {
+                    if self.answer_locally(server, cmds) {
                         return Ok(Flow::Continue);
                     }
                 }
@@ -119,7 +129,7 @@ impl Relay {
             }
             tag::PARSE => {
                 let parse = ParseView::decode(body).map_err(malformed)?;
-                self.translate_parse(frame, &parse);
+                self.translate_parse(server, frame, &parse);
             }
             tag::BIND => {
                 let bind = BindView::decode(body).map_err(malformed)?;
@@ -127,10 +137,10 @@ impl Relay {
                     self.server_out.extend_from_slice(frame);
                     Bound {
                         statement: None,
-                        commands: self.unnamed_commands.clone(),
+                        commands: self.view.unnamed_commands.clone(),
                     }
-                } else if let Some(shared) = self.statements.get(bind.statement).cloned() {
-                    self.ensure_prepared(&shared);
+                } else if let Some(shared) = self.view.statements.get(bind.statement).cloned() {
+                    self.ensure_prepared(server, &shared);
                     bind.encode_named(&mut self.server_out, &shared.name);
                     Bound {
                         statement: Some(shared.id),
@@ -144,15 +154,15 @@ impl Relay {
                 self.pipeline.push(Expect::BindComplete {
                     statement: bound.statement,
                 });
-                self.portals.bind(bind.portal, bound);
+                self.view.portals.bind(bind.portal, bound);
             }
             tag::DESCRIBE => {
                 let target = TargetView::decode(body, "Describe").map_err(malformed)?;
                 match target.target {
                     Target::Statement => {
-                        match self.statements.get(target.name).cloned() {
+                        match self.view.statements.get(target.name).cloned() {
                             Some(shared) if !target.name.is_empty() => {
-                                self.ensure_prepared(&shared);
+                                self.ensure_prepared(server, &shared);
                                 frontend::write_target(
                                     &mut self.server_out,
                                     tag::DESCRIBE,
@@ -177,7 +187,7 @@ impl Relay {
                 let Bound {
                     statement,
                     commands,
-                } = self.portals.get(portal);
+                } = self.view.portals.get(portal);
                 self.pipeline.push(Expect::Execute {
                     statement,
                     commands,
@@ -190,7 +200,7 @@ impl Relay {
                     && self.shares_statements()
                 {
                     // Shared statements stay prepared on the server for other clients.
-                    let change = match self.statements.remove(target.name) {
+                    let change = match self.view.statements.remove(target.name) {
                         Some(statement) => ViewChange::Removed {
                             name: Bytes::copy_from_slice(target.name),
                             statement,
@@ -203,7 +213,7 @@ impl Relay {
                     });
                 } else {
                     if target.target == Target::Portal {
-                        self.portals.close(target.name);
+                        self.view.portals.close(target.name);
                     }
                     self.server_out.extend_from_slice(frame);
                     self.pipeline.push(Expect::CloseComplete);
@@ -212,14 +222,14 @@ impl Relay {
             tag::SYNC => {
                 self.server_out.extend_from_slice(frame);
                 // The server ignores Sync during copy-in.
-                if !self.server_copy_in {
+                if !server.copy_in {
                     self.pipeline.push(Expect::Sync);
                 }
             }
             tag::COPY_DONE | tag::COPY_FAIL => {
                 self.server_out.extend_from_slice(frame);
-                if self.server_copy_in {
-                    self.server_copy_in = false;
+                if server.copy_in {
+                    server.copy_in = false;
                 } else {
                     // The CopyInResponse is still on its way.
                     self.pipeline.push(Expect::CopyEnd);
@@ -259,11 +269,11 @@ impl Relay {
     /// A Parse: the unnamed statement (and in session mode any) goes as it is; a named
     /// one is mapped to the route's shared statement, answered by sluice when the server
     /// holds it already.
-    fn translate_parse(&mut self, frame: &[u8], parse: &ParseView<'_>) {
+    fn translate_parse(&mut self, server: &mut Attached, frame: &[u8], parse: &ParseView<'_>) {
         if parse.name.is_empty() || !self.shares_statements() {
             let change = if parse.name.is_empty() {
                 let commands = commands_of(parse.query);
-                let previous = std::mem::replace(&mut self.unnamed_commands, commands);
+                let previous = std::mem::replace(&mut self.view.unnamed_commands, commands);
                 ViewChange::Unnamed { previous }
             } else {
                 ViewChange::None
@@ -275,10 +285,10 @@ impl Relay {
             });
             return;
         }
-        if let Some(existing) = self.statements.get(parse.name).cloned() {
+        if let Some(existing) = self.view.statements.get(parse.name).cloned() {
             // A name in use: the server fails it as PostgreSQL would, checking the
             // query first, under the name of the statement it holds.
-            self.ensure_prepared(&existing);
+            self.ensure_prepared(server, &existing);
             parse.encode_named(&mut self.server_out, &existing.name);
             self.pipeline.push(Expect::DuplicateParse {
                 name: Bytes::copy_from_slice(parse.name),
@@ -287,14 +297,13 @@ impl Relay {
         }
         let shared = self.route.statements.intern(parse);
         let name = Bytes::copy_from_slice(parse.name);
-        self.statements.insert(name.clone(), shared.clone());
+        self.view.statements.insert(name.clone(), shared.clone());
         let change = ViewChange::Defined { name };
         // The server's verdict is needed where PostgreSQL could refuse the Parse: in a
         // failed transaction, or one that requests still in flight may fail. Then a
         // statement the server holds is prepared again instead of answered for.
-        let certain = self.tx_status != TxStatus::Failed && self.pipeline.is_empty();
-        let server = self.server.as_mut().expect("attached");
-        let held = server.statements.touch(shared.id);
+        let certain = self.view.tx_status != TxStatus::Failed && self.pipeline.is_empty();
+        let held = server.conn.statements.touch(shared.id);
         if held && certain {
             self.pipeline.push(Expect::Local {
                 reply: Bytes::from_static(PARSE_COMPLETE),
@@ -303,10 +312,10 @@ impl Relay {
             return;
         }
         if held {
-            server.statements.forget(shared.id);
+            server.conn.statements.forget(shared.id);
             self.write_hidden_close(shared.id);
         }
-        self.prepare_on_server(&shared);
+        self.prepare_on_server(server, &shared);
         self.pipeline.push(Expect::ParseComplete {
             statement: Some(shared.id),
             change,
@@ -317,9 +326,9 @@ impl Relay {
     /// answers them without touching the shared server state. Where PostgreSQL would
     /// refuse them (a failed transaction, DISCARD ALL in a transaction block, an unknown
     /// name) or the outcome depends on requests still in flight, the server answers.
-    fn answer_locally(&mut self, cmds: &[SessionCommand]) -> bool {
+    fn answer_locally(&mut self, server: &mut Attached, cmds: &[SessionCommand]) -> bool {
         let [cmd] = cmds else { return false };
-        if self.tx_status == TxStatus::Failed {
+        if self.view.tx_status == TxStatus::Failed {
             return false;
         }
         let settled = self.pipeline.is_settled();
@@ -327,30 +336,32 @@ impl Relay {
             // In session mode the server's own settings must be reset: it runs it.
             SessionCommand::DiscardAll
                 if settled
-                    && self.tx_status == TxStatus::Idle
+                    && self.view.tx_status == TxStatus::Idle
                     && self.route.settings.mode == PoolMode::Transaction =>
             {
-                self.statements.clear();
-                self.settings = self.info.base_settings.clone();
+                self.view.statements.clear();
+                self.view.settings = self.info.base_settings.clone();
                 // The attached server serves the client's next query too.
-                self.replay_settings();
+                self.replay_settings(server);
                 ("DISCARD ALL", ViewChange::None)
             }
             // In session mode the client's statements are the server's own.
             SessionCommand::DeallocateAll if settled && self.shares_statements() => {
-                self.statements.clear();
+                self.view.statements.clear();
                 ("DEALLOCATE ALL", ViewChange::None)
             }
-            SessionCommand::Deallocate { name } => match self.statements.remove(name.as_bytes()) {
-                Some(statement) => (
-                    "DEALLOCATE",
-                    ViewChange::Removed {
-                        name: Bytes::copy_from_slice(name.as_bytes()),
-                        statement,
-                    },
-                ),
-                None => return false,
-            },
+            SessionCommand::Deallocate { name } => {
+                match self.view.statements.remove(name.as_bytes()) {
+                    Some(statement) => (
+                        "DEALLOCATE",
+                        ViewChange::Removed {
+                            name: Bytes::copy_from_slice(name.as_bytes()),
+                            statement,
+                        },
+                    ),
+                    None => return false,
+                }
+            }
             _ => return false,
         };
         let mut reply = BytesMut::new();
@@ -364,10 +375,9 @@ impl Relay {
     }
 
     /// Makes sure the attached server holds `shared`, injecting a hidden Parse if not.
-    fn ensure_prepared(&mut self, shared: &Arc<SharedStatement>) {
-        let server = self.server.as_mut().expect("attached");
-        if !server.statements.touch(shared.id) {
-            self.prepare_on_server(shared);
+    fn ensure_prepared(&mut self, server: &mut Attached, shared: &Arc<SharedStatement>) {
+        if !server.conn.statements.touch(shared.id) {
+            self.prepare_on_server(server, shared);
             self.pipeline.push(Expect::InjectedParse {
                 statement: shared.id,
             });
@@ -375,26 +385,22 @@ impl Relay {
     }
 
     /// Writes the Parse for `shared`, closing an evicted statement first.
-    fn prepare_on_server(&mut self, shared: &SharedStatement) {
-        let server = self.server.as_mut().expect("attached");
-        if let Some(evicted) = server.statements.insert(shared.id) {
+    fn prepare_on_server(&mut self, server: &mut Attached, shared: &SharedStatement) {
+        if let Some(evicted) = server.conn.statements.insert(shared.id) {
             self.write_hidden_close(evicted);
         }
         self.server_out.extend_from_slice(&shared.parse);
     }
 
     fn write_hidden_close(&mut self, id: u64) {
-        let name = Bytes::from(crate::server::shared_statement_name(id));
+        let name = Bytes::from(crate::state::statements::shared_statement_name(id));
         frontend::write_target(&mut self.server_out, tag::CLOSE, Target::Statement, &name);
         self.pipeline.push(Expect::InjectedClose { statement: id });
     }
 
     /// Closes statements whose plans went stale, before anything else is sent.
-    fn close_stale_statements(&mut self) {
-        let Some(server) = self.server.as_mut() else {
-            return;
-        };
-        if let Some(ids) = server.statements.take_to_close() {
+    fn close_stale_statements(&mut self, server: &mut Attached) {
+        if let Some(ids) = server.conn.statements.take_to_close() {
             for id in ids {
                 self.write_hidden_close(id);
             }
@@ -406,7 +412,7 @@ impl Relay {
         while let Some(head) = self.pipeline.head() {
             match head {
                 Expect::Local { reply, .. } => {
-                    self.client_out.extend_from_slice(reply);
+                    self.client.output.extend_from_slice(reply);
                 }
                 Expect::CopyEnd => {}
                 _ => break,

@@ -6,7 +6,8 @@
 //! PQprepare, as pgbench -M prepared does) from holding up a whole thread while the pool
 //! is busy; the price is that a syntax error surfaces at the first Bind instead.
 
-use super::relay::{Relay, SessionError, CLIENT_MESSAGE_LIMIT};
+use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
+use super::relay::Relay;
 use crate::protocol::backend;
 use crate::protocol::frame::{complete_frame, HEADER_LEN};
 use crate::protocol::frontend::ParseView;
@@ -17,12 +18,14 @@ impl Relay {
     /// Answers leading `Parse(named)… Sync` groups. Returns true when it answered any.
     pub(super) fn answer_parses_without_server(&mut self) -> Result<bool, SessionError> {
         // In session mode the client's server answers, as a direct connection would.
-        if self.tx_status != TxStatus::Idle || self.route.settings.mode != PoolMode::Transaction {
+        if self.view.tx_status != TxStatus::Idle
+            || self.route.settings.mode != PoolMode::Transaction
+        {
             return Ok(false);
         }
         let mut answered = false;
         while let Some(group_len) = self.parse_sync_group()? {
-            let group = self.client_in.split_to(group_len);
+            let group = self.client.input.split_to(group_len);
             let mut at = 0;
             while at < group.len() {
                 let h = complete_frame(&group[at..], CLIENT_MESSAGE_LIMIT)
@@ -33,11 +36,12 @@ impl Relay {
                     let parse = ParseView::decode(body)
                         .map_err(|e| SessionError::ClientProtocol(e.to_string()))?;
                     let shared = self.route.statements.intern(&parse);
-                    self.statements
+                    self.view
+                        .statements
                         .insert(bytes::Bytes::copy_from_slice(parse.name), shared);
-                    backend::parse_complete(&mut self.client_out);
+                    backend::parse_complete(&mut self.client.output);
                 } else {
-                    backend::ready_for_query(&mut self.client_out, self.tx_status);
+                    backend::ready_for_query(&mut self.client.output, self.view.tx_status);
                 }
                 at += h.frame_len();
             }
@@ -53,19 +57,19 @@ impl Relay {
         let mut at = 0;
         let mut names: Vec<&[u8]> = Vec::new();
         loop {
-            let Some(h) = complete_frame(&self.client_in[at..], CLIENT_MESSAGE_LIMIT)
+            let Some(h) = complete_frame(&self.client.input[at..], CLIENT_MESSAGE_LIMIT)
                 .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
             else {
                 return Ok(None);
             };
-            let body = &self.client_in[at + HEADER_LEN..at + h.frame_len()];
+            let body = &self.client.input[at + HEADER_LEN..at + h.frame_len()];
             match h.tag {
                 // A name in use (before or in this group) gets PostgreSQL's error
                 // from the server.
                 tag::PARSE => match ParseView::decode(body) {
                     Ok(p)
                         if !p.name.is_empty()
-                            && self.statements.get(p.name).is_none()
+                            && self.view.statements.get(p.name).is_none()
                             && !names.contains(&p.name) =>
                     {
                         names.push(p.name)

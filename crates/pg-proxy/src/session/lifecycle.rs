@@ -1,25 +1,23 @@
 //! Checking a server out for the client, replaying the client's settings on it, and
 //! giving it back clean (or closing it) when the transaction or session ends.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::pool::{PoolError, PooledConnection};
+use pool_core::pool::PoolError;
 
+use super::attached::{Attached, ServerGuard};
+use super::error::SessionError;
 use super::pipeline::Expect;
-use super::relay::{Relay, SessionError};
+use super::relay::Relay;
 use crate::metrics::count_error;
 use crate::protocol::frontend;
 use crate::protocol::tags::TxStatus;
-use crate::route::{PgManager, PoolMode, Route};
+use crate::route::{PoolMode, Route};
 use crate::server::{read_message, ServerError};
 
 /// How long a rollback on a server whose client vanished may take before the server is
 /// closed instead.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A server connection of the route's pool, checked as still open.
-pub(super) type ServerGuard = PooledConnection<Arc<PgManager>>;
 
 /// Checks out a server connection, skipping idle ones the server has closed. A failure
 /// comes with its SQLSTATE and message for the client.
@@ -70,12 +68,9 @@ fn checkout_error(pool: &str, e: &PoolError<ServerError>) -> (&'static str, Stri
 
 impl Relay {
     /// Checks out a server connection and prepares it for this client.
-    pub(super) async fn attach(&mut self) -> Result<(), SessionError> {
+    pub(super) async fn attach(&mut self) -> Result<Attached, SessionError> {
         match check_out(&self.route).await {
-            Ok(conn) => {
-                self.adopt(conn).await;
-                Ok(())
-            }
+            Ok(conn) => Ok(self.adopt(conn).await),
             Err((code, message)) => {
                 let info = &self.info;
                 tracing::warn!(route = %self.route.name, user = %info.user, database = %info.database, error = %message, "checkout failed");
@@ -87,48 +82,43 @@ impl Relay {
 
     /// Makes `conn` this client's server: cancels reach it, and it gets the client's
     /// settings ahead of its next request.
-    pub(super) async fn adopt(&mut self, conn: ServerGuard) {
+    pub(super) async fn adopt(&mut self, conn: ServerGuard) -> Attached {
         self.cancel.slot.set_target(Some(conn.cancel)).await;
-        self.server = Some(conn);
-        self.server_broken = false;
-        self.replay_settings();
+        let server = Attached::new(conn);
+        self.replay_settings(&server);
+        server
     }
 
     /// Brings the attached server's settings to the client's, ahead of its next request.
-    pub(super) fn replay_settings(&mut self) {
-        let server = self.server.as_mut().expect("attached");
-        if let Some(sql) = self.settings.diff_sql(&server.settings) {
+    pub(super) fn replay_settings(&mut self, server: &Attached) {
+        if let Some(sql) = self.view.settings.diff_sql(&server.conn.settings) {
             frontend::write_query(&mut self.server_out, &sql);
             self.pipeline.push(Expect::Internal { failed: false });
         }
     }
 
     /// Returns the server to the pool at a transaction boundary.
-    pub(super) async fn release(&mut self) {
+    pub(super) async fn release(&mut self, server: Attached) {
         tracing::trace!("server released");
         self.cancel.slot.set_target(None).await;
-        if let Some(conn) = self.server.take() {
-            if self.server_broken {
-                conn.discard();
-            } else {
-                drop(conn);
-            }
+        if server.broken {
+            server.conn.discard();
+        } else {
+            drop(server);
         }
     }
 
     /// At the end of the session: hands the server back clean, or closes it.
-    pub(super) async fn finish(&mut self, clean_exit: bool) {
-        if self.server.is_none() {
-            return;
-        }
-        self.cancel.slot.set_target(None).await;
-        let Some(mut conn) = self.server.take() else {
+    pub(super) async fn finish(&mut self, server: Option<Attached>, clean_exit: bool) {
+        let Some(server) = server else {
             return;
         };
-        let reusable = !self.server_broken
-            && self.client_passthrough == 0
-            && self.server_passthrough == 0
+        self.cancel.slot.set_target(None).await;
+        let reusable = !server.broken
+            && self.client.passthrough == 0
+            && server.passthrough == 0
             && self.pipeline.is_settled();
+        let mut conn = server.conn;
         if !reusable {
             // Replies are still in flight or the protocol state is unknown.
             if !clean_exit {
@@ -137,7 +127,7 @@ impl Relay {
             conn.discard();
             return;
         }
-        let reset: &[&str] = match (self.route.settings.mode, self.tx_status) {
+        let reset: &[&str] = match (self.route.settings.mode, self.view.tx_status) {
             (PoolMode::Transaction, TxStatus::Idle) => &[],
             (PoolMode::Transaction, _) => &["ROLLBACK"],
             (PoolMode::Session, TxStatus::Idle) => &["DISCARD ALL"],

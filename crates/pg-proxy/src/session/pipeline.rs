@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::settings::SessionCommand;
 use super::view_change::ViewChange;
+use crate::state::settings::SessionCommand;
 
 /// What the next response(s) from the server, or from sluice, will be.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::settings::SessionCommand;
+use crate::state::settings::SessionCommand;
 
 #[derive(Debug, Clone, Default)]
 pub struct Bound {

@@ -1,49 +1,32 @@
 //! The relay loop of one client session. It owns the client connection and, between a
-//! checkout and a release, one server connection; it translates client messages
-//! (`client_messages.rs`), matches server replies against the pipeline
+//! checkout and a release, one server connection (`attached.rs`); it translates client
+//! messages (`client_messages.rs`), matches server replies against the pipeline
 //! (`server_messages.rs`), and attaches/releases servers (`lifecycle.rs`).
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use pool_core::pool::PooledConnection;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::attached::{Attached, ServerGuard};
+use super::client_conn::ClientConn;
+use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
 use super::pipeline::Pipeline;
-use super::portals::Portals;
-use super::settings::{SessionCommand, Settings};
-use super::statements::ClientStatements;
+use super::view::ClientView;
 use crate::cancel::Registration;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::tags::TxStatus;
-use crate::route::{PgManager, PoolMode, Route};
+use crate::route::{PoolMode, Route};
+use crate::state::settings::Settings;
 use crate::stream::Stream;
 
-/// Largest client message sluice buffers whole (CopyData is streamed, not buffered).
-pub const CLIENT_MESSAGE_LIMIT: usize = 256 << 20;
-/// Largest server message buffered whole (DataRow and CopyData are streamed).
-pub const SERVER_MESSAGE_LIMIT: usize = 256 << 20;
+/// Read size for server replies.
 const READ_CHUNK: usize = 16 * 1024;
 /// Read size for client requests, which are usually small.
 const CLIENT_READ_CHUNK: usize = 4096;
 /// Larger output buffers are given back when the client goes idle.
 const IDLE_BUFFER_KEEP: usize = 4096;
-
-/// Why a session ended abnormally.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("client I/O: {0}")]
-    ClientIo(std::io::Error),
-    #[error("server I/O: {0}")]
-    ServerIo(std::io::Error),
-    #[error("protocol violation by client: {0}")]
-    ClientProtocol(String),
-    #[error("protocol violation by server: {0}")]
-    ServerProtocol(String),
-    #[error("{0}")]
-    Closed(&'static str),
-}
 
 /// What the client's startup carried into the session.
 pub struct SessionInfo {
@@ -56,29 +39,12 @@ pub struct SessionInfo {
 pub struct Relay {
     pub(super) route: Arc<Route>,
     pub(super) info: SessionInfo,
-    pub(super) client: Stream,
-    pub(super) client_in: BytesMut,
-    pub(super) client_out: BytesMut,
-    /// Bytes of a streamed client message still to forward.
-    pub(super) client_passthrough: usize,
-    pub(super) server: Option<PooledConnection<Arc<PgManager>>>,
+    pub(super) client: ClientConn,
+    /// Translated client messages for the server. Kept across attachments so its
+    /// capacity is reused.
     pub(super) server_out: BytesMut,
-    /// Bytes of a streamed server message still to forward.
-    pub(super) server_passthrough: usize,
     pub(super) pipeline: Pipeline,
-    /// The server is in copy-in mode and the client has not ended the COPY yet.
-    pub(super) server_copy_in: bool,
-    pub(super) statements: ClientStatements,
-    /// The settings the client wants on whichever server serves it.
-    pub(super) settings: Settings,
-    /// SET/RESET seen inside the current transaction, applied when it commits.
-    pub(super) pending_commands: Vec<SessionCommand>,
-    pub(super) tx_status: TxStatus,
-    /// Session commands of the unnamed statement; what each portal runs.
-    pub(super) unnamed_commands: Option<Arc<[SessionCommand]>>,
-    pub(super) portals: Portals,
-    /// The server must not be reused (fatal error, broken state).
-    pub(super) server_broken: bool,
+    pub(super) view: ClientView,
     pub(super) cancel: Registration,
     pub(super) shutdown: Shutdown,
 }
@@ -99,57 +65,55 @@ impl Relay {
         cancel: Registration,
         shutdown: Shutdown,
     ) -> Self {
-        let settings = info.base_settings.clone();
+        let view = ClientView::new(info.base_settings.clone());
         Self {
             route,
             info,
-            client,
-            client_in,
-            client_out: BytesMut::with_capacity(1024),
-            client_passthrough: 0,
-            server: None,
+            client: ClientConn::new(client, client_in),
             server_out: BytesMut::new(),
-            server_passthrough: 0,
             pipeline: Pipeline::default(),
-            server_copy_in: false,
-            statements: ClientStatements::default(),
-            settings,
-            pending_commands: Vec::new(),
-            tx_status: TxStatus::Idle,
-            unnamed_commands: None,
-            portals: Portals::default(),
-            server_broken: false,
+            view,
             cancel,
             shutdown,
         }
     }
 
-    /// Runs the session to its end. The server connection, if any, is released or
-    /// discarded before returning.
-    pub async fn run(mut self) -> Result<(), SessionError> {
-        let result = self.run_loop().await;
-        self.finish(result.is_ok()).await;
+    /// Runs the session to its end, on `server` first when one was checked out for it
+    /// already. The server connection, if any, is released or discarded before
+    /// returning.
+    pub async fn run(mut self, server: Option<ServerGuard>) -> Result<(), SessionError> {
+        let mut attached = match server {
+            Some(conn) => Some(self.adopt(conn).await),
+            None => None,
+        };
+        let result = self.run_loop(&mut attached).await;
+        self.finish(attached, result.is_ok()).await;
         result
     }
 
-    async fn run_loop(&mut self) -> Result<(), SessionError> {
+    async fn run_loop(&mut self, attached: &mut Option<Attached>) -> Result<(), SessionError> {
         loop {
-            if self.server.is_none() {
-                if !self.wait_for_request().await? {
-                    return Ok(());
+            let server = match attached {
+                Some(server) => server,
+                None => {
+                    if !self.wait_for_request().await? {
+                        return Ok(());
+                    }
+                    if self.answer_parses_without_server()? {
+                        self.flush_client().await?;
+                        continue;
+                    }
+                    attached.insert(self.attach().await?)
                 }
-                if self.answer_parses_without_server()? {
-                    self.flush_client().await?;
-                    continue;
-                }
-                self.attach().await?;
-            }
-            if self.process_client_input()? == Flow::Terminate {
+            };
+            if self.process_client_input(server)? == Flow::Terminate {
                 return Ok(());
             }
-            self.flush().await?;
-            if self.can_release() {
-                self.release().await;
+            self.flush(server).await?;
+            if self.can_release(server) {
+                if let Some(server) = attached.take() {
+                    self.release(server).await;
+                }
                 if self.shutdown.phase() >= Phase::Draining {
                     self.send_fatal(
                         "57P01",
@@ -160,7 +124,7 @@ impl Relay {
                 }
                 continue;
             }
-            self.wait_for_io().await?;
+            self.wait_for_io(server).await?;
         }
     }
 
@@ -179,24 +143,24 @@ impl Relay {
                 .await;
                 return Ok(false);
             }
-            if self.client_in.is_empty() {
+            if self.client.input.is_empty() {
                 // An idle client holds no buffers: they are allocated again when it speaks.
-                self.client_in = BytesMut::new();
-                if self.client_out.capacity() > IDLE_BUFFER_KEEP {
-                    self.client_out = BytesMut::new();
+                self.client.input = BytesMut::new();
+                if self.client.output.capacity() > IDLE_BUFFER_KEEP {
+                    self.client.output = BytesMut::new();
                 }
             }
             let mut shutdown = self.shutdown.clone();
             tokio::select! {
-                ready = self.client.readable() => {
+                ready = self.client.stream.readable() => {
                     ready.map_err(SessionError::ClientIo)?;
                 }
                 _ = shutdown.reached(Phase::Draining) => continue,
             }
-            self.client_in.reserve(CLIENT_READ_CHUNK);
+            self.client.input.reserve(CLIENT_READ_CHUNK);
             // Readiness can be spurious, so the read itself still yields to a drain.
             let read = tokio::select! {
-                read = self.client.read_buf(&mut self.client_in) => read,
+                read = self.client.stream.read_buf(&mut self.client.input) => read,
                 _ = shutdown.reached(Phase::Draining) => continue,
             };
             match read {
@@ -209,8 +173,8 @@ impl Relay {
 
     /// Whether a complete message (or a streamable one) is buffered.
     fn has_client_message(&self) -> Result<bool, SessionError> {
-        match crate::protocol::frame::parse_header(&self.client_in, CLIENT_MESSAGE_LIMIT) {
-            Ok(Some(h)) => Ok(self.client_in.len() >= h.frame_len()),
+        match crate::protocol::frame::parse_header(&self.client.input, CLIENT_MESSAGE_LIMIT) {
+            Ok(Some(h)) => Ok(self.client.input.len() >= h.frame_len()),
             Ok(None) => Ok(false),
             Err(e) => Err(SessionError::ClientProtocol(e.to_string())),
         }
@@ -218,10 +182,10 @@ impl Relay {
 
     /// Sends what the translation produced: first to the server, then local answers to
     /// the client.
-    pub(super) async fn flush(&mut self) -> Result<(), SessionError> {
+    pub(super) async fn flush(&mut self, server: &mut Attached) -> Result<(), SessionError> {
         if !self.server_out.is_empty() {
-            let server = self.server.as_mut().expect("flush without server");
             server
+                .conn
                 .stream
                 .write_all(&self.server_out)
                 .await
@@ -232,69 +196,70 @@ impl Relay {
     }
 
     pub(super) async fn flush_client(&mut self) -> Result<(), SessionError> {
-        if !self.client_out.is_empty() {
+        if !self.client.output.is_empty() {
             self.route
                 .metrics
                 .bytes_to_clients
-                .increment(self.client_out.len() as u64);
+                .increment(self.client.output.len() as u64);
             self.client
-                .write_all(&self.client_out)
+                .stream
+                .write_all(&self.client.output)
                 .await
                 .map_err(SessionError::ClientIo)?;
-            self.client_out.clear();
+            self.client.output.clear();
         }
         Ok(())
     }
 
     /// The server can go back to the pool: the transaction is over and nothing is owed.
-    fn can_release(&self) -> bool {
+    fn can_release(&self, server: &Attached) -> bool {
         self.route.settings.mode == PoolMode::Transaction
-            && self.tx_status == TxStatus::Idle
+            && self.view.tx_status == TxStatus::Idle
             && self.pipeline.is_settled()
-            && self.client_passthrough == 0
-            && self.server_passthrough == 0
-            && !self.server_copy_in
-            && !self.server_broken
+            && self.client.passthrough == 0
+            && server.passthrough == 0
+            && !server.copy_in
+            && !server.broken
     }
 
     /// While attached: waits for data from either side (or a timeout), and relays
     /// what the server sent.
-    async fn wait_for_io(&mut self) -> Result<(), SessionError> {
-        let idle_in_tx = self.tx_status != TxStatus::Idle && self.pipeline.is_empty();
+    async fn wait_for_io(&mut self, server: &mut Attached) -> Result<(), SessionError> {
+        let idle_in_tx = self.view.tx_status != TxStatus::Idle && self.pipeline.is_empty();
         let idle_timeout = self
             .route
             .settings
             .idle_in_transaction_timeout
             .filter(|_| idle_in_tx);
-        let server: &mut crate::server::ServerConn = self.server.as_mut().expect("attached");
-        if server.read_buf.capacity() - server.read_buf.len() < 1024 {
-            server.read_buf.reserve(READ_CHUNK);
+        let conn = &mut *server.conn;
+        if conn.read_buf.capacity() - conn.read_buf.len() < 1024 {
+            conn.read_buf.reserve(READ_CHUNK);
         }
-        if self.client_in.capacity() - self.client_in.len() < 1024 {
-            self.client_in.reserve(CLIENT_READ_CHUNK);
+        if self.client.input.capacity() - self.client.input.len() < 1024 {
+            self.client.input.reserve(CLIENT_READ_CHUNK);
         }
         let mut shutdown = self.shutdown.clone();
         let event = tokio::select! {
             biased;
-            read = server.stream.read_buf(&mut server.read_buf) => Event::Server(read),
-            read = self.client.read_buf(&mut self.client_in) => Event::Client(read),
+            read = conn.stream.read_buf(&mut conn.read_buf) => Event::Server(read),
+            read = self.client.stream.read_buf(&mut self.client.input) => Event::Client(read),
             _ = sleep_or_never(idle_timeout) => Event::IdleTimeout,
             _ = shutdown.reached(Phase::Closing) => Event::Shutdown,
         };
         match event {
             Event::Server(Ok(0)) => {
-                self.server_broken = true;
+                server.broken = true;
                 self.send_fatal("08006", "server closed the connection unexpectedly")
                     .await;
                 Err(SessionError::Closed("server closed the connection"))
             }
             Event::Server(Err(e)) => {
-                self.server_broken = true;
+                server.broken = true;
                 self.send_fatal("08006", "lost the server connection").await;
                 Err(SessionError::ServerIo(e))
             }
             Event::Server(Ok(_)) => {
-                self.process_server_input()?;
+                self.process_server_input(server)?;
                 self.flush_client().await
             }
             Event::Client(Ok(0)) => Err(SessionError::Closed("client disconnected")),
@@ -324,7 +289,7 @@ impl Relay {
 
     /// Sends a FATAL ErrorResponse; the caller ends the session.
     pub(super) async fn send_fatal(&mut self, code: &str, message: &str) {
-        backend::error_response(&mut self.client_out, Severity::Fatal, code, message);
+        backend::error_response(&mut self.client.output, Severity::Fatal, code, message);
         let _ = self.flush_client().await;
     }
 }

@@ -4,49 +4,55 @@
 
 use std::sync::Arc;
 
+use super::attached::Attached;
+use super::error::{SessionError, SERVER_MESSAGE_LIMIT};
 use super::pipeline::Expect;
-use super::relay::{Relay, SessionError, SERVER_MESSAGE_LIMIT};
-use super::settings::{SessionCommand, Settings};
+use super::relay::Relay;
 use super::view_change::Undone;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::error_fields::ErrorFields;
 use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::tags::{backend as tag, TxStatus};
+use crate::state::settings::{SessionCommand, Settings};
 
 impl Relay {
     /// Relays every complete (or streamable) server message buffered.
-    pub(super) fn process_server_input(&mut self) -> Result<(), SessionError> {
+    pub(super) fn process_server_input(
+        &mut self,
+        server: &mut Attached,
+    ) -> Result<(), SessionError> {
         loop {
-            let server = self.server.as_mut().expect("attached");
-            if self.server_passthrough > 0 {
-                let n = self.server_passthrough.min(server.read_buf.len());
+            if server.passthrough > 0 {
+                let n = server.passthrough.min(server.conn.read_buf.len());
                 if n == 0 {
                     break;
                 }
-                self.client_out
-                    .extend_from_slice(&server.read_buf.split_to(n));
-                self.server_passthrough -= n;
+                self.client
+                    .output
+                    .extend_from_slice(&server.conn.read_buf.split_to(n));
+                server.passthrough -= n;
                 continue;
             }
-            let header = match parse_header(&server.read_buf, SERVER_MESSAGE_LIMIT) {
+            let header = match parse_header(&server.conn.read_buf, SERVER_MESSAGE_LIMIT) {
                 Ok(Some(h)) => h,
                 Ok(None) => break,
-                Err(e) => return Err(self.server_protocol_error(e.to_string())),
+                Err(e) => return Err(server.protocol_error(e.to_string())),
             };
-            if server.read_buf.len() < header.frame_len() {
+            if server.conn.read_buf.len() < header.frame_len() {
                 let streamable = header.tag == tag::DATA_ROW || header.tag == tag::COPY_DATA;
                 let swallowing = matches!(self.pipeline.head(), Some(Expect::Internal { .. }));
                 if streamable && !swallowing {
                     // Stream large rows instead of buffering them whole.
-                    let n = server.read_buf.len();
-                    self.client_out
-                        .extend_from_slice(&server.read_buf.split_to(n));
-                    self.server_passthrough = header.frame_len() - n;
+                    let n = server.conn.read_buf.len();
+                    self.client
+                        .output
+                        .extend_from_slice(&server.conn.read_buf.split_to(n));
+                    server.passthrough = header.frame_len() - n;
                 }
                 break;
             }
-            let frame = server.read_buf.split_to(header.frame_len());
-            self.on_server_message(header.tag, &frame)?;
+            let frame = server.conn.read_buf.split_to(header.frame_len());
+            self.on_server_message(server, header.tag, &frame)?;
             self.emit_local_replies();
         }
         Ok(())
@@ -57,27 +63,27 @@ impl Relay {
         matches!(self.pipeline.head(), Some(Expect::Internal { .. }))
     }
 
-    fn server_protocol_error(&mut self, msg: String) -> SessionError {
-        self.server_broken = true;
-        SessionError::ServerProtocol(msg)
-    }
-
-    fn unexpected(&mut self, t: u8) -> SessionError {
+    fn unexpected(&self, server: &mut Attached, t: u8) -> SessionError {
         let head = format!("{:?}", self.pipeline.head());
-        self.server_protocol_error(format!(
+        server.protocol_error(format!(
             "unexpected message {:?} while expecting {head}",
             t as char
         ))
     }
 
-    fn on_server_message(&mut self, t: u8, frame: &[u8]) -> Result<(), SessionError> {
+    fn on_server_message(
+        &mut self,
+        server: &mut Attached,
+        t: u8,
+        frame: &[u8],
+    ) -> Result<(), SessionError> {
         let body = &frame[HEADER_LEN..];
         tracing::trace!(tag = %(t as char), len = frame.len(), head = ?self.pipeline.head(), "server message");
         let mut forward = !self.swallowing();
         match t {
             tag::COPY_IN_RESPONSE => {
                 if !self.pipeline.enter_copy_in() {
-                    self.server_copy_in = true;
+                    server.copy_in = true;
                 }
             }
             tag::DATA_ROW
@@ -93,8 +99,7 @@ impl Relay {
                 let mut parts = body.split(|&b| b == 0);
                 let name = String::from_utf8_lossy(parts.next().unwrap_or_default());
                 let value = String::from_utf8_lossy(parts.next().unwrap_or_default());
-                let server = self.server.as_mut().expect("attached");
-                server.set_param(&name, &value);
+                server.conn.set_param(&name, &value);
                 // The client sees the value of the server it is on, also after sluice's
                 // own settings replay.
                 forward = true;
@@ -102,39 +107,39 @@ impl Relay {
             tag::PARSE_COMPLETE => match self.pipeline.pop() {
                 Some(Expect::InjectedParse { .. }) => forward = false,
                 Some(Expect::ParseComplete { .. }) => {}
-                _ => return Err(self.unexpected(t)),
+                _ => return Err(self.unexpected(server, t)),
             },
             tag::BIND_COMPLETE => match self.pipeline.pop() {
                 Some(Expect::BindComplete { .. }) => {}
-                _ => return Err(self.unexpected(t)),
+                _ => return Err(self.unexpected(server, t)),
             },
             tag::CLOSE_COMPLETE => match self.pipeline.pop() {
                 Some(Expect::InjectedClose { .. }) => forward = false,
                 Some(Expect::CloseComplete) => {}
-                _ => return Err(self.unexpected(t)),
+                _ => return Err(self.unexpected(server, t)),
             },
             tag::ROW_DESCRIPTION | tag::NO_DATA => match self.pipeline.head() {
                 Some(Expect::DescribeStatement | Expect::DescribePortal) => {
                     self.pipeline.pop();
                 }
                 Some(Expect::SimpleQuery { .. } | Expect::Internal { .. }) => {}
-                _ => return Err(self.unexpected(t)),
+                _ => return Err(self.unexpected(server, t)),
             },
             tag::EMPTY_QUERY_RESPONSE
                 if matches!(self.pipeline.head(), Some(Expect::StandInQuery { .. })) =>
             {
                 if let Some(Expect::StandInQuery { reply, .. }) = self.pipeline.head() {
-                    self.client_out.extend_from_slice(reply);
+                    self.client.output.extend_from_slice(reply);
                 }
                 forward = false;
             }
             tag::COMMAND_COMPLETE | tag::EMPTY_QUERY_RESPONSE | tag::PORTAL_SUSPENDED => {
                 if t == tag::COMMAND_COMPLETE {
                     if body.starts_with(b"COMMIT") {
-                        self.commit_pending_commands();
+                        self.commit_pending_commands(server);
                     } else if body.starts_with(b"ROLLBACK") {
                         // Also ROLLBACK TO SAVEPOINT, which keeps what ran before it.
-                        self.abandon_pending_commands();
+                        self.abandon_pending_commands(server);
                     }
                 }
                 match self.pipeline.head() {
@@ -145,20 +150,20 @@ impl Relay {
                         }) = self.pipeline.pop()
                         {
                             if t == tag::COMMAND_COMPLETE {
-                                self.record_commands(&cmds);
+                                self.record_commands(server, &cmds);
                             }
                         }
                     }
                     Some(Expect::SimpleQuery { .. } | Expect::Internal { .. }) => {}
-                    _ => return Err(self.unexpected(t)),
+                    _ => return Err(self.unexpected(server, t)),
                 }
             }
-            tag::ERROR_RESPONSE => forward &= self.on_error(body),
+            tag::ERROR_RESPONSE => forward &= self.on_error(server, body),
             tag::READY_FOR_QUERY => {
                 let status = body
                     .first()
                     .and_then(|&b| TxStatus::from_byte(b))
-                    .ok_or_else(|| self.server_protocol_error("bad ReadyForQuery".into()))?;
+                    .ok_or_else(|| server.protocol_error("bad ReadyForQuery".into()))?;
                 match self.pipeline.pop() {
                     Some(Expect::Sync | Expect::StandInQuery { .. }) => {}
                     Some(Expect::SimpleQuery { commands, failed }) => {
@@ -166,24 +171,24 @@ impl Relay {
                             if failed {
                                 // Some of its statements may have run: the server's state
                                 // is no longer known.
-                                self.server_mut().settings.mark_unknown();
+                                server.conn.settings.mark_unknown();
                             } else {
-                                self.record_commands(&cmds);
+                                self.record_commands(server, &cmds);
                             }
                         }
                     }
                     Some(Expect::Internal { failed }) => {
                         forward = false;
                         if failed {
-                            self.server_mut().settings.mark_unknown();
+                            server.conn.settings.mark_unknown();
                         } else {
-                            let wanted = self.settings.clone();
-                            self.server_mut().settings = wanted;
+                            let wanted = self.view.settings.clone();
+                            server.conn.settings = wanted;
                         }
                     }
-                    _ => return Err(self.unexpected(t)),
+                    _ => return Err(self.unexpected(server, t)),
                 }
-                self.tx_status = status;
+                self.view.tx_status = status;
                 if forward {
                     self.route
                         .metrics
@@ -191,35 +196,31 @@ impl Relay {
                         .increment(u64::from(status == TxStatus::Idle));
                 }
                 if status == TxStatus::Idle {
-                    self.commit_pending_commands();
+                    self.commit_pending_commands(server);
                     // Not while later messages are translated: they may bind anew.
                     if self.pipeline.is_settled() {
-                        self.portals.end_of_transaction();
+                        self.view.portals.end_of_transaction();
                     }
                 }
             }
-            _ => return Err(self.unexpected(t)),
+            _ => return Err(self.unexpected(server, t)),
         }
         if forward {
-            self.client_out.extend_from_slice(frame);
+            self.client.output.extend_from_slice(frame);
         }
         Ok(())
     }
 
-    fn server_mut(&mut self) -> &mut crate::server::ServerConn {
-        self.server.as_mut().expect("attached")
-    }
-
     /// Acts on an ErrorResponse; returns whether the server's message goes to the client
     /// as it is (false when sluice sent its own in its place).
-    fn on_error(&mut self, body: &[u8]) -> bool {
+    fn on_error(&mut self, server: &mut Attached, body: &[u8]) -> bool {
         let fields = ErrorFields::parse(body);
         // The transaction (implicit or not) fails: its SETs are rolled back with it.
-        self.abandon_pending_commands();
+        self.abandon_pending_commands(server);
         // An error ends copy-in on the server side.
-        self.server_copy_in = false;
+        server.copy_in = false;
         if fields.is_fatal() {
-            self.server_broken = true;
+            server.broken = true;
         }
         match self.pipeline.head_mut() {
             Some(Expect::SimpleQuery { failed, .. }) => *failed = true,
@@ -233,7 +234,7 @@ impl Relay {
             // Ending the transaction at Sync failed (a deferred constraint), or nothing
             // was asked (the server is going away): no discard follows.
             Some(Expect::Sync | Expect::StandInQuery { .. }) | None => {}
-            Some(_) => return self.on_extended_error(&fields),
+            Some(_) => return self.on_extended_error(server, &fields),
         }
         true
     }
@@ -241,7 +242,7 @@ impl Relay {
     /// An extended-protocol request failed: the server discards everything up to the
     /// next Sync. The expectations of those messages go, and what translating them
     /// changed is undone, latest first.
-    fn on_extended_error(&mut self, fields: &ErrorFields) -> bool {
+    fn on_extended_error(&mut self, server: &mut Attached, fields: &ErrorFields) -> bool {
         let mut forward = true;
         match self.pipeline.head() {
             Some(
@@ -255,7 +256,7 @@ impl Relay {
             ) if fields.is_stale_cached_plan() => {
                 // Re-prepare before the next use, so a retry sees the new shape.
                 let id = *id;
-                self.server_mut().statements.invalidate(id);
+                server.conn.statements.invalidate(id);
             }
             Some(Expect::DuplicateParse { name }) if fields.code == "42P05" => {
                 // The server named the statement it holds; the client named its own.
@@ -263,7 +264,12 @@ impl Relay {
                     "prepared statement \"{}\" already exists",
                     String::from_utf8_lossy(name)
                 );
-                backend::error_response(&mut self.client_out, Severity::Error, "42P05", &message);
+                backend::error_response(
+                    &mut self.client.output,
+                    Severity::Error,
+                    "42P05",
+                    &message,
+                );
                 forward = false;
             }
             _ => {}
@@ -283,18 +289,16 @@ impl Relay {
             match e {
                 Expect::ParseComplete { statement, change } => {
                     if let Some(id) = statement {
-                        self.server_mut().statements.forget(id);
+                        server.conn.statements.forget(id);
                     }
-                    self.revert(change, why);
+                    self.view.revert(change, why);
                 }
-                Expect::InjectedParse { statement } => {
-                    self.server_mut().statements.forget(statement)
-                }
+                Expect::InjectedParse { statement } => server.conn.statements.forget(statement),
                 Expect::InjectedClose { statement } => {
-                    self.server_mut().statements.close_later(statement)
+                    server.conn.statements.close_later(statement)
                 }
                 Expect::Local { change, .. } | Expect::StandInQuery { change, .. } => {
-                    self.revert(change, why)
+                    self.view.revert(change, why)
                 }
                 _ => {}
             }
@@ -304,21 +308,20 @@ impl Relay {
 
     /// Notes SET/RESET that ran; they take effect for the client when the
     /// transaction commits.
-    fn record_commands(&mut self, cmds: &Arc<[SessionCommand]>) {
+    fn record_commands(&mut self, server: &mut Attached, cmds: &Arc<[SessionCommand]>) {
         for c in cmds.iter() {
             match c {
                 SessionCommand::DiscardAll => {
-                    self.statements.clear();
-                    let server = self.server_mut();
-                    server.statements.clear();
-                    self.pending_commands.push(c.clone());
+                    self.view.statements.clear();
+                    server.conn.statements.clear();
+                    self.view.pending_commands.push(c.clone());
                 }
                 SessionCommand::DeallocateAll => {
-                    self.statements.clear();
-                    self.server_mut().statements.clear();
+                    self.view.statements.clear();
+                    server.conn.statements.clear();
                 }
                 SessionCommand::Deallocate { .. } => {}
-                _ => self.pending_commands.push(c.clone()),
+                _ => self.view.pending_commands.push(c.clone()),
             }
         }
     }
@@ -326,24 +329,23 @@ impl Relay {
     /// The transaction that ran them ended in a rollback, or failed: they no longer
     /// follow the client, and what the server kept (a savepoint may have kept some) is
     /// unknown, so the next client's settings replay starts from RESET ALL.
-    fn abandon_pending_commands(&mut self) {
-        if !self.pending_commands.is_empty() {
-            self.pending_commands.clear();
-            self.server_mut().settings.mark_unknown();
+    fn abandon_pending_commands(&mut self, server: &mut Attached) {
+        if !self.view.pending_commands.is_empty() {
+            self.view.pending_commands.clear();
+            server.conn.settings.mark_unknown();
         }
     }
 
-    fn commit_pending_commands(&mut self) {
-        if self.pending_commands.is_empty() {
+    fn commit_pending_commands(&mut self, server: &mut Attached) {
+        if self.view.pending_commands.is_empty() {
             return;
         }
-        let cmds = std::mem::take(&mut self.pending_commands);
+        let cmds = std::mem::take(&mut self.view.pending_commands);
         let base = self.info.base_settings.clone();
         let server_base = Settings::default();
         for c in &cmds {
-            c.apply(&mut self.settings, &base);
-            let server = self.server.as_mut().expect("attached");
-            c.apply(&mut server.settings, &server_base);
+            c.apply(&mut self.view.settings, &base);
+            c.apply(&mut server.conn.settings, &server_base);
         }
     }
 }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::relay::Relay;
-use super::settings::SessionCommand;
-use super::statements::SharedStatement;
+use crate::state::settings::SessionCommand;
+use crate::state::statements::SharedStatement;
 
 #[derive(Debug, Default)]
 pub enum ViewChange {
@@ -46,24 +45,4 @@ pub enum Undone {
     Failed,
     /// The server skipped it after an earlier error in the same batch.
     Discarded,
-}
-
-impl Relay {
-    /// Puts the client's view back as if the message behind `change` had not run.
-    pub(super) fn revert(&mut self, change: ViewChange, why: Undone) {
-        match change {
-            ViewChange::None => {}
-            ViewChange::Defined { name } => {
-                self.statements.remove(&name);
-            }
-            ViewChange::Removed { name, statement } => self.statements.insert(name, statement),
-            ViewChange::Unnamed { previous } => {
-                self.unnamed_commands = match why {
-                    // A failed unnamed Parse has already dropped the previous statement.
-                    Undone::Failed => None,
-                    Undone::Discarded => previous,
-                };
-            }
-        }
-    }
 }

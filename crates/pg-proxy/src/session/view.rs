@@ -1,0 +1,56 @@
+//! The client's own view of its session, the same whichever server serves it: its
+//! statement names, its settings and the SET/RESET waiting for their transaction to
+//! commit, its portals, the session commands of its unnamed statement, and its
+//! transaction status.
+
+use std::sync::Arc;
+
+use super::portals::Portals;
+use super::statements::ClientStatements;
+use super::view_change::{Undone, ViewChange};
+use crate::protocol::tags::TxStatus;
+use crate::state::settings::{SessionCommand, Settings};
+
+pub(super) struct ClientView {
+    pub statements: ClientStatements,
+    /// The settings the client wants on whichever server serves it.
+    pub settings: Settings,
+    /// SET/RESET seen inside the current transaction, applied when it commits.
+    pub pending_commands: Vec<SessionCommand>,
+    pub tx_status: TxStatus,
+    /// Session commands of the unnamed statement; what each portal runs.
+    pub unnamed_commands: Option<Arc<[SessionCommand]>>,
+    pub portals: Portals,
+}
+
+impl ClientView {
+    /// A new session's view: its settings are those of its startup.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            statements: ClientStatements::default(),
+            settings,
+            pending_commands: Vec::new(),
+            tx_status: TxStatus::Idle,
+            unnamed_commands: None,
+            portals: Portals::default(),
+        }
+    }
+
+    /// Puts the view back as if the message behind `change` had not run.
+    pub fn revert(&mut self, change: ViewChange, why: Undone) {
+        match change {
+            ViewChange::None => {}
+            ViewChange::Defined { name } => {
+                self.statements.remove(&name);
+            }
+            ViewChange::Removed { name, statement } => self.statements.insert(name, statement),
+            ViewChange::Unnamed { previous } => {
+                self.unnamed_commands = match why {
+                    // A failed unnamed Parse has already dropped the previous statement.
+                    Undone::Failed => None,
+                    Undone::Discarded => previous,
+                };
+            }
+        }
+    }
+}

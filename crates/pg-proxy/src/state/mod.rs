@@ -1,0 +1,7 @@
+//! Session state that both the client sessions and the server connections carry: the
+//! session settings that follow a client from server to server, and the route's shared
+//! prepared statements. It sits below `session/` and `server/` so neither imports the
+//! other for it.
+
+pub mod settings;
+pub mod statements;

@@ -1,0 +1,100 @@
+//! Prepared statements in transaction pooling. A client's named statement is mapped to
+//! a statement shared by every client of the route, keyed by query text and parameter
+//! types, under a name sluice chooses. Any server connection can then serve it: sluice
+//! prepares it there first when the connection lacks it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+
+use super::settings::{may_change_session, scan, SessionCommand};
+use crate::protocol::frontend::{write_parse, ParseView};
+
+/// A statement shared by the clients of one route.
+#[derive(Debug)]
+pub struct SharedStatement {
+    pub id: u64,
+    /// The server-side name.
+    pub name: Bytes,
+    /// A ready-to-send Parse under `name`, injected where a server lacks the statement.
+    pub parse: Bytes,
+    /// Session commands the statement contains (a prepared `SET`).
+    pub commands: Option<Arc<[SessionCommand]>>,
+}
+
+/// Per-route table of shared statements. Every session of the route looks statements up
+/// here, so the map is sharded rather than behind one lock.
+#[derive(Debug, Default)]
+pub struct StatementRegistry {
+    by_key: DashMap<Bytes, Arc<SharedStatement>>,
+    next_id: AtomicU64,
+}
+
+/// Entries beyond this are pruned when no client holds them any more.
+const REGISTRY_SOFT_LIMIT: usize = 10_000;
+
+impl StatementRegistry {
+    /// The shared statement for a client's Parse.
+    pub fn intern(&self, parse: &ParseView<'_>) -> Arc<SharedStatement> {
+        let mut key = BytesMut::with_capacity(parse.query.len() + parse.param_types.len() + 1);
+        key.put_slice(parse.query);
+        key.put_u8(0);
+        key.put_slice(parse.param_types);
+        let key = key.freeze();
+        if let Some(s) = self.by_key.get(&key) {
+            return s.clone();
+        }
+        if self.by_key.len() >= REGISTRY_SOFT_LIMIT {
+            // Outside any entry guard: pruning locks every shard.
+            self.by_key.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        // The entry holds its shard locked, so one Parse text gets one id.
+        match self.by_key.entry(key) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(e) => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                let name = Bytes::from(shared_statement_name(id));
+                let mut frame = BytesMut::new();
+                write_parse(&mut frame, &name, parse.query, parse.param_types);
+                let s = Arc::new(SharedStatement {
+                    id,
+                    name,
+                    parse: frame.freeze(),
+                    commands: commands_of(parse.query),
+                });
+                e.insert(s.clone());
+                s
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The server-side name of a shared prepared statement.
+pub fn shared_statement_name(id: u64) -> String {
+    format!("sluice_{id}")
+}
+
+/// Session commands in a statement's text, if any.
+pub fn commands_of(query: &[u8]) -> Option<Arc<[SessionCommand]>> {
+    if !may_change_session(query) {
+        return None;
+    }
+    let text = std::str::from_utf8(query).ok()?;
+    let cmds = scan(text);
+    (!cmds.is_empty()).then(|| cmds.into())
+}
+
+#[cfg(test)]
+#[path = "statements_tests.rs"]
+mod tests;

@@ -1,0 +1,50 @@
+//! Tests of the route's shared statement registry.
+
+use super::*;
+
+const NO_TYPES: &[u8] = &[0, 0];
+const ONE_INT4: &[u8] = &[0, 1, 0, 0, 0, 23];
+
+fn intern(r: &StatementRegistry, name: &[u8], query: &[u8], types: &[u8]) -> Arc<SharedStatement> {
+    r.intern(&ParseView {
+        name,
+        query,
+        param_types: types,
+    })
+}
+
+#[test]
+fn same_text_and_types_share_one_statement() {
+    let r = StatementRegistry::default();
+    let a = intern(&r, b"a", b"select $1", ONE_INT4);
+    let b = intern(&r, b"b", b"select $1", ONE_INT4);
+    let c = intern(&r, b"a", b"select $1", NO_TYPES);
+    assert_eq!(a.id, b.id);
+    assert_ne!(a.id, c.id);
+    assert_eq!(r.len(), 2);
+    let v = ParseView::decode(&a.parse[5..]).unwrap();
+    assert_eq!(v.name, &a.name[..]);
+    assert_eq!(v.query, b"select $1");
+}
+
+#[test]
+fn prepared_set_is_recognised() {
+    let r = StatementRegistry::default();
+    let s = intern(&r, b"", b"SET search_path TO x", NO_TYPES);
+    assert!(s.commands.is_some());
+}
+
+#[test]
+fn unused_statements_are_pruned_past_the_soft_limit() {
+    let r = StatementRegistry::default();
+    let kept = intern(&r, b"k", b"select 0", NO_TYPES);
+    for i in 1..REGISTRY_SOFT_LIMIT {
+        intern(&r, b"", format!("select {i}").as_bytes(), NO_TYPES);
+    }
+    assert_eq!(r.len(), REGISTRY_SOFT_LIMIT);
+    let again = intern(&r, b"n", b"select again", NO_TYPES);
+    // Only the statement a client still holds survives, next to the new one.
+    assert_eq!(r.len(), 2);
+    assert_eq!(again.id, REGISTRY_SOFT_LIMIT as u64 + 1);
+    assert_eq!(intern(&r, b"x", b"select 0", NO_TYPES).id, kept.id);
+}
