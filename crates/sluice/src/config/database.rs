@@ -8,6 +8,94 @@ use super::collector::Collector;
 use super::credentials::{self, CredentialSettings, CredentialsConfig};
 use super::vault::VaultConfig;
 
+/// Declares a section's database block as written: the options every database has,
+/// in the order the parser lists them, with the section's own options at three places
+/// (after `cluster`, before `prepared_statement_cache`, before `credentials`). A
+/// macro because the parser rejects unknown keys, which rules out flattening a shared
+/// struct into each section's.
+macro_rules! database_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            head { $($(#[$hm:meta])* pub $head:ident: $head_ty:ty,)* }
+            middle { $($(#[$mm:meta])* pub $middle:ident: $middle_ty:ty,)* }
+            tail { $($(#[$tm:meta])* pub $tail:ident: $tail_ty:ty,)* }
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub cluster: String,
+            $($(#[$hm])* pub $head: $head_ty,)*
+            #[serde(default = "crate::config::database::default_pool_mode")]
+            pub pool_mode: String,
+            #[serde(default = "crate::config::database::default_pool_size")]
+            pub pool_size: usize,
+            #[serde(default)]
+            pub min_idle: usize,
+            pub max_client_conn: Option<usize>,
+            #[serde(default = "crate::config::database::default_checkout_timeout")]
+            pub checkout_timeout: String,
+            #[serde(default = "crate::config::database::default_server_lifetime")]
+            pub server_lifetime: String,
+            #[serde(default = "crate::config::database::default_lifetime_jitter")]
+            pub server_lifetime_jitter: String,
+            #[serde(default = "crate::config::database::default_server_idle_timeout")]
+            pub server_idle_timeout: String,
+            $($(#[$mm])* pub $middle: $middle_ty,)*
+            #[serde(default = "crate::config::database::default_statement_cache")]
+            pub prepared_statement_cache: usize,
+            $($(#[$tm])* pub $tail: $tail_ty,)*
+            pub credentials: crate::config::credentials::CredentialsConfig,
+        }
+
+        impl $name {
+            /// The options every database has, for the shared checks.
+            fn shared(&self) -> crate::config::database::DatabaseFields<'_> {
+                crate::config::database::DatabaseFields {
+                    cluster: &self.cluster,
+                    pool: crate::config::database::PoolOptions {
+                        pool_mode: &self.pool_mode,
+                        pool_size: self.pool_size,
+                        min_idle: self.min_idle,
+                        max_client_conn: self.max_client_conn,
+                        prepared_statement_cache: self.prepared_statement_cache,
+                        checkout_timeout: &self.checkout_timeout,
+                        server_lifetime: &self.server_lifetime,
+                        server_lifetime_jitter: &self.server_lifetime_jitter,
+                        server_idle_timeout: &self.server_idle_timeout,
+                    },
+                    credentials: &self.credentials,
+                }
+            }
+        }
+    };
+}
+pub(super) use database_config;
+
+pub(super) fn default_pool_mode() -> String {
+    "transaction".into()
+}
+pub(super) fn default_pool_size() -> usize {
+    20
+}
+pub(super) fn default_checkout_timeout() -> String {
+    "30s".into()
+}
+pub(super) fn default_server_lifetime() -> String {
+    "1h".into()
+}
+pub(super) fn default_lifetime_jitter() -> String {
+    "5m".into()
+}
+pub(super) fn default_server_idle_timeout() -> String {
+    "10m".into()
+}
+pub(super) fn default_statement_cache() -> usize {
+    500
+}
+
 /// A validated database: what a route is built from.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings<R> {

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use super::client_auth::{self, ClientAuth, ClientAuthFields};
 use super::cluster::{self, ClusterFields, ClusterSettings};
 use super::collector::Collector;
-use super::credentials::CredentialsConfig;
-use super::database::{self, DatabaseFields, DatabaseSettings, PoolOptions, Pooling};
+use super::database::{self, database_config, DatabaseSettings, Pooling};
 use super::vault::VaultConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,53 +89,17 @@ fn default_check_interval() -> String {
     "1s".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MysqlDatabaseConfig {
-    pub cluster: String,
-    #[serde(default = "default_pool_mode")]
-    pub pool_mode: String,
-    #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
-    #[serde(default)]
-    pub min_idle: usize,
-    pub max_client_conn: Option<usize>,
-    #[serde(default = "default_checkout_timeout")]
-    pub checkout_timeout: String,
-    #[serde(default = "default_server_lifetime")]
-    pub server_lifetime: String,
-    #[serde(default = "default_lifetime_jitter")]
-    pub server_lifetime_jitter: String,
-    #[serde(default = "default_server_idle_timeout")]
-    pub server_idle_timeout: String,
-    #[serde(default = "default_statement_cache")]
-    pub prepared_statement_cache: usize,
-    /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
-    #[serde(default)]
-    pub local_infile: bool,
-    pub credentials: CredentialsConfig,
-}
-
-fn default_pool_mode() -> String {
-    "transaction".into()
-}
-fn default_pool_size() -> usize {
-    20
-}
-fn default_checkout_timeout() -> String {
-    "30s".into()
-}
-fn default_server_lifetime() -> String {
-    "1h".into()
-}
-fn default_lifetime_jitter() -> String {
-    "5m".into()
-}
-fn default_server_idle_timeout() -> String {
-    "10m".into()
-}
-fn default_statement_cache() -> usize {
-    500
+database_config! {
+    /// A `[mysql.databases.NAME]` block.
+    pub struct MysqlDatabaseConfig {
+        head {}
+        middle {}
+        tail {
+            /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
+            #[serde(default)]
+            pub local_infile: bool,
+        }
+    }
 }
 
 /// The validated `[mysql]` section.
@@ -287,21 +250,7 @@ fn database(
     m: &MysqlConfig,
     vault: Option<&VaultConfig>,
 ) -> MysqlDbSettings {
-    let fields = DatabaseFields {
-        cluster: &db.cluster,
-        pool: PoolOptions {
-            pool_mode: &db.pool_mode,
-            pool_size: db.pool_size,
-            min_idle: db.min_idle,
-            max_client_conn: db.max_client_conn,
-            prepared_statement_cache: db.prepared_statement_cache,
-            checkout_timeout: &db.checkout_timeout,
-            server_lifetime: &db.server_lifetime,
-            server_lifetime_jitter: &db.server_lifetime_jitter,
-            server_idle_timeout: &db.server_idle_timeout,
-        },
-        credentials: &db.credentials,
-    };
+    let fields = db.shared();
     let cluster_known = m.clusters.contains_key(&db.cluster);
     database::validate(
         c,

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use super::client_auth::{self, ClientAuth, ClientAuthFields};
 use super::cluster::{self, ClusterFields, ClusterSettings};
 use super::collector::Collector;
-use super::credentials::CredentialsConfig;
-use super::database::{self, DatabaseFields, DatabaseSettings, PoolOptions, Pooling};
+use super::database::{self, database_config, DatabaseSettings, Pooling};
 use super::vault::VaultConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,56 +61,22 @@ fn default_connect_timeout() -> String {
     "5s".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseConfig {
-    pub cluster: String,
-    pub server_database: Option<String>,
-    #[serde(default = "default_pool_mode")]
-    pub pool_mode: String,
-    #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
-    #[serde(default)]
-    pub min_idle: usize,
-    pub max_client_conn: Option<usize>,
-    #[serde(default = "default_checkout_timeout")]
-    pub checkout_timeout: String,
-    #[serde(default = "default_server_lifetime")]
-    pub server_lifetime: String,
-    #[serde(default = "default_lifetime_jitter")]
-    pub server_lifetime_jitter: String,
-    #[serde(default = "default_server_idle_timeout")]
-    pub server_idle_timeout: String,
-    #[serde(default = "default_idle_in_tx")]
-    pub idle_in_transaction_timeout: String,
-    #[serde(default = "default_statement_cache")]
-    pub prepared_statement_cache: usize,
-    pub credentials: CredentialsConfig,
+database_config! {
+    /// A `[postgres.databases.NAME]` block.
+    pub struct DatabaseConfig {
+        head {
+            pub server_database: Option<String>,
+        }
+        middle {
+            #[serde(default = "default_idle_in_tx")]
+            pub idle_in_transaction_timeout: String,
+        }
+        tail {}
+    }
 }
 
-fn default_pool_mode() -> String {
-    "transaction".into()
-}
-fn default_pool_size() -> usize {
-    20
-}
-fn default_checkout_timeout() -> String {
-    "30s".into()
-}
-fn default_server_lifetime() -> String {
-    "1h".into()
-}
-fn default_lifetime_jitter() -> String {
-    "5m".into()
-}
-fn default_server_idle_timeout() -> String {
-    "10m".into()
-}
 fn default_idle_in_tx() -> String {
     "0".into()
-}
-fn default_statement_cache() -> usize {
-    500
 }
 
 /// The validated `[postgres]` section.
@@ -220,21 +185,7 @@ fn database(
     pg: &PostgresConfig,
     vault: Option<&VaultConfig>,
 ) -> PgDbSettings {
-    let fields = DatabaseFields {
-        cluster: &db.cluster,
-        pool: PoolOptions {
-            pool_mode: &db.pool_mode,
-            pool_size: db.pool_size,
-            min_idle: db.min_idle,
-            max_client_conn: db.max_client_conn,
-            prepared_statement_cache: db.prepared_statement_cache,
-            checkout_timeout: &db.checkout_timeout,
-            server_lifetime: &db.server_lifetime,
-            server_lifetime_jitter: &db.server_lifetime_jitter,
-            server_idle_timeout: &db.server_idle_timeout,
-        },
-        credentials: &db.credentials,
-    };
+    let fields = db.shared();
     let cluster_known = pg.clusters.contains_key(&db.cluster);
     database::validate(
         c,
