@@ -119,3 +119,7 @@ fn set_gauges(side: &dyn Side) {
             .set(if route.ready { 1.0 } else { 0.0 });
     }
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
