@@ -52,19 +52,10 @@ impl ConfigWatch {
 /// The config file and the files its settings name.
 pub fn watched_files(config_path: &Path, settings: &Validated) -> Vec<PathBuf> {
     let mut files = vec![config_path.to_path_buf()];
-    if let Some(pg) = &settings.postgres {
-        files.push(pg.users_file.clone());
-        files.extend(pg.hba_file.clone());
-        if let Some((cert, key)) = &pg.tls {
-            files.extend([cert.clone(), key.clone()]);
-        }
-    }
-    if let Some(m) = &settings.mysql {
-        files.push(m.users_file.clone());
-        files.extend(m.hba_file.clone());
-        if let Some((cert, key)) = &m.tls {
-            files.extend([cert.clone(), key.clone()]);
-        }
+    let pg = settings.postgres.as_ref().map(|pg| &pg.client);
+    let mysql = settings.mysql.as_ref().map(|m| &m.client);
+    for client in pg.into_iter().chain(mysql) {
+        files.extend(client.files().cloned());
     }
     files.sort();
     files.dedup();

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::validate::LogFormat;
+use crate::config::LogFormat;
 
 /// Libraries whose own events are never wanted: the Vault client's HTTP layer reports
 /// every failed request a second time, with request details sluice already logs in

@@ -6,9 +6,12 @@ mod admin;
 mod app;
 mod config;
 mod config_watch;
+mod drain;
 mod logging;
-mod mysql;
+mod sides;
 mod signals;
+mod sources;
+mod status;
 mod workers;
 
 use std::path::{Path, PathBuf};
@@ -55,7 +58,7 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match app::load(path) {
+    match config::load(path) {
         Ok(_) => {
             println!("{}: configuration is valid", path.display());
             ExitCode::SUCCESS
@@ -71,7 +74,7 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
-    let settings = app::load(path).map_err(|problems| {
+    let settings = config::load(path).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!(
             "invalid configuration {}:\n  {}",
@@ -79,7 +82,7 @@ fn run(path: &Path) -> anyhow::Result<()> {
             lines.join("\n  ")
         )
     })?;
-    logging::init(settings.log_format, &settings.log_level)?;
+    logging::init(settings.common.log_format, &settings.common.log_level)?;
     pg_proxy::tls::install_crypto_provider();
     // Clients are served by the worker threads; this runtime runs the admin listener,
     // signals, Vault and readiness probes.

@@ -64,10 +64,6 @@ impl Workers {
     pub fn handles(&self) -> &[Handle] {
         &self.handles
     }
-
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
 }
 
 /// Binds `n` listening sockets to `addr` with SO_REUSEPORT. With port 0 the first socket
@@ -102,7 +98,7 @@ mod tests {
     #[test]
     fn workers_start_with_their_index() {
         let workers = Workers::start(2).unwrap();
-        assert_eq!(workers.len(), 2);
+        assert_eq!(workers.handles().len(), 2);
         for (i, h) in workers.handles().iter().enumerate() {
             let seen = h
                 .block_on(h.spawn(async { pool_core::worker::current() }))

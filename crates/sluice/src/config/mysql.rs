@@ -3,19 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mysql_proxy::auth::rsa_exchange::RsaKey;
 use mysql_proxy::route::PoolMode;
-use pool_core::net::tls::ServerTlsMode;
-use pool_core::net::Endpoint;
-use pool_core::pool::PoolConfig;
 use serde::Deserialize;
 
-use super::validate::{
-    credentials, parse_endpoint, pool_options, Collector, CredentialSettings, PoolOptions,
-};
-use super::{CredentialsConfig, VaultConfig};
+use super::client_auth::{self, ClientAuth, ClientAuthFields};
+use super::cluster::{self, ClusterFields, ClusterSettings};
+use super::collector::Collector;
+use super::database::{self, database_config, DatabaseSettings, Pooling};
+use super::vault::VaultConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,56 +89,21 @@ fn default_check_interval() -> String {
     "1s".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MysqlDatabaseConfig {
-    pub cluster: String,
-    #[serde(default = "default_pool_mode")]
-    pub pool_mode: String,
-    #[serde(default = "default_pool_size")]
-    pub pool_size: usize,
-    #[serde(default)]
-    pub min_idle: usize,
-    pub max_client_conn: Option<usize>,
-    #[serde(default = "default_checkout_timeout")]
-    pub checkout_timeout: String,
-    #[serde(default = "default_server_lifetime")]
-    pub server_lifetime: String,
-    #[serde(default = "default_lifetime_jitter")]
-    pub server_lifetime_jitter: String,
-    #[serde(default = "default_server_idle_timeout")]
-    pub server_idle_timeout: String,
-    #[serde(default = "default_statement_cache")]
-    pub prepared_statement_cache: usize,
-    /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
-    #[serde(default)]
-    pub local_infile: bool,
-    pub credentials: CredentialsConfig,
+database_config! {
+    /// A `[mysql.databases.NAME]` block.
+    pub struct MysqlDatabaseConfig {
+        head {}
+        middle {}
+        tail {
+            /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
+            #[serde(default)]
+            pub local_infile: bool,
+        }
+    }
 }
 
-fn default_pool_mode() -> String {
-    "transaction".into()
-}
-fn default_pool_size() -> usize {
-    20
-}
-fn default_checkout_timeout() -> String {
-    "30s".into()
-}
-fn default_server_lifetime() -> String {
-    "1h".into()
-}
-fn default_lifetime_jitter() -> String {
-    "5m".into()
-}
-fn default_server_idle_timeout() -> String {
-    "10m".into()
-}
-fn default_statement_cache() -> usize {
-    500
-}
-
-#[derive(Debug, Clone)]
+/// The validated `[mysql]` section.
+#[derive(Debug)]
 pub struct MysqlSettings {
     pub listen_rw: SocketAddr,
     pub listen_ro: Option<SocketAddr>,
@@ -148,39 +111,45 @@ pub struct MysqlSettings {
     pub auth_timeout: Duration,
     pub max_packet: usize,
     pub client_write_timeout: Duration,
-    pub users_file: PathBuf,
-    pub hba_file: Option<PathBuf>,
-    pub tls: Option<(PathBuf, PathBuf)>,
-    pub rsa_private_key_file: Option<PathBuf>,
+    pub client: ClientAuth,
+    /// The key for caching_sha2_password logins without TLS, read from
+    /// `rsa_private_key_file`.
+    pub rsa_key: Option<LoadedRsaKey>,
     pub clusters: BTreeMap<String, MysqlClusterSettings>,
     pub databases: BTreeMap<String, MysqlDbSettings>,
 }
 
+/// An RSA key read from the configured file (its contents are not printed).
+pub struct LoadedRsaKey(pub RsaKey);
+
+impl std::fmt::Debug for LoadedRsaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RsaKey(..)")
+    }
+}
+
+/// A MySQL cluster: the shared cluster block and how often members are asked their role.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MysqlClusterSettings {
-    pub endpoints: Vec<Endpoint>,
-    pub tls_mode: ServerTlsMode,
-    pub tls_ca_file: Option<PathBuf>,
-    pub connect_timeout: Duration,
+    pub servers: ClusterSettings,
     pub check_interval: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct MysqlDbSettings {
-    pub cluster: String,
+pub type MysqlDbSettings = DatabaseSettings<MysqlRouteSettings>;
+
+/// What a MySQL route has besides the shared database block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MysqlRouteSettings {
     pub mode: PoolMode,
-    pub pool: PoolConfig,
     pub max_clients: Option<usize>,
     pub statement_cache: usize,
     pub local_infile: bool,
-    pub credentials: CredentialSettings,
 }
 
 pub(super) fn validate(
-    c: &mut Collector,
+    c: &mut Collector<'_>,
     m: &MysqlConfig,
     vault: Option<&VaultConfig>,
-    base: &Path,
 ) -> MysqlSettings {
     let listen_rw = c.addr("mysql.listen_rw", &m.listen_rw);
     let listen_ro = (!m.listen_ro.is_empty()).then(|| c.addr("mysql.listen_ro", &m.listen_ro));
@@ -191,156 +160,29 @@ pub(super) fn validate(
         c.add("mysql.max_packet_size", "must be at least 1024 bytes");
     }
     let auth_timeout = c.duration("mysql.auth_timeout", &m.auth_timeout);
-    let client_write_timeout = c.duration("mysql.client_write_timeout", &m.client_write_timeout);
-    if client_write_timeout.is_zero() {
-        c.add("mysql.client_write_timeout", "must be more than 0");
-    }
-    let users_file = c.path("mysql.users_file", &m.users_file, base, true);
-    if users_file.exists() {
-        if let Err(e) = pool_core::users::Users::load(&users_file) {
-            c.add("mysql.users_file", e.to_string());
-        }
-    }
-    let hba_file = m.hba_file.as_ref().map(|h| {
-        let p = c.path("mysql.hba_file", h, base, true);
-        if let Ok(text) = std::fs::read_to_string(&p) {
-            if let Err(e) = pool_core::hba::HbaRules::parse(&text) {
-                c.add("mysql.hba_file", e.to_string());
-            }
-        }
-        p
-    });
-    let tls = match (&m.tls_cert_file, &m.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            let cert = c.path("mysql.tls_cert_file", cert, base, true);
-            let key = c.path("mysql.tls_key_file", key, base, true);
-            if cert.exists() && key.exists() {
-                if let Err(e) = pool_core::net::tls::server_config(&cert, &key) {
-                    c.add("mysql.tls_cert_file", e.to_string());
-                }
-            }
-            Some((cert, key))
-        }
-        (None, None) => None,
-        _ => {
-            c.add(
-                "mysql.tls_cert_file",
-                "tls_cert_file and tls_key_file go together",
-            );
-            None
-        }
-    };
-    let rsa_private_key_file = m.rsa_private_key_file.as_ref().map(|f| {
-        let p = c.path("mysql.rsa_private_key_file", f, base, true);
-        if let Ok(pem) = std::fs::read_to_string(&p) {
-            if let Err(e) = mysql_proxy::auth::rsa_exchange::RsaKey::from_pem(&pem) {
-                c.add("mysql.rsa_private_key_file", e.to_string());
-            }
-        }
-        p
-    });
-    let mut clusters = BTreeMap::new();
-    for (name, cl) in &m.clusters {
-        let loc = format!("mysql.clusters.{name}");
-        if cl.hosts.is_empty() {
-            c.add(format!("{loc}.hosts"), "needs at least one host:port");
-        }
-        let endpoints = cl
-            .hosts
-            .iter()
-            .filter_map(|h| match parse_endpoint(h) {
-                Ok(e) => Some(e),
-                Err(msg) => {
-                    c.add(format!("{loc}.hosts"), msg);
-                    None
-                }
-            })
-            .collect();
-        let tls_mode = ServerTlsMode::parse(&cl.tls_mode).unwrap_or_else(|| {
-            c.add(
-                format!("{loc}.tls_mode"),
-                format!(
-                    "\"{}\" is not one of disable, prefer, require, verify-full",
-                    cl.tls_mode
-                ),
-            );
-            ServerTlsMode::Prefer
-        });
-        let tls_ca_file = cl
-            .tls_ca_file
-            .as_ref()
-            .map(|f| c.path(&format!("{loc}.tls_ca_file"), f, base, true));
-        if tls_mode == ServerTlsMode::VerifyFull && tls_ca_file.is_none() {
-            c.add(format!("{loc}.tls_ca_file"), "verify-full needs a CA file");
-        }
-        let connect_timeout = c.duration(&format!("{loc}.connect_timeout"), &cl.connect_timeout);
-        if connect_timeout.is_zero() {
-            c.add(format!("{loc}.connect_timeout"), "must be more than 0");
-        }
-        let check_interval = c.duration(&format!("{loc}.check_interval"), &cl.check_interval);
-        if check_interval.is_zero() {
-            c.add(format!("{loc}.check_interval"), "must be more than 0");
-        }
-        clusters.insert(
-            name.clone(),
-            MysqlClusterSettings {
-                endpoints,
-                tls_mode,
-                tls_ca_file,
-                connect_timeout,
-                check_interval,
-            },
-        );
-    }
+    let client_write_timeout =
+        c.positive_duration("mysql.client_write_timeout", &m.client_write_timeout);
+    let client = client(c, m);
+    let rsa_key = m
+        .rsa_private_key_file
+        .as_deref()
+        .and_then(|f| rsa_key(c, f));
+    let clusters = m
+        .clusters
+        .iter()
+        .map(|(name, cl)| (name.clone(), mysql_cluster(c, name, cl)))
+        .collect();
     if m.databases.is_empty() {
         c.add(
             "mysql.databases",
             "no database is configured: clients could not connect to anything",
         );
     }
-    let mut databases = BTreeMap::new();
-    for (name, db) in &m.databases {
-        let loc = format!("mysql.databases.{name}");
-        if !m.clusters.contains_key(&db.cluster) {
-            c.add(
-                format!("{loc}.cluster"),
-                format!("no cluster \"{}\" under [mysql.clusters]", db.cluster),
-            );
-        }
-        let (session, pool) = pool_options(
-            c,
-            &loc,
-            PoolOptions {
-                pool_mode: &db.pool_mode,
-                pool_size: db.pool_size,
-                min_idle: db.min_idle,
-                max_client_conn: db.max_client_conn,
-                prepared_statement_cache: db.prepared_statement_cache,
-                checkout_timeout: &db.checkout_timeout,
-                server_lifetime: &db.server_lifetime,
-                server_lifetime_jitter: &db.server_lifetime_jitter,
-                server_idle_timeout: &db.server_idle_timeout,
-            },
-        );
-        let mode = if session {
-            PoolMode::Session
-        } else {
-            PoolMode::Transaction
-        };
-        let credentials = credentials(c, &loc, &db.credentials, vault, base);
-        databases.insert(
-            name.clone(),
-            MysqlDbSettings {
-                cluster: db.cluster.clone(),
-                mode,
-                pool,
-                max_clients: db.max_client_conn,
-                statement_cache: db.prepared_statement_cache,
-                local_infile: db.local_infile,
-                credentials,
-            },
-        );
-    }
+    let databases = m
+        .databases
+        .iter()
+        .map(|(name, db)| (name.clone(), database(c, name, db, m, vault)))
+        .collect();
     MysqlSettings {
         listen_rw,
         listen_ro,
@@ -348,90 +190,87 @@ pub(super) fn validate(
         auth_timeout,
         max_packet: m.max_packet_size,
         client_write_timeout,
-        users_file,
-        hba_file,
-        tls,
-        rsa_private_key_file,
+        client,
+        rsa_key,
         clusters,
         databases,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::config::{validate, Config};
-
-    #[test]
-    fn mysql_section_problems_carry_their_location() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("users.toml"),
-            "[users.app]\npassword = \"x\"\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("rsa.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
-        let config = Config::parse(
-            r#"
-            [mysql]
-            listen_rw = "nowhere"
-            users_file = "users.toml"
-            rsa_private_key_file = "rsa.pem"
-            [mysql.clusters.c]
-            hosts = ["db:3306", "bad"]
-            tls_mode = "sometimes"
-            [mysql.databases.shop]
-            cluster = "missing"
-            pool_size = 0
-            credentials = { username = "app" }
-            "#,
-        )
-        .unwrap();
-        let problems = validate(&config, dir.path()).unwrap_err();
-        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        for expected in [
-            "mysql.listen_rw",
-            "mysql.rsa_private_key_file",
-            "mysql.clusters.c.hosts",
-            "mysql.clusters.c.tls_mode",
-            "mysql.databases.shop.cluster",
-            "mysql.databases.shop.pool_size",
-            "mysql.databases.shop.credentials",
-        ] {
-            assert!(
-                text.iter().any(|t| t.starts_with(expected)),
-                "{expected} missing in {text:?}"
-            );
-        }
+/// Users, access rules and TLS; the certificate and key go together.
+fn client(c: &mut Collector<'_>, m: &MysqlConfig) -> ClientAuth {
+    let auth = client_auth::validate(
+        c,
+        "mysql",
+        ClientAuthFields {
+            users_file: &m.users_file,
+            hba_file: m.hba_file.as_deref(),
+            tls_cert_file: m.tls_cert_file.as_deref(),
+            tls_key_file: m.tls_key_file.as_deref(),
+        },
+    );
+    if m.tls_cert_file.is_some() != m.tls_key_file.is_some() {
+        c.add(
+            "mysql.tls_cert_file",
+            "tls_cert_file and tls_key_file go together",
+        );
     }
+    auth
+}
 
-    #[test]
-    fn a_mysql_only_config_is_valid_with_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("users.toml"),
-            "[users.app]\npassword = \"x\"\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
-        let config = Config::parse(
-            r#"
-            [mysql]
-            users_file = "users.toml"
-            [mysql.clusters.innodb]
-            hosts = ["mysql-0:3306", "mysql-1:3306"]
-            [mysql.databases.shop]
-            cluster = "innodb"
-            credentials = { username = "app", password_file = "pw" }
-            "#,
-        )
-        .unwrap();
-        let v = validate(&config, dir.path()).unwrap();
-        let m = v.mysql.unwrap();
-        assert_eq!(m.listen_rw.port(), 6446);
-        assert_eq!(m.listen_ro.map(|a| a.port()), Some(6447));
-        assert_eq!(m.clusters["innodb"].endpoints.len(), 2);
-        assert_eq!(m.databases["shop"].pool.max_size, 20);
-        assert!(!m.databases["shop"].local_infile);
-        assert!(v.postgres.is_none());
+fn rsa_key(c: &mut Collector<'_>, file: &str) -> Option<LoadedRsaKey> {
+    let location = "mysql.rsa_private_key_file";
+    let (_, pem) = c.read(location, file);
+    let key = RsaKey::from_pem(&pem?).map_err(|e| c.add(location, e.to_string()));
+    key.ok().map(LoadedRsaKey)
+}
+
+fn mysql_cluster(
+    c: &mut Collector<'_>,
+    name: &str,
+    cl: &MysqlClusterConfig,
+) -> MysqlClusterSettings {
+    let loc = format!("mysql.clusters.{name}");
+    let fields = ClusterFields {
+        hosts: &cl.hosts,
+        tls_mode: &cl.tls_mode,
+        tls_ca_file: cl.tls_ca_file.as_deref(),
+        connect_timeout: &cl.connect_timeout,
+    };
+    MysqlClusterSettings {
+        servers: cluster::validate(c, &loc, fields),
+        check_interval: c.positive_duration(&format!("{loc}.check_interval"), &cl.check_interval),
     }
 }
+
+fn database(
+    c: &mut Collector<'_>,
+    name: &str,
+    db: &MysqlDatabaseConfig,
+    m: &MysqlConfig,
+    vault: Option<&VaultConfig>,
+) -> MysqlDbSettings {
+    let fields = db.shared();
+    let cluster_known = m.clusters.contains_key(&db.cluster);
+    database::validate(
+        c,
+        "mysql",
+        name,
+        fields,
+        cluster_known,
+        vault,
+        |_, _, pooling| MysqlRouteSettings {
+            mode: match pooling {
+                Pooling::Session => PoolMode::Session,
+                Pooling::Transaction => PoolMode::Transaction,
+            },
+            max_clients: db.max_client_conn,
+            statement_cache: db.prepared_statement_cache,
+            local_infile: db.local_infile,
+        },
+    )
+}
+
+#[cfg(test)]
+#[path = "mysql_tests.rs"]
+mod tests;

@@ -1,0 +1,122 @@
+//! The client-facing block both sections share: the users file, the access rules and
+//! the TLS certificate clients see. Validation parses them once and hands the parsed
+//! values on, so that starting or reloading does not read them a second time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pool_core::hba::HbaRules;
+use pool_core::users::Users;
+
+use super::collector::Collector;
+
+/// The rules in force when a section names no `hba_file`: every client must prove a
+/// password with SCRAM.
+const DEFAULT_HBA: &str = "host all all all scram-sha-256";
+
+/// The options of the client-facing block, as written.
+pub(super) struct ClientAuthFields<'a> {
+    pub users_file: &'a str,
+    pub hba_file: Option<&'a str>,
+    pub tls_cert_file: Option<&'a str>,
+    pub tls_key_file: Option<&'a str>,
+}
+
+/// Who may log in and how, as read from the files when the configuration was loaded.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub users_file: PathBuf,
+    pub hba_file: Option<PathBuf>,
+    /// Certificate and key files, when clients may use TLS.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub users: Users,
+    pub hba: HbaRules,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl ClientAuth {
+    /// The files it was read from: a change in them is a reason to reload.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        let tls = self.tls_files.iter().flat_map(|(cert, key)| [cert, key]);
+        std::iter::once(&self.users_file)
+            .chain(self.hba_file.iter())
+            .chain(tls)
+    }
+}
+
+/// Checks and reads the block of `section`. A mismatched certificate and key pair is
+/// reported by the section (each words it its own way); here both or neither are given.
+pub(super) fn validate(
+    c: &mut Collector<'_>,
+    section: &str,
+    f: ClientAuthFields<'_>,
+) -> ClientAuth {
+    let (users_file, users) = users(c, section, f.users_file);
+    let (hba_file, hba) = match f.hba_file {
+        Some(file) => {
+            let (path, rules) = hba(c, section, file);
+            (Some(path), rules)
+        }
+        None => (None, HbaRules::parse(DEFAULT_HBA).unwrap_or_default()),
+    };
+    let (tls_files, tls) = match (f.tls_cert_file, f.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let (files, config) = tls(c, section, cert, key);
+            (Some(files), config)
+        }
+        _ => (None, None),
+    };
+    ClientAuth {
+        users_file,
+        hba_file,
+        tls_files,
+        users,
+        hba,
+        tls,
+    }
+}
+
+fn users(c: &mut Collector<'_>, section: &str, file: &str) -> (PathBuf, Users) {
+    let location = format!("{section}.users_file");
+    let path = c.path(&location, file, true);
+    if !path.exists() {
+        return (path, Users::default());
+    }
+    match Users::load(&path) {
+        Ok(users) => (path, users),
+        Err(e) => {
+            c.add(location, e.to_string());
+            (path, Users::default())
+        }
+    }
+}
+
+fn hba(c: &mut Collector<'_>, section: &str, file: &str) -> (PathBuf, HbaRules) {
+    let location = format!("{section}.hba_file");
+    let (path, text) = c.read(&location, file);
+    let rules = text.and_then(|text| {
+        HbaRules::parse(&text)
+            .map_err(|e| c.add(location, e.to_string()))
+            .ok()
+    });
+    (path, rules.unwrap_or_default())
+}
+
+fn tls(
+    c: &mut Collector<'_>,
+    section: &str,
+    cert: &str,
+    key: &str,
+) -> ((PathBuf, PathBuf), Option<Arc<rustls::ServerConfig>>) {
+    let cert_location = format!("{section}.tls_cert_file");
+    let cert = c.path(&cert_location, cert, true);
+    let key = c.path(&format!("{section}.tls_key_file"), key, true);
+    let config = if cert.exists() && key.exists() {
+        pool_core::net::tls::server_config(&cert, &key)
+            .map_err(|e| c.add(cert_location, e.to_string()))
+            .ok()
+    } else {
+        None
+    };
+    ((cert, key), config)
+}

@@ -1,0 +1,102 @@
+//! The cluster block both sections share: the servers a cluster has and how sluice
+//! connects to them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pool_core::net::tls::ServerTlsMode;
+use pool_core::net::Endpoint;
+
+use super::collector::Collector;
+
+/// The options of a cluster block both protocols have, as written.
+pub(super) struct ClusterFields<'a> {
+    pub hosts: &'a [String],
+    pub tls_mode: &'a str,
+    pub tls_ca_file: Option<&'a str>,
+    pub connect_timeout: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    pub endpoints: Vec<Endpoint>,
+    pub tls_mode: ServerTlsMode,
+    pub tls_ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+/// Checks the cluster block at `loc` (`postgres.clusters.main`).
+pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -> ClusterSettings {
+    if f.hosts.is_empty() {
+        c.add(format!("{loc}.hosts"), "needs at least one host:port");
+    }
+    let endpoints = f
+        .hosts
+        .iter()
+        .filter_map(|h| match parse_endpoint(h) {
+            Ok(e) => Some(e),
+            Err(msg) => {
+                c.add(format!("{loc}.hosts"), msg);
+                None
+            }
+        })
+        .collect();
+    let tls_mode = ServerTlsMode::parse(f.tls_mode).unwrap_or_else(|| {
+        c.add(
+            format!("{loc}.tls_mode"),
+            format!(
+                "\"{}\" is not one of disable, prefer, require, verify-full",
+                f.tls_mode
+            ),
+        );
+        ServerTlsMode::Prefer
+    });
+    let tls_ca_file = f
+        .tls_ca_file
+        .map(|file| c.path(&format!("{loc}.tls_ca_file"), file, true));
+    if tls_mode == ServerTlsMode::VerifyFull && tls_ca_file.is_none() {
+        c.add(format!("{loc}.tls_ca_file"), "verify-full needs a CA file");
+    }
+    let connect_timeout = c.positive_duration(&format!("{loc}.connect_timeout"), f.connect_timeout);
+    ClusterSettings {
+        endpoints,
+        tls_mode,
+        tls_ca_file,
+        connect_timeout,
+    }
+}
+
+pub(super) fn parse_endpoint(h: &str) -> Result<Endpoint, String> {
+    let (host, port) = h
+        .rsplit_once(':')
+        .ok_or_else(|| format!("\"{h}\" is not host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("\"{h}\" has an invalid port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("\"{h}\" has no host"));
+    }
+    Ok(Endpoint {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            parse_endpoint("pg-cluster-rw.dbaas.svc:5432").unwrap(),
+            Endpoint {
+                host: "pg-cluster-rw.dbaas.svc".into(),
+                port: 5432
+            }
+        );
+        assert_eq!(parse_endpoint("[::1]:5432").unwrap().host, "::1");
+        assert!(parse_endpoint("db").is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! The `[postgres]` section: the listener, client authentication, clusters of servers,
+//! and the databases (routes) clients select, each with its pool and credentials.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use pg_proxy::route::PoolMode;
+use serde::Deserialize;
+
+use super::client_auth::{self, ClientAuth, ClientAuthFields};
+use super::cluster::{self, ClusterFields, ClusterSettings};
+use super::collector::Collector;
+use super::database::{self, database_config, DatabaseSettings, Pooling};
+use super::vault::VaultConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    #[serde(default = "default_pg_listen")]
+    pub listen: String,
+    #[serde(default = "default_max_client_conn")]
+    pub max_client_conn: usize,
+    #[serde(default = "default_auth_timeout")]
+    pub auth_timeout: String,
+    pub users_file: String,
+    pub hba_file: Option<String>,
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+}
+
+fn default_pg_listen() -> String {
+    "0.0.0.0:6432".into()
+}
+fn default_max_client_conn() -> usize {
+    10_000
+}
+fn default_auth_timeout() -> String {
+    "15s".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub hosts: Vec<String>,
+    #[serde(default = "default_server_tls")]
+    pub tls_mode: String,
+    pub tls_ca_file: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+}
+
+fn default_server_tls() -> String {
+    "prefer".into()
+}
+fn default_connect_timeout() -> String {
+    "5s".into()
+}
+
+database_config! {
+    /// A `[postgres.databases.NAME]` block.
+    pub struct DatabaseConfig {
+        head {
+            pub server_database: Option<String>,
+        }
+        middle {
+            #[serde(default = "default_idle_in_tx")]
+            pub idle_in_transaction_timeout: String,
+        }
+        tail {}
+    }
+}
+
+fn default_idle_in_tx() -> String {
+    "0".into()
+}
+
+/// The validated `[postgres]` section.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub listen: SocketAddr,
+    pub max_client_conn: usize,
+    pub auth_timeout: Duration,
+    pub client: ClientAuth,
+    pub clusters: BTreeMap<String, ClusterSettings>,
+    pub databases: BTreeMap<String, PgDbSettings>,
+}
+
+pub type PgDbSettings = DatabaseSettings<PgRouteSettings>;
+
+/// What a PostgreSQL route has besides the shared database block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgRouteSettings {
+    pub server_database: String,
+    pub mode: PoolMode,
+    pub max_clients: Option<usize>,
+    pub idle_in_transaction_timeout: Option<Duration>,
+    pub statement_cache: usize,
+}
+
+pub(super) fn validate(
+    c: &mut Collector<'_>,
+    pg: &PostgresConfig,
+    vault: Option<&VaultConfig>,
+) -> PgSettings {
+    let listen = c.addr("postgres.listen", &pg.listen);
+    if pg.max_client_conn == 0 {
+        c.add("postgres.max_client_conn", "must be at least 1");
+    }
+    let auth_timeout = c.duration("postgres.auth_timeout", &pg.auth_timeout);
+    let client = client(c, pg);
+    let clusters = pg
+        .clusters
+        .iter()
+        .map(|(name, cl)| {
+            let loc = format!("postgres.clusters.{name}");
+            (name.clone(), cluster::validate(c, &loc, cluster_fields(cl)))
+        })
+        .collect();
+    if pg.databases.is_empty() {
+        c.add(
+            "postgres.databases",
+            "no database is configured: clients could not connect to anything",
+        );
+    }
+    let databases = pg
+        .databases
+        .iter()
+        .map(|(name, db)| (name.clone(), database(c, name, db, pg, vault)))
+        .collect();
+    PgSettings {
+        listen,
+        max_client_conn: pg.max_client_conn,
+        auth_timeout,
+        client,
+        clusters,
+        databases,
+    }
+}
+
+/// Users, access rules and TLS; a certificate without its key (or the reverse) is
+/// reported at the option that is missing its partner.
+fn client(c: &mut Collector<'_>, pg: &PostgresConfig) -> ClientAuth {
+    let auth = client_auth::validate(
+        c,
+        "postgres",
+        ClientAuthFields {
+            users_file: &pg.users_file,
+            hba_file: pg.hba_file.as_deref(),
+            tls_cert_file: pg.tls_cert_file.as_deref(),
+            tls_key_file: pg.tls_key_file.as_deref(),
+        },
+    );
+    match (&pg.tls_cert_file, &pg.tls_key_file) {
+        (Some(_), None) => c.add(
+            "postgres.tls_key_file",
+            "tls_cert_file is set but tls_key_file is not",
+        ),
+        (None, Some(_)) => c.add(
+            "postgres.tls_cert_file",
+            "tls_key_file is set but tls_cert_file is not",
+        ),
+        _ => {}
+    }
+    auth
+}
+
+fn cluster_fields(cl: &ClusterConfig) -> ClusterFields<'_> {
+    ClusterFields {
+        hosts: &cl.hosts,
+        tls_mode: &cl.tls_mode,
+        tls_ca_file: cl.tls_ca_file.as_deref(),
+        connect_timeout: &cl.connect_timeout,
+    }
+}
+
+fn database(
+    c: &mut Collector<'_>,
+    name: &str,
+    db: &DatabaseConfig,
+    pg: &PostgresConfig,
+    vault: Option<&VaultConfig>,
+) -> PgDbSettings {
+    let fields = db.shared();
+    let cluster_known = pg.clusters.contains_key(&db.cluster);
+    database::validate(
+        c,
+        "postgres",
+        name,
+        fields,
+        cluster_known,
+        vault,
+        |c, loc, pooling| {
+            let idle_tx = c.duration(
+                &format!("{loc}.idle_in_transaction_timeout"),
+                &db.idle_in_transaction_timeout,
+            );
+            PgRouteSettings {
+                server_database: db
+                    .server_database
+                    .clone()
+                    .unwrap_or_else(|| name.to_owned()),
+                mode: match pooling {
+                    Pooling::Session => PoolMode::Session,
+                    Pooling::Transaction => PoolMode::Transaction,
+                },
+                max_clients: db.max_client_conn,
+                idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
+                statement_cache: db.prepared_statement_cache,
+            }
+        },
+    )
+}

@@ -1,0 +1,177 @@
+//! Validation of whole configurations: problems and their locations, defaults.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pool_core::credentials::vault::VaultAuth;
+
+use crate::config::credentials::CredentialSettings;
+use crate::config::file::Config;
+use crate::config::validated::validate;
+
+#[test]
+fn reports_every_problem_with_its_location() {
+    let cfg = Config::parse(
+        r#"
+        [admin]
+        listen = "nope"
+        [postgres]
+        users_file = "/nonexistent/users.toml"
+        [postgres.clusters.main]
+        hosts = ["db:notaport"]
+        tls_mode = "sometimes"
+        [postgres.databases.app]
+        cluster = "other"
+        pool_size = 0
+        pool_mode = "statement"
+        checkout_timeout = "10"
+        credentials = { username = "app" }
+        "#,
+    )
+    .unwrap();
+    let problems = validate(&cfg, Path::new("/")).unwrap_err();
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    for expected in [
+        "admin.listen",
+        "postgres.users_file",
+        "postgres.clusters.main.hosts",
+        "postgres.clusters.main.tls_mode",
+        "postgres.databases.app.cluster",
+        "postgres.databases.app.pool_size",
+        "postgres.databases.app.pool_mode",
+        "postgres.databases.app.checkout_timeout",
+        "postgres.databases.app.credentials",
+    ] {
+        assert!(
+            locations.contains(&expected),
+            "missing {expected} in {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn vault_problems_are_reported_with_their_location() {
+    let cfg = Config::parse(
+        r#"
+        [vault]
+        address = "vault:8200"
+        request_timeout = "0s"
+        [vault.auth]
+        method = "approle"
+        [postgres]
+        users_file = "/nonexistent/users.toml"
+        [postgres.clusters.main]
+        hosts = ["db:5432"]
+        [postgres.databases.both]
+        cluster = "main"
+        credentials = { username = "u", vault_static_role = "r" }
+        [postgres.databases.slash]
+        cluster = "main"
+        credentials = { vault_dynamic_role = "a/b" }
+        [postgres.databases.mount_on_file]
+        cluster = "main"
+        credentials = { username = "u", password_file = "/etc/hostname", mount = "db" }
+        "#,
+    )
+    .unwrap();
+    let problems = validate(&cfg, Path::new("/")).unwrap_err();
+    let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+    for expected in [
+        "vault.address",
+        "vault.request_timeout",
+        "vault.auth.role_id",
+        "vault.auth.secret_id_file",
+        "postgres.databases.both.credentials",
+        "postgres.databases.slash.credentials",
+        "postgres.databases.mount_on_file.credentials.mount",
+    ] {
+        assert!(
+            locations.contains(&expected),
+            "missing {expected} in {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn a_vault_role_needs_a_vault_section() {
+    let cfg = Config::parse(
+        r#"
+        [postgres]
+        users_file = "/nonexistent/users.toml"
+        [postgres.clusters.main]
+        hosts = ["db:5432"]
+        [postgres.databases.app]
+        cluster = "main"
+        credentials = { vault_static_role = "app" }
+        "#,
+    )
+    .unwrap();
+    let problems = validate(&cfg, Path::new("/")).unwrap_err();
+    assert!(problems
+        .iter()
+        .any(|p| p.location == "postgres.databases.app.credentials"
+            && p.message.contains("no [vault] section")));
+}
+
+#[test]
+fn vault_roles_and_kubernetes_login_take_their_defaults() {
+    let dir = std::env::temp_dir().join(format!("sluice-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("users.toml"), "").unwrap();
+    let cfg = Config::parse(
+        r#"
+        [vault]
+        address = "https://vault.vault.svc:8200/"
+        namespace = "platform"
+        [vault.auth]
+        method = "kubernetes"
+        role = "sluice"
+        [postgres]
+        users_file = "users.toml"
+        [postgres.clusters.main]
+        hosts = ["pg-cluster-rw:5432"]
+        [postgres.databases.orders]
+        cluster = "main"
+        credentials = { vault_static_role = "orders", mount = "database-prod" }
+        [postgres.databases.reports]
+        cluster = "main"
+        credentials = { vault_dynamic_role = "reports" }
+        "#,
+    )
+    .unwrap();
+    let v = validate(&cfg, &dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let vault = v.vault.unwrap();
+    assert_eq!(vault.address, "https://vault.vault.svc:8200");
+    assert_eq!(vault.namespace.as_deref(), Some("platform"));
+    assert_eq!(vault.request_timeout, Duration::from_secs(10));
+    assert_eq!(
+        vault.auth,
+        VaultAuth::Kubernetes {
+            mount: "kubernetes".into(),
+            role: "sluice".into(),
+            jwt_file: "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+        }
+    );
+    let dbs = v.postgres.unwrap().databases;
+    assert_eq!(
+        dbs["orders"].credentials,
+        CredentialSettings::VaultStatic {
+            mount: "database-prod".into(),
+            role: "orders".into()
+        }
+    );
+    assert_eq!(
+        dbs["reports"].credentials,
+        CredentialSettings::VaultDynamic {
+            mount: "database".into(),
+            role: "reports".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_the_parser() {
+    let err = Config::parse("[postgres]\nusers_file = \"u\"\npool_szie = 3\n").unwrap_err();
+    assert!(err.contains("pool_szie"), "{err}");
+}

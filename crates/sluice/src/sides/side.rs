@@ -1,0 +1,100 @@
+//! What the binary does with a protocol side (PostgreSQL, MySQL), whatever the protocol:
+//! reload it, drain and close it, count its clients, report each route's health and
+//! gauges. Starting differs per protocol (each takes its own section) and is done by the
+//! side's constructor.
+
+use std::sync::Arc;
+
+use pool_core::credentials::CredentialSource;
+use pool_core::frontend::Sessions;
+use pool_core::pool::PoolStatus;
+use pool_core::shutdown::Shutdown;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::config::{CredentialSettings, Validated};
+use crate::sources::Sources;
+use crate::workers::Workers;
+
+/// How often idle-timeout, lifetime and min-idle are enforced.
+pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a side needs to start: the worker threads that serve its clients, the shared
+/// credential sources, and the shutdown signal its sessions follow.
+pub struct StartContext<'a> {
+    pub runtimes: &'a [Handle],
+    pub sources: &'a mut Sources,
+    pub shutdown: Shutdown,
+}
+
+impl<'a> StartContext<'a> {
+    pub fn new(workers: &'a Workers, sources: &'a mut Sources, shutdown: &Shutdown) -> Self {
+        Self {
+            runtimes: workers.handles(),
+            sources,
+            shutdown: shutdown.clone(),
+        }
+    }
+}
+
+pub trait Side: Send + Sync {
+    /// The protocol, as metrics label it: `postgres`, `mysql`.
+    fn protocol(&self) -> &'static str;
+
+    /// Applies a reloaded configuration: users, access rules, TLS, limits and routes,
+    /// without dropping clients. A configuration without this side's section leaves the
+    /// side as it is; listen addresses need a restart. With `vault_changed`, routes
+    /// using Vault are rebuilt with the new client's sources.
+    fn reload(
+        &self,
+        settings: &Validated,
+        sources: &mut Sources,
+        vault_changed: bool,
+    ) -> anyhow::Result<()>;
+
+    /// Whether a change of the `[vault]` section needs a restart of this side.
+    fn restart_for_vault_change(&self) -> bool {
+        false
+    }
+
+    /// What its credential sources were built from: kept open on reload.
+    fn credentials(&self) -> Vec<CredentialSettings>;
+
+    /// The listener tasks, handed over once to be awaited when draining (they end when
+    /// the shutdown phase reaches draining).
+    fn take_listeners(&self) -> Vec<JoinHandle<()>>;
+
+    /// Clients connected now.
+    fn client_count(&self) -> usize;
+
+    /// The running client sessions, for the drain to wait on.
+    fn sessions(&self) -> Sessions;
+
+    /// Each route's health for `/readyz`, by route name.
+    fn route_health(&self) -> Vec<RouteHealth>;
+
+    /// Each route's pool counters for `/metrics`.
+    fn route_gauges(&self) -> Vec<RouteGauges>;
+
+    /// Closes every pool: the last step of a shutdown.
+    fn close(&self);
+}
+
+/// Whether a route can serve, for `/readyz`.
+pub struct RouteHealth {
+    /// How `/readyz` names the route.
+    pub label: String,
+    /// Why it cannot reach a server that can take its queries, when it cannot.
+    pub unreachable: Option<String>,
+    /// Where its server credentials come from.
+    pub credentials: Arc<dyn CredentialSource>,
+}
+
+/// A route's counters, for `/metrics`.
+pub struct RouteGauges {
+    pub route: String,
+    /// The pool's counters, summed over its members.
+    pub pool: PoolStatus,
+    pub clients: usize,
+    pub ready: bool,
+}
