@@ -31,6 +31,9 @@ fi
 section "Formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
+section "Source layout (scripts/check-structure.py)"
+python3 scripts/check-structure.py crates
+
 section "Lints (cargo clippy)"
 cargo clippy --workspace --all-targets -- -D warnings
 

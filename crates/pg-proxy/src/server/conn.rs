@@ -53,18 +53,7 @@ impl ServerConn {
     /// was last used. A server that went away (stopped, failed over, terminated the
     /// backend) has closed it or sent a FATAL error; any such byte condemns it.
     pub fn is_quiet(&self) -> bool {
-        if !self.read_buf.is_empty() {
-            return false;
-        }
-        if self.stream.is_tls() {
-            // Peeking under TLS would eat record bytes; TLS connections are not checked.
-            return true;
-        }
-        let mut byte = [0u8; 1];
-        match self.stream.tcp().try_read(&mut byte) {
-            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-            Ok(_) => false,
-        }
+        self.read_buf.is_empty() && self.stream.is_quiet()
     }
 
     /// Says goodbye politely, so the server does not log an unexpected EOF.
