@@ -7,29 +7,21 @@ use serde::Deserialize;
 
 use super::collector::Collector;
 
+/// `[log]`: every field has a default, so the section may be left out.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    #[serde(default = "default_log_format")]
     pub format: String,
-    #[serde(default = "default_log_level")]
     pub level: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            format: default_log_format(),
-            level: default_log_level(),
+            format: "text".into(),
+            level: "info".into(),
         }
     }
-}
-
-fn default_log_format() -> String {
-    "text".into()
-}
-fn default_log_level() -> String {
-    "info".into()
 }
 
 /// Threads serving clients.
@@ -42,29 +34,21 @@ pub struct RuntimeConfig {
     pub workers: usize,
 }
 
+/// `[admin]`: every field has a default, so the section may be left out.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    #[serde(default = "default_admin_listen")]
     pub listen: String,
-    #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: String,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
-            listen: default_admin_listen(),
-            shutdown_grace: default_shutdown_grace(),
+            listen: "127.0.0.1:9127".into(),
+            shutdown_grace: "30s".into(),
         }
     }
-}
-
-fn default_admin_listen() -> String {
-    "127.0.0.1:9127".into()
-}
-fn default_shutdown_grace() -> String {
-    "30s".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

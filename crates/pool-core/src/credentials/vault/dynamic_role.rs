@@ -4,14 +4,14 @@
 //! connections opened with the old one are retired at their next transaction boundary,
 //! and the old lease is revoked once no connection uses it.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::client::Vault;
 use super::endpoints::{self, LeasedCreds};
 use super::error::VaultError;
-use super::metrics::SourceMetrics;
 use super::retry::Backoff;
+use super::role::RoleInner;
 use super::task::OwnedTask;
 use crate::credentials::{
     CredentialError, CredentialFuture, CredentialSource, Credentials, RetireDeadline, SourceHealth,
@@ -25,15 +25,7 @@ pub struct DynamicRoleSource {
     _upkeep: OwnedTask,
 }
 
-struct Inner {
-    vault: Arc<Vault>,
-    mount: String,
-    role: String,
-    name: String,
-    state: Mutex<State>,
-    fetching: tokio::sync::Mutex<()>,
-    metrics: SourceMetrics,
-}
+type Inner = RoleInner<State>;
 
 /// One lease and the credentials it carries.
 struct Held {
@@ -92,16 +84,7 @@ struct State {
 impl DynamicRoleSource {
     /// Starts the upkeep loop, which takes the first lease at once.
     pub fn new(vault: Arc<Vault>, mount: &str, role: &str) -> Self {
-        let name = format!("dynamic:{mount}/{role}");
-        let inner = Arc::new(Inner {
-            vault,
-            mount: mount.to_owned(),
-            role: role.to_owned(),
-            metrics: SourceMetrics::new(&name),
-            name,
-            state: Mutex::new(State::default()),
-            fetching: tokio::sync::Mutex::new(()),
-        });
+        let inner = Arc::new(Inner::new(vault, "dynamic", mount, role));
         let upkeep = OwnedTask(tokio::spawn(upkeep_loop(Arc::downgrade(&inner))));
         Self {
             inner,
@@ -111,10 +94,6 @@ impl DynamicRoleSource {
 }
 
 impl Inner {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("dynamic role state poisoned")
-    }
-
     /// The current credentials, unless refused or too close to the lease's end.
     fn usable(&self, now: Instant) -> Option<Arc<Credentials>> {
         let st = self.state();

@@ -9,6 +9,7 @@ mod endpoints;
 mod error;
 mod metrics;
 mod retry;
+mod role;
 mod settings;
 mod static_role;
 mod task;

@@ -4,13 +4,13 @@
 //! unreachable the cached password keeps serving: existing sessions survive a rotation,
 //! and until the next rotation new logins succeed too.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::client::Vault;
 use super::error::VaultError;
-use super::metrics::SourceMetrics;
 use super::retry::{jitter, Backoff};
+use super::role::RoleInner;
 use super::task::OwnedTask;
 use crate::credentials::{
     CredentialError, CredentialFuture, CredentialSource, Credentials, SourceHealth,
@@ -33,16 +33,7 @@ pub struct StaticRoleSource {
     _refresh: OwnedTask,
 }
 
-struct Inner {
-    vault: Arc<Vault>,
-    mount: String,
-    role: String,
-    name: String,
-    state: Mutex<State>,
-    /// One fetch at a time; callers that waited use its result.
-    fetching: tokio::sync::Mutex<()>,
-    metrics: SourceMetrics,
-}
+type Inner = RoleInner<State>;
 
 #[derive(Default)]
 struct State {
@@ -60,16 +51,7 @@ struct State {
 impl StaticRoleSource {
     /// Starts the refresh loop, which fetches the credentials at once.
     pub fn new(vault: Arc<Vault>, mount: &str, role: &str) -> Self {
-        let name = format!("static:{mount}/{role}");
-        let inner = Arc::new(Inner {
-            vault,
-            mount: mount.to_owned(),
-            role: role.to_owned(),
-            metrics: SourceMetrics::new(&name),
-            name,
-            state: Mutex::new(State::default()),
-            fetching: tokio::sync::Mutex::new(()),
-        });
+        let inner = Arc::new(Inner::new(vault, "static", mount, role));
         let refresh = OwnedTask(tokio::spawn(refresh_loop(Arc::downgrade(&inner))));
         Self {
             inner,
@@ -79,10 +61,6 @@ impl StaticRoleSource {
 }
 
 impl Inner {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("static role state poisoned")
-    }
-
     /// The cached credentials, if the database has not refused them.
     fn usable(&self) -> Option<Arc<Credentials>> {
         let st = self.state();
