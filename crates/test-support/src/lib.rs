@@ -26,7 +26,7 @@ mod tls;
 pub mod mariadb;
 pub mod openbao;
 pub mod postgres;
-// pub mod sluice;
+pub mod sluice;
 
 pub use mariadb::MariaDbServer;
 pub use openbao::{DynamicCreds, OpenBao, StaticCreds};
