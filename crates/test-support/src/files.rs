@@ -69,6 +69,18 @@ pub(crate) fn read_log(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// When the test is failing, prints the end of a server's log: `what` names the
+/// server, `at` says where it listened.
+pub(crate) fn show_log_if_panicking(what: &str, at: &str, log_path: &Path) {
+    if std::thread::panicking() {
+        eprintln!(
+            "--- {what} log ({at}, {}) ---\n{}",
+            log_path.display(),
+            tail(&read_log(log_path), 60)
+        );
+    }
+}
+
 /// The last `lines` lines of `text`.
 pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();

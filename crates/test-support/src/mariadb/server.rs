@@ -14,7 +14,9 @@ use tempfile::TempDir;
 
 use super::binaries::{clean_mysql_env, give_to_mysql, mariadb_bin, required_mysql_os_user};
 use super::client::{client_command, quote_string, run_client, Target};
-use crate::files::{make_tempdir, removal_script, remove_unless_kept, set_mode, tail};
+use crate::files::{
+    make_tempdir, removal_script, remove_unless_kept, set_mode, show_log_if_panicking,
+};
 use crate::ports::{free_port, LOOPBACK};
 use crate::process::{running_as_root, send_signal, Watchdog};
 
@@ -386,14 +388,7 @@ impl MariaDbServer {
 impl Drop for MariaDbServer {
     fn drop(&mut self) {
         drop(self.watchdog.take());
-        if std::thread::panicking() {
-            eprintln!(
-                "--- MariaDB log (port {}, {}) ---\n{}",
-                self.port,
-                self.log_path.display(),
-                tail(&self.log_contents(), 60)
-            );
-        }
+        show_log_if_panicking("MariaDB", &format!("port {}", self.port), &self.log_path);
         // The data is thrown away, so there is no need for a clean shutdown.
         self.kill();
         remove_unless_kept(self.tmp.take(), KEEP_DIR_VAR, "MariaDB");

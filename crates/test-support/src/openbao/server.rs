@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 use super::binary::{bao_bin, clean_bao_env};
-use crate::files::{is_executable, make_tempdir, read_log, tail};
+use crate::files::{is_executable, make_tempdir, read_log, show_log_if_panicking, tail};
 use crate::ports::{free_port, LOOPBACK};
 use crate::process::{shell_quote, stop_or_continue, Watchdog};
 
@@ -209,14 +209,7 @@ impl OpenBao {
 impl Drop for OpenBao {
     fn drop(&mut self) {
         drop(self.watchdog.take());
-        if std::thread::panicking() {
-            eprintln!(
-                "--- OpenBao log ({}, {}) ---\n{}",
-                self.address(),
-                self.log_path.display(),
-                tail(&self.log_contents(), 60)
-            );
-        }
+        show_log_if_panicking("OpenBao", &self.address(), &self.log_path);
         // SIGKILL also ends a paused (SIGSTOPped) server.
         let _ = self.child.kill();
         let _ = self.child.wait();

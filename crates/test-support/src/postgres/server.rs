@@ -17,7 +17,8 @@ use super::binaries::{
     runuser_bin, server_command,
 };
 use crate::files::{
-    is_executable, make_tempdir, removal_script, remove_unless_kept, set_mode, tail,
+    is_executable, make_tempdir, removal_script, remove_unless_kept, set_mode,
+    show_log_if_panicking,
 };
 use crate::ports::{free_port, LOOPBACK};
 use crate::process::{run_checked, running_as_root, shell_quote, Watchdog};
@@ -323,14 +324,7 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         drop(self.watchdog.take());
-        if std::thread::panicking() {
-            eprintln!(
-                "--- PostgreSQL log (port {}, {}) ---\n{}",
-                self.port,
-                self.log_path.display(),
-                tail(&self.log_contents(), 60)
-            );
-        }
+        show_log_if_panicking("PostgreSQL", &format!("port {}", self.port), &self.log_path);
         self.kill_immediately();
         remove_unless_kept(self.tmp.take(), KEEP_DIR_VAR, "PostgreSQL");
     }
