@@ -13,39 +13,24 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use test_support::{pg_bin, OpenBao, PgServer};
+use test_support::sluice::SluiceVault;
+use test_support::{pg_bin, PgServer};
 
 const MOUNT: &str = "database";
 const CONNECTION: &str = "pg";
 
-/// What sluice may do in OpenBao: read credentials, renew and revoke its leases
-/// (renewing and looking up its own token come with the `default` policy).
-const SLUICE_POLICY: &str = r#"
-path "database/static-creds/*" { capabilities = ["read"] }
-path "database/creds/*" { capabilities = ["read"] }
-path "sys/leases/renew" { capabilities = ["update"] }
-path "sys/leases/revoke" { capabilities = ["update"] }
-"#;
-
 /// A PostgreSQL with the application role, and an OpenBao managing it.
 struct Setup {
     pg: PgServer,
-    bao: OpenBao,
-    secrets: tempfile::TempDir,
+    bao: SluiceVault,
 }
 
 impl Setup {
     fn start() -> Setup {
         let pg = start_postgres();
-        let bao = OpenBao::start();
-        bao.enable_database_engine(MOUNT);
+        let bao = SluiceVault::start(MOUNT);
         bao.configure_postgres(MOUNT, CONNECTION, &pg, "*");
-        bao.write_policy("sluice", SLUICE_POLICY);
-        Setup {
-            pg,
-            bao,
-            secrets: tempfile::tempdir().unwrap(),
-        }
+        Setup { pg, bao }
     }
 
     /// pgbench's tables in `appdb`, created directly as the application role while
@@ -63,36 +48,6 @@ impl Setup {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-
-    /// A `[vault]` section logging in with a token of the `sluice` policy.
-    fn token_login(&self) -> String {
-        let token = self
-            .bao
-            .create_token(&["sluice"], Duration::from_secs(3600), true);
-        let path = self.secrets.path().join("vault-token");
-        std::fs::write(&path, format!("{token}\n")).unwrap();
-        format!(
-            "[vault]\naddress = \"{}\"\nrequest_timeout = \"2s\"\n\n\
-             [vault.auth]\nmethod = \"token\"\ntoken_file = \"{}\"\n",
-            self.bao.address(),
-            path.display()
-        )
-    }
-
-    /// A `[vault]` section logging in by AppRole.
-    fn approle_login(&self) -> String {
-        let (role_id, secret_id) =
-            self.bao
-                .enable_approle("approle", "sluice", &["sluice"], Duration::from_secs(3600));
-        let path = self.secrets.path().join("secret-id");
-        std::fs::write(&path, secret_id).unwrap();
-        format!(
-            "[vault]\naddress = \"{}\"\nrequest_timeout = \"2s\"\n\n\
-             [vault.auth]\nmethod = \"approle\"\nrole_id = \"{role_id}\"\nsecret_id_file = \"{}\"\n",
-            self.bao.address(),
-            path.display()
-        )
-    }
 }
 
 /// Options for a route served by static role `role`, with short-lived server
@@ -105,24 +60,6 @@ fn static_role_options(vault_section: String, role: &str) -> SluiceOptions {
         extra_database: "server_lifetime = \"2s\"\nserver_lifetime_jitter = \"1s\"\n".into(),
         ..Default::default()
     }
-}
-
-/// The sum of every sample of metric `name` whose labels contain `label` (e.g.
-/// `source="static:database/app"`, or "" for any), or `None` when there is none.
-fn metric(sluice: &Sluice, name: &str, label: &str) -> Option<f64> {
-    let (code, body) = sluice.admin_get("/metrics");
-    assert_eq!(code, 200);
-    let samples: Vec<f64> = body
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .collect();
-    (!samples.is_empty()).then(|| samples.iter().sum())
 }
 
 /// Runs pgbench select-only through sluice; returns (transactions, failed, output).
@@ -191,7 +128,7 @@ async fn clients_query_as_the_vault_managed_user_with_token_or_approle_login() {
     let direct = try_connect(&setup.pg.connection_string(DB_USER, DB_PASSWORD, "appdb")).await;
     assert!(direct.is_err(), "the old password still works");
 
-    for login in [setup.token_login(), setup.approle_login()] {
+    for login in [setup.bao.token_section(), setup.bao.approle_section()] {
         let sluice = Sluice::start(&setup.pg, static_role_options(login.clone(), "app"));
         let c = sluice.connect().await;
         assert_eq!(current_user(&c).await, DB_USER);
@@ -201,14 +138,13 @@ async fn clients_query_as_the_vault_managed_user_with_token_or_approle_login() {
             .unwrap()
             .get(0);
         assert_eq!(sum, 5050);
-        assert!(metric(&sluice, "sluice_vault_logins_total", "").unwrap() >= 1.0);
-        let fetches = metric(
-            &sluice,
+        assert!(sluice.metric("sluice_vault_logins_total", "").unwrap() >= 1.0);
+        let fetches = sluice.metric(
             "sluice_credential_fetches_total",
             "source=\"static:database/app\"",
         );
         assert!(fetches.unwrap() >= 1.0, "{login}");
-        assert_eq!(metric(&sluice, "sluice_vault_up", ""), Some(1.0));
+        assert_eq!(sluice.metric("sluice_vault_up", ""), Some(1.0));
         let (code, ready) = sluice.admin_get("/readyz");
         assert_eq!(code, 200, "{ready}");
         // The password reaches neither the log, the metrics nor the admin answers.
@@ -228,7 +164,10 @@ async fn rotations_under_load_cost_no_transaction() {
         .bao
         .create_static_role(MOUNT, "app", CONNECTION, DB_USER, Duration::from_secs(10));
     let first = setup.bao.static_creds(MOUNT, "app");
-    let sluice = Sluice::start(&setup.pg, static_role_options(setup.token_login(), "app"));
+    let sluice = Sluice::start(
+        &setup.pg,
+        static_role_options(setup.bao.token_section(), "app"),
+    );
 
     // SLUICE_VAULT_LOAD_SECONDS lengthens the run (e.g. 300 for about 30 rotations).
     let seconds = std::env::var("SLUICE_VAULT_LOAD_SECONDS")
@@ -238,7 +177,9 @@ async fn rotations_under_load_cost_no_transaction() {
     let transactions = load(&sluice, seconds);
 
     let source = "source=\"static:database/app\"";
-    let rotations = metric(&sluice, "sluice_credential_rotations_total", source).unwrap_or(0.0);
+    let rotations = sluice
+        .metric("sluice_credential_rotations_total", source)
+        .unwrap_or(0.0);
     assert!(
         rotations >= 3.0,
         "only {rotations} rotations seen in {transactions} transactions"
@@ -249,7 +190,9 @@ async fn rotations_under_load_cost_no_transaction() {
         generations.len() >= 3,
         "new server connections used only generations {generations:?}"
     );
-    let newest = metric(&sluice, "sluice_server_credentials_generation", "").unwrap();
+    let newest = sluice
+        .metric("sluice_server_credentials_generation", "")
+        .unwrap();
     assert!(newest >= rotations, "generation gauge {newest}");
     let last = setup.bao.static_creds(MOUNT, "app");
     assert_ne!(first.password, last.password);
@@ -271,7 +214,7 @@ async fn a_manual_rotation_between_fetches_costs_one_retry_and_no_query() {
         &setup.pg,
         SluiceOptions {
             pool_size: 2,
-            extra_sections: setup.token_login(),
+            extra_sections: setup.bao.token_section(),
             credentials: Some("{ vault_static_role = \"app\" }".into()),
             ..Default::default()
         },
@@ -289,19 +232,14 @@ async fn a_manual_rotation_between_fetches_costs_one_retry_and_no_query() {
     let second = sluice.connect().await;
     assert_eq!(current_user(&second).await, DB_USER);
     assert_eq!(
-        metric(
-            &sluice,
-            "sluice_server_auth_failures_total",
-            "pool=\"appdb\""
-        ),
+        sluice.metric("sluice_server_auth_failures_total", "pool=\"appdb\""),
         Some(1.0)
     );
     assert!(sluice
         .log()
         .contains("server refused credentials; fetching them again"));
     assert_eq!(
-        metric(
-            &sluice,
+        sluice.metric(
             "sluice_credential_rotations_total",
             "source=\"static:database/app\""
         ),
@@ -328,7 +266,7 @@ async fn dynamic_role_leases_are_renewed_retired_and_revoked() {
         &setup.pg,
         SluiceOptions {
             pool_size: 4,
-            extra_sections: setup.token_login(),
+            extra_sections: setup.bao.token_section(),
             credentials: Some("{ vault_dynamic_role = \"dyn\" }".into()),
             ..Default::default()
         },
@@ -341,9 +279,9 @@ async fn dynamic_role_leases_are_renewed_retired_and_revoked() {
     let transactions = load(&sluice, 30);
 
     let source = "source=\"dynamic:database/dyn\"";
-    let renewals = metric(&sluice, "sluice_credential_lease_renewals_total", source);
+    let renewals = sluice.metric("sluice_credential_lease_renewals_total", source);
     assert!(renewals.unwrap_or(0.0) >= 1.0, "no lease renewed");
-    let retired = metric(&sluice, "sluice_server_connections_retired_total", "");
+    let retired = sluice.metric("sluice_server_connections_retired_total", "");
     assert!(
         retired.unwrap_or(0.0) >= 1.0,
         "no server connection retired"
@@ -380,9 +318,12 @@ async fn an_outage_of_vault_costs_no_transaction_and_shows_in_readyz_and_metrics
     setup
         .bao
         .create_static_role(MOUNT, "app", CONNECTION, DB_USER, Duration::from_secs(10));
-    let sluice = Sluice::start(&setup.pg, static_role_options(setup.token_login(), "app"));
+    let sluice = Sluice::start(
+        &setup.pg,
+        static_role_options(setup.bao.token_section(), "app"),
+    );
     wait_for("the first fetch", Duration::from_secs(10), || {
-        metric(&sluice, "sluice_vault_up", "") == Some(1.0)
+        sluice.metric("sluice_vault_up", "") == Some(1.0)
     });
 
     let transactions = thread::scope(|s| {
@@ -395,9 +336,8 @@ async fn an_outage_of_vault_costs_no_transaction_and_shows_in_readyz_and_metrics
             assert_eq!(code, 200, "cached credentials still serve: {body}");
             body.contains("failing")
         });
-        assert_eq!(metric(&sluice, "sluice_vault_up", ""), Some(0.0));
-        let failures = metric(
-            &sluice,
+        assert_eq!(sluice.metric("sluice_vault_up", ""), Some(0.0));
+        let failures = sluice.metric(
             "sluice_credential_fetch_failures_total",
             "source=\"static:database/app\"",
         );
@@ -411,7 +351,7 @@ async fn an_outage_of_vault_costs_no_transaction_and_shows_in_readyz_and_metrics
         let (code, body) = sluice.admin_get("/readyz");
         code == 200 && !body.contains("failing")
     });
-    assert_eq!(metric(&sluice, "sluice_vault_up", ""), Some(1.0));
+    assert_eq!(sluice.metric("sluice_vault_up", ""), Some(1.0));
     // After the outage a new connection gets the password OpenBao rotated to since.
     let c = sluice.connect().await;
     assert_eq!(current_user(&c).await, DB_USER);

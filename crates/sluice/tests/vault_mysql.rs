@@ -9,55 +9,29 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_support::*;
-use test_support::{MariaDbServer, OpenBao};
+use test_support::sluice::SluiceVault;
+use test_support::MariaDbServer;
 
 const MOUNT: &str = "database";
 const CONNECTION: &str = "mariadb";
-const SLUICE_POLICY: &str = r#"
-path "database/static-creds/*" { capabilities = ["read"] }
-path "database/creds/*" { capabilities = ["read"] }
-path "sys/leases/renew" { capabilities = ["update"] }
-path "sys/leases/revoke" { capabilities = ["update"] }
-"#;
-
+/// A MariaDB with the application user, and an OpenBao managing it.
 struct Setup {
     m: MariaDbServer,
-    bao: OpenBao,
-    secrets: tempfile::TempDir,
+    bao: SluiceVault,
 }
 
 impl Setup {
     fn start() -> Setup {
         let m = start_mariadb();
-        let bao = OpenBao::start();
-        bao.enable_database_engine(MOUNT);
+        let bao = SluiceVault::start(MOUNT);
         bao.configure_mysql(MOUNT, CONNECTION, &m, "*");
-        bao.write_policy("sluice", SLUICE_POLICY);
-        Setup {
-            m,
-            bao,
-            secrets: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn vault_section(&self) -> String {
-        let token = self
-            .bao
-            .create_token(&["sluice"], Duration::from_secs(3600), true);
-        let path = self.secrets.path().join("vault-token");
-        std::fs::write(&path, format!("{token}\n")).unwrap();
-        format!(
-            "[vault]\naddress = \"{}\"\nrequest_timeout = \"2s\"\n\n\
-             [vault.auth]\nmethod = \"token\"\ntoken_file = \"{}\"\n",
-            self.bao.address(),
-            path.display()
-        )
+        Setup { m, bao }
     }
 
     fn sluice(&self, credentials: &str, pool_size: usize) -> MySluice {
         MySluice::start(Options {
             pool_size,
-            extra_sections: self.vault_section(),
+            extra_sections: self.bao.token_section(),
             credentials: Some(credentials.into()),
             extra_database: "server_lifetime = \"2s\"\nserver_lifetime_jitter = \"1s\"".into(),
             ..Options::new(vec![self.m.port()])
@@ -65,13 +39,9 @@ impl Setup {
     }
 }
 
+/// The sum of metric `name`'s samples whose labels contain `label`, 0 when none.
 fn metric(s: &MySluice, name: &str, label: &str) -> f64 {
-    s.admin_get("/metrics")
-        .1
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    s.metric(name, label).unwrap_or(0.0)
 }
 
 fn sysbench() -> &'static str {
@@ -204,7 +174,7 @@ async fn a_manual_mysql_rotation_costs_one_retry_and_no_query() {
         .create_static_role(MOUNT, "app", CONNECTION, DB_USER, Duration::from_secs(3600));
     let s = MySluice::start(Options {
         pool_size: 2,
-        extra_sections: setup.vault_section(),
+        extra_sections: setup.bao.token_section(),
         credentials: Some("{ vault_static_role = \"app\" }".into()),
         ..Options::new(vec![setup.m.port()])
     });

@@ -2,12 +2,14 @@
 //! real `sluice` binary in front of it, configured through a real config file.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::process::Command;
 
+use test_support::sluice::{DatabaseConfig, PanicLog, ProtocolConfig, SluiceConfig, SluiceProcess};
+// Not every test file uses both.
+#[allow(unused_imports)]
+pub use test_support::{connect, try_connect};
 use test_support::{free_port, pg_bin, AuthMethod, PgServer};
 
 /// The sluice client identity used by most tests.
@@ -25,13 +27,11 @@ pub fn start_postgres() -> PgServer {
     pg
 }
 
+/// sluice in front of PostgreSQL; derefs to the process (log, signals, admin GETs).
 pub struct Sluice {
-    pub child: Option<Child>,
+    process: SluiceProcess,
+    /// The PostgreSQL listener.
     pub port: u16,
-    pub admin_port: u16,
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    log_path: PathBuf,
 }
 
 /// Pieces of a test configuration.
@@ -80,102 +80,45 @@ impl Default for SluiceOptions {
 
 impl Sluice {
     pub fn start(pg: &PgServer, opts: SluiceOptions) -> Sluice {
-        let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let admin_port = free_port();
-        std::fs::write(dir.path().join("users.toml"), &opts.users).unwrap();
-        std::fs::write(
-            dir.path().join("db-password"),
-            format!("{}\n", opts.db_password),
-        )
-        .unwrap();
-        let hba_line = match &opts.hba {
-            Some(h) => {
-                std::fs::write(dir.path().join("hba.conf"), h).unwrap();
-                "hba_file = \"hba.conf\"\n".to_owned()
-            }
-            None => String::new(),
+        let credentials = opts
+            .credentials
+            .clone()
+            .unwrap_or_else(|| SluiceConfig::password_file_credentials(&opts.db_user));
+        let databases = opts
+            .databases
+            .iter()
+            .map(|(name, server_db)| DatabaseConfig {
+                name,
+                server_database: Some(server_db),
+                pool_mode: opts.pool_mode,
+                pool_size: opts.pool_size,
+                extra: &opts.extra_database,
+                credentials: &credentials,
+            })
+            .collect();
+        let config = SluiceConfig {
+            extra_sections: &opts.extra_sections,
+            users: &opts.users,
+            hba: opts.hba.as_deref(),
+            db_password: &opts.db_password,
+            protocol: ProtocolConfig {
+                name: "postgres",
+                listeners: vec![("listen", port)],
+                extra: &opts.extra_postgres,
+                hosts: opts.hosts.clone().unwrap_or_else(|| vec![pg.port()]),
+                tls_mode: opts.tls_mode,
+                extra_cluster: opts.extra_cluster.clone(),
+                databases,
+            },
         };
-        let credentials = opts.credentials.clone().unwrap_or_else(|| {
-            format!(
-                "{{ username = \"{}\", password_file = \"db-password\" }}",
-                opts.db_user
-            )
-        });
-        let mut config = format!(
-            "{}\n[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
-             [postgres]\nlisten = \"127.0.0.1:{port}\"\nusers_file = \"users.toml\"\n{hba_line}{}\n\n\
-             [postgres.clusters.main]\nhosts = [{}]\ntls_mode = \"{}\"\n{}\n",
-            opts.extra_sections,
-            opts.extra_postgres,
-            opts.hosts
-                .clone()
-                .unwrap_or_else(|| vec![pg.port()])
-                .iter()
-                .map(|port| format!("\"127.0.0.1:{port}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
-            opts.tls_mode,
-            opts.extra_cluster
+        let process = SluiceProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_sluice")),
+            &config,
+            &[port],
+            PanicLog::Whole,
         );
-        for (name, server_db) in &opts.databases {
-            config.push_str(&format!(
-                "\n[postgres.databases.{name}]\ncluster = \"main\"\nserver_database = \"{server_db}\"\n\
-                 pool_mode = \"{}\"\npool_size = {}\n{}\n\
-                 credentials = {credentials}\n",
-                opts.pool_mode, opts.pool_size, opts.extra_database
-            ));
-        }
-        let config_path = dir.path().join("sluice.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut s = Sluice {
-            child: None,
-            port,
-            admin_port,
-            log_path: dir.path().join("sluice.log"),
-            dir,
-            config_path,
-        };
-        s.spawn();
-        s
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("SLUICE_TEST_LOG").unwrap_or("debug".into()),
-            )
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start sluice");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
-            {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("sluice exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sluice did not start listening:\n{}", self.log());
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+        Sluice { process, port }
     }
 
     /// A libpq-style connection string for a sluice client.
@@ -193,73 +136,20 @@ impl Sluice {
     pub async fn connect(&self) -> tokio_postgres::Client {
         connect(&self.app_conn_str()).await
     }
+}
 
-    pub fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id();
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+impl Deref for Sluice {
+    type Target = SluiceProcess;
 
-    /// Waits for the process to exit and returns whether it exited successfully.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<bool> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                return Some(status.success());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    /// GET on the admin listener: (status code, body).
-    pub fn admin_get(&self, path: &str) -> (u16, String) {
-        http_get(self.admin_port, path)
+    fn deref(&self) -> &SluiceProcess {
+        &self.process
     }
 }
 
-impl Drop for Sluice {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- sluice log ----\n{}", self.log());
-        }
+impl DerefMut for Sluice {
+    fn deref_mut(&mut self) -> &mut SluiceProcess {
+        &mut self.process
     }
-}
-
-pub async fn connect(conn_str: &str) -> tokio_postgres::Client {
-    try_connect(conn_str)
-        .await
-        .unwrap_or_else(|e| panic!("connect {conn_str}: {e}"))
-}
-
-pub async fn try_connect(conn_str: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(conn_str, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
-}
-
-pub fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (code, body)
 }
 
 /// The SQLSTATE of a failed connect or query.

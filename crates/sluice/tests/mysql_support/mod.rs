@@ -2,11 +2,12 @@
 //! the real `sluice` binary in front of them, configured through a real config file.
 #![allow(dead_code)]
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::ops::Deref;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use test_support::sluice::{DatabaseConfig, PanicLog, ProtocolConfig, SluiceConfig, SluiceProcess};
 use test_support::{free_port, MariaDbServer};
 
 /// The sluice client identity most tests use.
@@ -64,107 +65,56 @@ impl Options {
     }
 }
 
+/// sluice in front of MariaDB; derefs to the process (log, signals, admin GETs).
 pub struct MySluice {
-    pub child: Option<Child>,
+    process: SluiceProcess,
     pub rw_port: u16,
     pub ro_port: u16,
-    pub admin_port: u16,
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    log_path: PathBuf,
 }
 
 impl MySluice {
     pub fn start(opts: Options) -> MySluice {
-        let dir = tempfile::tempdir().unwrap();
-        let (rw_port, ro_port, admin_port) = (free_port(), free_port(), free_port());
-        std::fs::write(dir.path().join("users.toml"), &opts.users).unwrap();
-        std::fs::write(
-            dir.path().join("db-password"),
-            format!("{}\n", opts.db_password),
-        )
-        .unwrap();
-        let hba_line = match &opts.hba {
-            Some(h) => {
-                std::fs::write(dir.path().join("hba.conf"), h).unwrap();
-                "hba_file = \"hba.conf\"\n".to_owned()
-            }
-            None => String::new(),
+        let (rw_port, ro_port) = (free_port(), free_port());
+        let credentials = opts
+            .credentials
+            .clone()
+            .unwrap_or_else(|| SluiceConfig::password_file_credentials(DB_USER));
+        let config = SluiceConfig {
+            extra_sections: &opts.extra_sections,
+            users: &opts.users,
+            hba: opts.hba.as_deref(),
+            db_password: &opts.db_password,
+            protocol: ProtocolConfig {
+                name: "mysql",
+                listeners: vec![("listen_rw", rw_port), ("listen_ro", ro_port)],
+                extra: &opts.extra_mysql,
+                hosts: opts.hosts.clone(),
+                tls_mode: opts.tls_mode,
+                extra_cluster: format!(
+                    "check_interval = \"200ms\"\nconnect_timeout = \"1s\"\n{}",
+                    opts.extra_cluster
+                ),
+                databases: vec![DatabaseConfig {
+                    name: DATABASE,
+                    server_database: None,
+                    pool_mode: opts.pool_mode,
+                    pool_size: opts.pool_size,
+                    extra: &opts.extra_database,
+                    credentials: &credentials,
+                }],
+            },
         };
-        let credentials = opts.credentials.clone().unwrap_or_else(|| {
-            format!("{{ username = \"{DB_USER}\", password_file = \"db-password\" }}")
-        });
-        let hosts = opts
-            .hosts
-            .iter()
-            .map(|p| format!("\"127.0.0.1:{p}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let config = format!(
-            "{}\n[log]\nlevel = \"debug\"\n\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\nshutdown_grace = \"5s\"\n\n\
-             [mysql]\nlisten_rw = \"127.0.0.1:{rw_port}\"\nlisten_ro = \"127.0.0.1:{ro_port}\"\n\
-             users_file = \"users.toml\"\n{hba_line}{}\n\n\
-             [mysql.clusters.main]\nhosts = [{hosts}]\ntls_mode = \"{}\"\ncheck_interval = \"200ms\"\nconnect_timeout = \"1s\"\n{}\n\n\
-             [mysql.databases.{DATABASE}]\ncluster = \"main\"\npool_mode = \"{}\"\npool_size = {}\n{}\ncredentials = {credentials}\n",
-            opts.extra_sections,
-            opts.extra_mysql,
-            opts.tls_mode,
-            opts.extra_cluster,
-            opts.pool_mode,
-            opts.pool_size,
-            opts.extra_database,
+        let process = SluiceProcess::start(
+            Path::new(env!("CARGO_BIN_EXE_sluice")),
+            &config,
+            &[rw_port],
+            PanicLog::LastLines(80),
         );
-        let config_path = dir.path().join("sluice.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut s = MySluice {
-            child: None,
+        MySluice {
+            process,
             rw_port,
             ro_port,
-            admin_port,
-            log_path: dir.path().join("sluice.log"),
-            dir,
-            config_path,
-        };
-        s.spawn();
-        s
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(&self.log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("SLUICE_TEST_LOG").unwrap_or("debug".into()),
-            )
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start sluice");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.rw_port)).is_ok()
-                && TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
-            {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("sluice exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sluice did not start listening:\n{}", self.log());
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     pub fn url(&self, port: u16, user: &str, password: &str, db: &str) -> String {
@@ -211,57 +161,13 @@ impl MySluice {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
     }
-
-    pub fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().unwrap().id();
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub fn admin_get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut s = TcpStream::connect(("127.0.0.1", self.admin_port)).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (code, body)
-    }
 }
 
-impl Drop for MySluice {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if let Ok(dir) = std::env::var("SLUICE_KEEP_LOGS") {
-            // For a closer look at a run: the whole log, named by the listener's port.
-            let _ = std::fs::copy(
-                &self.log_path,
-                Path::new(&dir).join(format!("sluice-{}.log", self.rw_port)),
-            );
-        }
-        if std::thread::panicking() {
-            let log = self.log();
-            let tail: Vec<&str> = log.lines().rev().take(80).collect();
-            eprintln!("--- sluice log (last lines) ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
+impl Deref for MySluice {
+    type Target = SluiceProcess;
+
+    fn deref(&self) -> &SluiceProcess {
+        &self.process
     }
 }
 
