@@ -13,7 +13,7 @@ use mysql_proxy::members::{self, Cluster};
 use mysql_proxy::route::{Access, Route, RouteSettings};
 use mysql_proxy::server::ConnectOptions;
 use pool_core::credentials::CredentialSource;
-use pool_core::hba::HbaRules;
+use pool_core::hba::MysqlHbaRules;
 use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
 use tokio::task::JoinHandle;
@@ -197,10 +197,10 @@ pub fn load_auth(m: &MysqlSettings) -> anyhow::Result<AuthConfig> {
     let hba = match &m.hba_file {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| p.display().to_string())?;
-            HbaRules::parse(&text).with_context(|| p.display().to_string())?
+            MysqlHbaRules::parse(&text).with_context(|| p.display().to_string())?
         }
         // Without rules every client must prove a password.
-        None => HbaRules::parse("host all all all scram-sha-256")?,
+        None => MysqlHbaRules::parse("host all all all scram-sha-256")?,
     };
     Ok(AuthConfig::new(hba, users))
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use pool_core::hba::AuthMethod;
+use pool_core::hba::MysqlAuthMethod;
 use pool_core::net::stream::Stream;
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -147,9 +147,9 @@ pub async fn handshake(
         )
     };
     let ok = match method {
-        AuthMethod::Trust => true,
-        AuthMethod::Reject => false,
-        AuthMethod::Md5 | AuthMethod::ScramSha256 => {
+        MysqlAuthMethod::Trust => true,
+        MysqlAuthMethod::Reject => false,
+        MysqlAuthMethod::Password => {
             let mut exchange = Exchange {
                 stream: &mut stream,
                 buf: &mut buf,

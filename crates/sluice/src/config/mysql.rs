@@ -204,7 +204,7 @@ pub(super) fn validate(
     let hba_file = m.hba_file.as_ref().map(|h| {
         let p = c.path("mysql.hba_file", h, base, true);
         if let Ok(text) = std::fs::read_to_string(&p) {
-            if let Err(e) = pool_core::hba::HbaRules::parse(&text) {
+            if let Err(e) = pool_core::hba::MysqlHbaRules::parse(&text) {
                 c.add("mysql.hba_file", e.to_string());
             }
         }
