@@ -13,9 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
-use super::conn::ServerConn;
+use super::conn::{ServerConn, TRACK_SESSION_STATE};
+use super::error::ServerError;
 use super::statements::ServerStatements;
-use super::ServerError;
 use crate::auth::{caching_sha2, native, rsa_exchange, CACHING_SHA2, CLEAR, NATIVE};
 use crate::io::read_payload;
 use crate::protocol::capabilities as caps;
@@ -23,15 +23,10 @@ use crate::protocol::collation;
 use crate::protocol::handshake::{AuthSwitch, Greeting, HandshakeResponse};
 use crate::protocol::ok_err::{ErrPacket, ERR, OK};
 use crate::protocol::packet;
-use crate::session::vars::Vars;
+use crate::state::vars::Vars;
 
 /// Greeting and authentication packets are small.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
-
-/// What every server connection turns on, so that sluice learns from OK packets which
-/// session state a client created.
-pub(crate) const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
-     session_track_state_change = ON, session_track_system_variables = '*'";
 
 pub use pool_core::net::Endpoint;
 

@@ -7,7 +7,6 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::relay::{relay, RelayError, RelayOptions};
-use super::state::ClientStatement;
 use super::sync::SyncError;
 use super::{Session, SessionEnd};
 use crate::metrics::count_error;
@@ -18,6 +17,7 @@ use crate::protocol::packet;
 use crate::protocol::response::Expect;
 use crate::protocol::statement::{execute_opens_cursor, set_stmt_id, stmt_id, write_execute};
 use crate::server::ServerStatement;
+use crate::state::client::ClientStatement;
 
 fn expect_for(cmd: Command) -> Expect {
     match cmd {

@@ -5,9 +5,7 @@ pub mod client_auth;
 mod forward;
 pub mod pinning;
 mod relay;
-pub mod state;
 mod sync;
-pub mod vars;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,8 +26,8 @@ use crate::protocol::command::Command;
 use crate::protocol::ok_err::{encode_eof, ErrPacket, OkPacket};
 use crate::protocol::statement::stmt_id;
 use crate::route::{Access, MemberManager, PoolMode, Route};
+use crate::state::client::ClientState;
 use client_auth::{encode_handshake_ok, handshake, HandshakeError};
-use state::ClientState;
 
 type ServerGuard = PooledConnection<Arc<MemberManager>>;
 
