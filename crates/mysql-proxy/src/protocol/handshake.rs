@@ -222,11 +222,22 @@ pub struct AuthSwitch {
 impl AuthSwitch {
     pub fn encode(&self, out: &mut BytesMut, seq: u8) {
         let start = packet::begin(out, seq);
+        self.write_payload(out);
+        packet::end(out, start);
+    }
+
+    /// The packet's payload alone.
+    pub fn payload(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + self.plugin.len() + self.data.len());
+        self.write_payload(&mut out);
+        out
+    }
+
+    fn write_payload(&self, out: &mut impl BufMut) {
         out.put_u8(0xFE);
         out.put_slice(self.plugin.as_bytes());
         out.put_u8(0);
         out.put_slice(&self.data);
-        packet::end(out, start);
     }
 
     /// Parses the payload after the 0xFE marker.
