@@ -7,9 +7,57 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A method word set for one protocol's rules.
-pub trait HbaMethod: Copy + Eq + fmt::Debug + fmt::Display + FromStr<Err = String> {
+pub trait HbaMethod:
+    Copy + Eq + fmt::Debug + fmt::Display + FromStr<Err = String> + 'static
+{
     /// What a connection that no rule matches gets.
     const REJECT: Self;
+    /// Each word a rule file may use and the method it names; a method's first word
+    /// is its name.
+    const WORDS: &'static [(&'static str, Self)];
+
+    /// The name used in rule files and logs.
+    fn name(self) -> &'static str {
+        Self::WORDS
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(word, _)| word)
+    }
+
+    /// The method a rule file's word names.
+    fn from_word(word: &str) -> Result<Self, String> {
+        Self::WORDS
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| refused(word))
+    }
+}
+
+/// `as_str`, `Display` and `FromStr` of a method type, by its [`HbaMethod::WORDS`].
+macro_rules! word_traits {
+    ($method:ty) => {
+        impl $method {
+            /// The name used in rule files, configuration and logs.
+            pub fn as_str(self) -> &'static str {
+                self.name()
+            }
+        }
+
+        impl fmt::Display for $method {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $method {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::from_word(s)
+            }
+        }
+    };
 }
 
 /// How a PostgreSQL client has to authenticate to sluice.
@@ -29,37 +77,7 @@ pub enum PgAuthMethod {
     ScramSha256,
 }
 
-impl PgAuthMethod {
-    /// The name used in rule files and configuration.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PgAuthMethod::Trust => "trust",
-            PgAuthMethod::Reject => "reject",
-            PgAuthMethod::Md5 => "md5",
-            PgAuthMethod::ScramSha256 => "scram-sha-256",
-        }
-    }
-}
-
-impl fmt::Display for PgAuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PgAuthMethod {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "trust" => Ok(PgAuthMethod::Trust),
-            "reject" => Ok(PgAuthMethod::Reject),
-            "md5" => Ok(PgAuthMethod::Md5),
-            "scram-sha-256" => Ok(PgAuthMethod::ScramSha256),
-            _ => Err(refused(s)),
-        }
-    }
-}
+word_traits!(PgAuthMethod);
 
 /// Why a METHOD word is refused: PostgreSQL methods sluice does not implement are
 /// named as such, anything else is unknown.
@@ -77,6 +95,12 @@ fn refused(s: &str) -> String {
 
 impl HbaMethod for PgAuthMethod {
     const REJECT: Self = PgAuthMethod::Reject;
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("trust", PgAuthMethod::Trust),
+        ("reject", PgAuthMethod::Reject),
+        ("md5", PgAuthMethod::Md5),
+        ("scram-sha-256", PgAuthMethod::ScramSha256),
+    ];
 }
 
 /// How a MySQL client has to authenticate to sluice.
@@ -93,37 +117,16 @@ pub enum MysqlAuthMethod {
     Password,
 }
 
-impl MysqlAuthMethod {
-    /// The name used in rule files and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MysqlAuthMethod::Trust => "trust",
-            MysqlAuthMethod::Reject => "reject",
-            MysqlAuthMethod::Password => "password",
-        }
-    }
-}
-
-impl fmt::Display for MysqlAuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MysqlAuthMethod {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "trust" => Ok(MysqlAuthMethod::Trust),
-            "reject" => Ok(MysqlAuthMethod::Reject),
-            "password" | "md5" | "scram-sha-256" => Ok(MysqlAuthMethod::Password),
-            // Refused in the same words as on the PostgreSQL side.
-            _ => Err(refused(s)),
-        }
-    }
-}
+word_traits!(MysqlAuthMethod);
 
 impl HbaMethod for MysqlAuthMethod {
     const REJECT: Self = MysqlAuthMethod::Reject;
+    // Other words are refused in the same terms as on the PostgreSQL side.
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("trust", MysqlAuthMethod::Trust),
+        ("reject", MysqlAuthMethod::Reject),
+        ("password", MysqlAuthMethod::Password),
+        ("md5", MysqlAuthMethod::Password),
+        ("scram-sha-256", MysqlAuthMethod::Password),
+    ];
 }
