@@ -84,67 +84,14 @@ pub async fn handshake(
     stream.write_all(&out).await?;
 
     let mut buf = BytesMut::with_capacity(1024);
-    // Read exactly one packet: after an SSL request the client's TLS handshake
-    // follows at once, and those bytes belong to the TLS layer, not to this buffer.
-    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
-    if is_ssl_request(&payload) {
-        let Some(config) = tls else {
-            return Err(refuse(
-                &mut stream,
-                seq,
-                ErrPacket::new(
-                    1043,
-                    "08S01",
-                    "Bad handshake: TLS was requested but sluice has no certificate",
-                ),
-            )
-            .await);
-        };
-        let Stream::Plain(tcp) = stream else {
-            unreachable!("TLS starts once")
-        };
-        let accepted = tokio_rustls::TlsAcceptor::from(config)
-            .accept(tcp)
-            .await
-            .map_err(HandshakeError::Tls)?;
-        stream = Stream::Accepted(Box::new(accepted));
-        buf.clear();
-        (seq, payload) = read_payload(&mut stream, &mut buf, HANDSHAKE_LIMIT).await?;
-    }
-    let response = match HandshakeResponse::parse(&payload) {
-        Ok(r) => r,
-        Err(m) => {
-            return Err(refuse(
-                &mut stream,
-                seq,
-                ErrPacket::new(
-                    1835,
-                    "08S01",
-                    format!("Malformed communication packet: {m}"),
-                ),
-            )
-            .await)
-        }
-    };
+    let (mut stream, mut seq, response) = receive_response(stream, &mut buf, tls).await?;
     let capabilities = response.capabilities & offered;
     let auth = fe.auth();
-    let user = response.username.clone();
-    let database = response.database.clone().unwrap_or_default();
+    let user = &response.username;
+    let database = response.database.as_deref().unwrap_or_default();
     let method = auth
         .hba
-        .method_for(peer.ip(), &database, &user, stream.is_tls());
-    let denied = |with_password: bool| {
-        ErrPacket::new(
-            1045,
-            "28000",
-            format!(
-                "Access denied for user '{}'@'{}' (using password: {})",
-                user,
-                peer.ip(),
-                if with_password { "YES" } else { "NO" }
-            ),
-        )
-    };
+        .method_for(peer.ip(), database, user, stream.is_tls());
     let ok = match method {
         MysqlAuthMethod::Trust => true,
         MysqlAuthMethod::Reject => false,
@@ -163,7 +110,20 @@ pub async fn handshake(
     };
     if !ok {
         tracing::info!(user = %user, %peer, method = %method, "MySQL client authentication failed");
-        return Err(refuse(&mut stream, seq, denied(!response.auth_response.is_empty())).await);
+        let with_password = if response.auth_response.is_empty() {
+            "NO"
+        } else {
+            "YES"
+        };
+        let denied = ErrPacket::new(
+            1045,
+            "28000",
+            format!(
+                "Access denied for user '{user}'@'{}' (using password: {with_password})",
+                peer.ip(),
+            ),
+        );
+        return Err(refuse(&mut stream, seq, denied).await);
     }
     Ok(Authenticated {
         stream,
@@ -172,6 +132,55 @@ pub async fn handshake(
         capabilities,
         seq: seq.wrapping_add(1),
     })
+}
+
+/// The client's handshake response, after TLS when it asks for it: the stream to the
+/// client from then on, the response's sequence id, and the response.
+async fn receive_response(
+    mut stream: Stream,
+    buf: &mut BytesMut,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(Stream, u8, HandshakeResponse), HandshakeError> {
+    // Read exactly one packet: after an SSL request the client's TLS handshake
+    // follows at once, and those bytes belong to the TLS layer, not to this buffer.
+    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
+    if is_ssl_request(&payload) {
+        stream = accept_tls(stream, seq, tls).await?;
+        buf.clear();
+        (seq, payload) = read_payload(&mut stream, buf, HANDSHAKE_LIMIT).await?;
+    }
+    match HandshakeResponse::parse(&payload) {
+        Ok(response) => Ok((stream, seq, response)),
+        Err(m) => {
+            let message = format!("Malformed communication packet: {m}");
+            Err(refuse(&mut stream, seq, ErrPacket::new(1835, "08S01", message)).await)
+        }
+    }
+}
+
+/// TLS after the client's SSL request (packet `seq`), refused when sluice has no
+/// certificate.
+async fn accept_tls(
+    mut stream: Stream,
+    seq: u8,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Stream, HandshakeError> {
+    let Some(config) = tls else {
+        let err = ErrPacket::new(
+            1043,
+            "08S01",
+            "Bad handshake: TLS was requested but sluice has no certificate",
+        );
+        return Err(refuse(&mut stream, seq, err).await);
+    };
+    let Stream::Plain(tcp) = stream else {
+        unreachable!("TLS starts once")
+    };
+    let accepted = tokio_rustls::TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .map_err(HandshakeError::Tls)?;
+    Ok(Stream::Accepted(Box::new(accepted)))
 }
 
 async fn read_exact_packet(stream: &mut Stream) -> Result<(u8, BytesMut), HandshakeError> {
