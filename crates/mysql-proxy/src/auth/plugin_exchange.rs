@@ -9,11 +9,13 @@
 
 use std::sync::Arc;
 
+use mysql_common::packets::AuthSwitchRequest;
+use mysql_common::proto::MySerialize;
 use zeroize::Zeroizing;
 
 use super::rsa_exchange::RsaKey;
 use super::{caching_sha2, native, CACHING_SHA2, CLEAR, NATIVE};
-use crate::protocol::handshake::{AuthSwitch, SCRAMBLE_LEN};
+use crate::protocol::handshake::SCRAMBLE_LEN;
 
 /// What the driver does next.
 #[derive(Debug, PartialEq, Eq)]
@@ -160,14 +162,13 @@ impl<'a> PluginExchange<'a> {
     }
 
     fn switch_to(&mut self, plugin: &'static str) -> Action {
-        let mut data = self.scramble.to_vec();
-        data.push(0);
-        let switch = AuthSwitch {
-            plugin: plugin.to_owned(),
-            data,
-        };
+        // The scramble goes NUL-terminated, as servers send it.
+        let mut data = [0u8; SCRAMBLE_LEN + 1];
+        data[..SCRAMBLE_LEN].copy_from_slice(&self.scramble);
+        let mut payload = Vec::with_capacity(2 + plugin.len() + data.len());
+        AuthSwitchRequest::new(plugin.as_bytes(), &data[..]).serialize(&mut payload);
         self.state = State::Switched(plugin);
-        Action::Send(switch.payload())
+        Action::Send(payload)
     }
 
     /// A caching_sha2_password answer: the fast path when sluice has the user's

@@ -15,14 +15,14 @@ fn hashes() -> (native::Hash, caching_sha2::Hash) {
     )
 }
 
+/// 0xFE, the plugin's name and the scramble, each NUL-terminated.
 fn switch_payload(plugin: &str) -> Vec<u8> {
-    let mut data = SCRAMBLE.to_vec();
-    data.push(0);
-    AuthSwitch {
-        plugin: plugin.into(),
-        data,
-    }
-    .payload()
+    let mut p = vec![0xFE];
+    p.extend_from_slice(plugin.as_bytes());
+    p.push(0);
+    p.extend_from_slice(&SCRAMBLE);
+    p.push(0);
+    p
 }
 
 fn accepted(fast_auth_notice: bool) -> Action {
@@ -186,4 +186,14 @@ fn empty_full_path_answer_is_denied() {
         Action::Send(switch_payload(CACHING_SHA2))
     );
     assert_eq!(x.receive(&[]), DENIED);
+}
+
+#[test]
+fn auth_switch_reads_back_without_the_nul_after_the_scramble() {
+    // What server/connect.rs reads of a server's switch, from what sluice sends.
+    let payload = switch_payload(NATIVE);
+    let switch: mysql_common::packets::AuthSwitchRequest<'_> =
+        mysql_common::io::ParseBuf(&payload).parse(()).unwrap();
+    assert_eq!(switch.auth_plugin().as_bytes(), NATIVE.as_bytes());
+    assert_eq!(switch.plugin_data(), SCRAMBLE);
 }

@@ -212,50 +212,6 @@ impl HandshakeResponse {
     }
 }
 
-/// The server asks the client to authenticate again with another plugin (0xFE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthSwitch {
-    pub plugin: String,
-    pub data: Vec<u8>,
-}
-
-impl AuthSwitch {
-    pub fn encode(&self, out: &mut BytesMut, seq: u8) {
-        let start = packet::begin(out, seq);
-        self.write_payload(out);
-        packet::end(out, start);
-    }
-
-    /// The packet's payload alone.
-    pub fn payload(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + self.plugin.len() + self.data.len());
-        self.write_payload(&mut out);
-        out
-    }
-
-    fn write_payload(&self, out: &mut impl BufMut) {
-        out.put_u8(0xFE);
-        out.put_slice(self.plugin.as_bytes());
-        out.put_u8(0);
-        out.put_slice(&self.data);
-    }
-
-    /// Parses the payload after the 0xFE marker.
-    pub fn parse(after_marker: &[u8]) -> Result<AuthSwitch, Malformed> {
-        let mut r = Reader::new(after_marker);
-        let plugin = r.nul_str().ok_or(Malformed("auth switch request"))?;
-        let mut data = r.rest().to_vec();
-        // The scramble is sent NUL-terminated.
-        if data.len() == SCRAMBLE_LEN + 1 && data.last() == Some(&0) {
-            data.pop();
-        }
-        Ok(AuthSwitch {
-            plugin: String::from_utf8_lossy(plugin).into_owned(),
-            data,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,14 +309,5 @@ mod tests {
             );
         }
         assert!(HandshakeResponse::parse(&[0, 0, 0, 0]).is_err());
-    }
-
-    #[test]
-    fn auth_switch_strips_the_nul_after_the_scramble() {
-        let mut p = b"mysql_native_password\0".to_vec();
-        p.extend_from_slice(b"abcdefghijklmnopqrst\0");
-        let s = AuthSwitch::parse(&p).unwrap();
-        assert_eq!(s.plugin, "mysql_native_password");
-        assert_eq!(s.data, b"abcdefghijklmnopqrst");
     }
 }

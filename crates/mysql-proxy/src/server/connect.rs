@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::AuthSwitchRequest;
 use pool_core::credentials::Credentials;
 use pool_core::net::stream::Stream;
 use pool_core::net::tls::{server_name, ServerTlsMode};
@@ -20,7 +22,7 @@ use crate::auth::{caching_sha2, native, rsa_exchange, CACHING_SHA2, CLEAR, NATIV
 use crate::io::read_payload;
 use crate::protocol::capabilities as caps;
 use crate::protocol::collation;
-use crate::protocol::handshake::{AuthSwitch, Greeting, HandshakeResponse};
+use crate::protocol::handshake::{Greeting, HandshakeResponse, Malformed};
 use crate::protocol::ok_err::{ErrPacket, ERR, OK};
 use crate::protocol::packet;
 use crate::state::vars::Vars;
@@ -212,10 +214,14 @@ async fn authenticate(
                 return Err(ServerError::from_login_error(err));
             }
             Some(0xFE) => {
-                let switch = AuthSwitch::parse(&payload[1..])?;
-                nonce.clone_from(&switch.data);
-                let answer =
-                    plugin_answer(&switch.plugin, password, &switch.data, stream.is_tls())?;
+                let switch: AuthSwitchRequest<'_> = ParseBuf(&payload)
+                    .parse(())
+                    .map_err(|_| Malformed("auth switch request"))?;
+                nonce.clear();
+                nonce.extend_from_slice(switch.plugin_data());
+                let plugin = switch.auth_plugin();
+                let plugin = String::from_utf8_lossy(plugin.as_bytes());
+                let answer = plugin_answer(&plugin, password, &nonce, stream.is_tls())?;
                 send(stream, reply_seq, &answer).await?;
             }
             Some(0x01) if awaiting_public_key => {
