@@ -2,6 +2,10 @@
 //! request and its handshake response (HandshakeResponse41), and auth switches.
 
 use bytes::{BufMut, BytesMut};
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::SslRequest;
+use mysql_common::proto::MySerialize;
 
 use super::capabilities as caps;
 use super::lenenc::{put_lenenc_bytes, Reader};
@@ -123,10 +127,10 @@ pub const FIXED_LEN: usize = 32;
 
 /// Whether a client's first packet is an SSL request rather than a full response.
 pub fn is_ssl_request(payload: &[u8]) -> bool {
-    payload.len() == FIXED_LEN && {
-        let caps = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        caps & caps::SSL != 0
-    }
+    payload.len() == FIXED_LEN
+        && ParseBuf(payload)
+            .parse::<SslRequest>(())
+            .is_ok_and(|r| r.capabilities().contains(CapabilityFlags::CLIENT_SSL))
 }
 
 impl HandshakeResponse {
@@ -178,9 +182,11 @@ impl HandshakeResponse {
 
     /// Writes the fixed part alone: an SSL request.
     pub fn encode_ssl_request(&self, out: &mut BytesMut, seq: u8) {
-        let start = packet::begin(out, seq);
-        self.put_fixed(out, self.capabilities | caps::SSL);
-        packet::end(out, start);
+        let capabilities = CapabilityFlags::from_bits_truncate(self.capabilities | caps::SSL);
+        let request = SslRequest::new(capabilities, self.max_packet, self.collation);
+        let mut payload = Vec::with_capacity(FIXED_LEN);
+        request.serialize(&mut payload);
+        packet::write_packet(out, seq, &payload);
     }
 
     pub fn encode(&self, out: &mut BytesMut, seq: u8) {
@@ -286,6 +292,14 @@ mod tests {
         let mut ssl = BytesMut::new();
         resp.encode_ssl_request(&mut ssl, 1);
         assert!(is_ssl_request(&ssl[HEADER_LEN..]));
+        let mut fixed = (caps::REQUESTED_FROM_SERVERS | caps::SSL)
+            .to_le_bytes()
+            .to_vec();
+        fixed.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        fixed.push(45);
+        fixed.extend_from_slice(&[0; 23]);
+        assert_eq!(&ssl[HEADER_LEN..], &fixed[..]);
+        assert_eq!(ssl[3], 1);
     }
 
     #[test]
