@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::frontend::FrontendCore;
-use pool_core::hba::HbaRules;
+use pool_core::hba::MysqlHbaRules;
 use pool_core::shutdown::Shutdown;
 use pool_core::users::Users;
 
@@ -27,13 +27,13 @@ pub struct UserSecrets {
 
 /// Client authentication: who may connect, and how they prove it.
 pub struct AuthConfig {
-    pub hba: HbaRules,
+    pub hba: MysqlHbaRules,
     pub users: Users,
     secrets: HashMap<String, UserSecrets>,
 }
 
 impl AuthConfig {
-    pub fn new(hba: HbaRules, users: Users) -> Self {
+    pub fn new(hba: MysqlHbaRules, users: Users) -> Self {
         let mut secrets = HashMap::new();
         for entry in users.iter() {
             let mut s = UserSecrets::default();

@@ -13,3 +13,4 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod state;

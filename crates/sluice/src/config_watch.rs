@@ -52,10 +52,11 @@ impl ConfigWatch {
 /// The config file and the files its settings name.
 pub fn watched_files(config_path: &Path, settings: &Validated) -> Vec<PathBuf> {
     let mut files = vec![config_path.to_path_buf()];
-    let pg = settings.postgres.as_ref().map(|pg| &pg.client);
-    let mysql = settings.mysql.as_ref().map(|m| &m.client);
-    for client in pg.into_iter().chain(mysql) {
-        files.extend(client.files().cloned());
+    if let Some(pg) = &settings.postgres {
+        files.extend(pg.client.files().cloned());
+    }
+    if let Some(mysql) = &settings.mysql {
+        files.extend(mysql.client.files().cloned());
     }
     files.sort();
     files.dedup();

@@ -2,7 +2,8 @@
 //! `SHA256(password) XOR SHA256(SHA256(SHA256(password)) || nonce)` and a server that
 //! knows `SHA256(SHA256(password))` checks it. Full path: the server answers
 //! "perform full authentication" and the client sends the password itself, in clear
-//! over TLS, or RSA-encrypted without it (`rsa_exchange`).
+//! over TLS, or RSA-encrypted without it (`rsa_exchange`). The client's fast-path
+//! scramble is mysql_common's; checking an answer is a server's job, done here.
 
 use sha2::{Digest, Sha256};
 
@@ -27,13 +28,7 @@ pub fn parse_stored(text: &str) -> Option<Hash> {
 
 /// The client's fast-path answer to `nonce`. An empty password answers with nothing.
 pub fn scramble(password: &[u8], nonce: &[u8]) -> Vec<u8> {
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let stage1: Hash = Sha256::digest(password).into();
-    let stage2: Hash = Sha256::digest(stage1).into();
-    let mask = mask(nonce, &stage2);
-    stage1.iter().zip(mask).map(|(a, b)| a ^ b).collect()
+    mysql_common::scramble::scramble_sha256(nonce, password).map_or_else(Vec::new, Vec::from)
 }
 
 /// Checks a fast-path answer against the stored hash.

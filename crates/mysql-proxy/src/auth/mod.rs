@@ -3,6 +3,7 @@
 
 pub mod caching_sha2;
 pub mod native;
+pub mod plugin_exchange;
 pub mod rsa_exchange;
 
 pub const NATIVE: &str = "mysql_native_password";

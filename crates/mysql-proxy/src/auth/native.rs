@@ -1,6 +1,7 @@
 //! `mysql_native_password`: the client sends
 //! `SHA1(password) XOR SHA1(nonce || SHA1(SHA1(password)))`; the server keeps
-//! `SHA1(SHA1(password))` (shown as `*` and 40 hex digits in mysql.user).
+//! `SHA1(SHA1(password))` (shown as `*` and 40 hex digits in mysql.user). The client's
+//! side of it is mysql_common's; checking an answer is a server's job, done here.
 
 use sha1::{Digest, Sha1};
 
@@ -20,13 +21,7 @@ pub fn parse_stored(text: &str) -> Option<Hash> {
 
 /// The client's answer to `nonce`. An empty password answers with nothing.
 pub fn scramble(password: &[u8], nonce: &[u8]) -> Vec<u8> {
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let stage1: Hash = Sha1::digest(password).into();
-    let stage2: Hash = Sha1::digest(stage1).into();
-    let mask = mask(nonce, &stage2);
-    stage1.iter().zip(mask).map(|(a, b)| a ^ b).collect()
+    mysql_common::scramble::scramble_native(nonce, password).map_or_else(Vec::new, Vec::from)
 }
 
 /// Checks a client's answer against the stored hash.

@@ -2,6 +2,10 @@
 //! request and its handshake response (HandshakeResponse41), and auth switches.
 
 use bytes::{BufMut, BytesMut};
+use mysql_common::constants::CapabilityFlags;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::SslRequest;
+use mysql_common::proto::MySerialize;
 
 use super::capabilities as caps;
 use super::lenenc::{put_lenenc_bytes, Reader};
@@ -123,10 +127,10 @@ pub const FIXED_LEN: usize = 32;
 
 /// Whether a client's first packet is an SSL request rather than a full response.
 pub fn is_ssl_request(payload: &[u8]) -> bool {
-    payload.len() == FIXED_LEN && {
-        let caps = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-        caps & caps::SSL != 0
-    }
+    payload.len() == FIXED_LEN
+        && ParseBuf(payload)
+            .parse::<SslRequest>(())
+            .is_ok_and(|r| r.capabilities().contains(CapabilityFlags::CLIENT_SSL))
 }
 
 impl HandshakeResponse {
@@ -178,9 +182,11 @@ impl HandshakeResponse {
 
     /// Writes the fixed part alone: an SSL request.
     pub fn encode_ssl_request(&self, out: &mut BytesMut, seq: u8) {
-        let start = packet::begin(out, seq);
-        self.put_fixed(out, self.capabilities | caps::SSL);
-        packet::end(out, start);
+        let capabilities = CapabilityFlags::from_bits_truncate(self.capabilities | caps::SSL);
+        let request = SslRequest::new(capabilities, self.max_packet, self.collation);
+        let mut payload = Vec::with_capacity(FIXED_LEN);
+        request.serialize(&mut payload);
+        packet::write_packet(out, seq, &payload);
     }
 
     pub fn encode(&self, out: &mut BytesMut, seq: u8) {
@@ -209,39 +215,6 @@ impl HandshakeResponse {
         out.put_u32_le(self.max_packet);
         out.put_u8(self.collation);
         out.put_slice(&[0; 23]);
-    }
-}
-
-/// The server asks the client to authenticate again with another plugin (0xFE).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthSwitch {
-    pub plugin: String,
-    pub data: Vec<u8>,
-}
-
-impl AuthSwitch {
-    pub fn encode(&self, out: &mut BytesMut, seq: u8) {
-        let start = packet::begin(out, seq);
-        out.put_u8(0xFE);
-        out.put_slice(self.plugin.as_bytes());
-        out.put_u8(0);
-        out.put_slice(&self.data);
-        packet::end(out, start);
-    }
-
-    /// Parses the payload after the 0xFE marker.
-    pub fn parse(after_marker: &[u8]) -> Result<AuthSwitch, Malformed> {
-        let mut r = Reader::new(after_marker);
-        let plugin = r.nul_str().ok_or(Malformed("auth switch request"))?;
-        let mut data = r.rest().to_vec();
-        // The scramble is sent NUL-terminated.
-        if data.len() == SCRAMBLE_LEN + 1 && data.last() == Some(&0) {
-            data.pop();
-        }
-        Ok(AuthSwitch {
-            plugin: String::from_utf8_lossy(plugin).into_owned(),
-            data,
-        })
     }
 }
 
@@ -319,6 +292,14 @@ mod tests {
         let mut ssl = BytesMut::new();
         resp.encode_ssl_request(&mut ssl, 1);
         assert!(is_ssl_request(&ssl[HEADER_LEN..]));
+        let mut fixed = (caps::REQUESTED_FROM_SERVERS | caps::SSL)
+            .to_le_bytes()
+            .to_vec();
+        fixed.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        fixed.push(45);
+        fixed.extend_from_slice(&[0; 23]);
+        assert_eq!(&ssl[HEADER_LEN..], &fixed[..]);
+        assert_eq!(ssl[3], 1);
     }
 
     #[test]
@@ -342,14 +323,5 @@ mod tests {
             );
         }
         assert!(HandshakeResponse::parse(&[0, 0, 0, 0]).is_err());
-    }
-
-    #[test]
-    fn auth_switch_strips_the_nul_after_the_scramble() {
-        let mut p = b"mysql_native_password\0".to_vec();
-        p.extend_from_slice(b"abcdefghijklmnopqrst\0");
-        let s = AuthSwitch::parse(&p).unwrap();
-        assert_eq!(s.plugin, "mysql_native_password");
-        assert_eq!(s.data, b"abcdefghijklmnopqrst");
     }
 }

@@ -8,19 +8,24 @@ use pool_core::credentials::Credentials;
 use pool_core::net::stream::Stream;
 use tokio::io::AsyncWriteExt;
 
+use super::error::ServerError;
 use super::statements::ServerStatements;
-use super::ServerError;
 use crate::io::fill_packet;
 use crate::protocol::command::Command;
 use crate::protocol::lenenc::Reader;
 use crate::protocol::ok_err::{is_eof, ErrPacket, ERR, OK};
 use crate::protocol::packet::{self, HEADER_LEN, MAX_PAYLOAD};
 use crate::protocol::response::{Expect, Progress, ResponseTracker};
-use crate::session::vars::Vars;
+use crate::state::vars::{self, Vars};
 
 /// Responses sluice reads for itself are never this large; a bigger packet means the
 /// connection is not in the state sluice thinks.
 const OWN_RESPONSE_LIMIT: usize = MAX_PAYLOAD;
+
+/// What every server connection turns on (when opened and after a reset), so that
+/// sluice learns from OK packets which session state a client created.
+pub(crate) const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
+     session_track_state_change = ON, session_track_system_variables = '*'";
 
 pub struct ServerConn {
     pub stream: Stream,
@@ -170,8 +175,7 @@ impl ServerConn {
                 // sluice's own settings (session tracking) and per-statement values
                 // are not session state a client could have asked for.
                 Change::SystemVariable { name, value }
-                    if crate::session::vars::is_replayable(name)
-                        && !crate::session::vars::is_per_statement(name) =>
+                    if vars::is_replayable(name) && !vars::is_per_statement(name) =>
                 {
                     self.vars.set(name, value)
                 }
@@ -197,7 +201,7 @@ impl ServerConn {
         }
         self.statements.clear();
         self.last_insert_id = 0;
-        self.execute(super::connect::TRACK_SESSION_STATE).await?;
+        self.execute(TRACK_SESSION_STATE).await?;
         let (charset, collation) =
             crate::protocol::collation::by_id(crate::protocol::collation::DEFAULT)
                 .expect("the default collation is known");

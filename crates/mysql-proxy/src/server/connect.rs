@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::AuthSwitchRequest;
 use pool_core::credentials::Credentials;
 use pool_core::net::stream::Stream;
 use pool_core::net::tls::{server_name, ServerTlsMode};
@@ -13,25 +15,20 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
-use super::conn::ServerConn;
+use super::conn::{ServerConn, TRACK_SESSION_STATE};
+use super::error::ServerError;
 use super::statements::ServerStatements;
-use super::ServerError;
 use crate::auth::{caching_sha2, native, rsa_exchange, CACHING_SHA2, CLEAR, NATIVE};
 use crate::io::read_payload;
 use crate::protocol::capabilities as caps;
 use crate::protocol::collation;
-use crate::protocol::handshake::{AuthSwitch, Greeting, HandshakeResponse};
+use crate::protocol::handshake::{Greeting, HandshakeResponse, Malformed};
 use crate::protocol::ok_err::{ErrPacket, ERR, OK};
 use crate::protocol::packet;
-use crate::session::vars::Vars;
+use crate::state::vars::Vars;
 
 /// Greeting and authentication packets are small.
 const HANDSHAKE_LIMIT: usize = 64 * 1024;
-
-/// What every server connection turns on, so that sluice learns from OK packets which
-/// session state a client created.
-pub(crate) const TRACK_SESSION_STATE: &str = "SET SESSION session_track_schema = ON, \
-     session_track_state_change = ON, session_track_system_variables = '*'";
 
 pub use pool_core::net::Endpoint;
 
@@ -217,10 +214,14 @@ async fn authenticate(
                 return Err(ServerError::from_login_error(err));
             }
             Some(0xFE) => {
-                let switch = AuthSwitch::parse(&payload[1..])?;
-                nonce.clone_from(&switch.data);
-                let answer =
-                    plugin_answer(&switch.plugin, password, &switch.data, stream.is_tls())?;
+                let switch: AuthSwitchRequest<'_> = ParseBuf(&payload)
+                    .parse(())
+                    .map_err(|_| Malformed("auth switch request"))?;
+                nonce.clear();
+                nonce.extend_from_slice(switch.plugin_data());
+                let plugin = switch.auth_plugin();
+                let plugin = String::from_utf8_lossy(plugin.as_bytes());
+                let answer = plugin_answer(&plugin, password, &nonce, stream.is_tls())?;
                 send(stream, reply_seq, &answer).await?;
             }
             Some(0x01) if awaiting_public_key => {

@@ -5,19 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use pool_core::hba::AuthMethod;
+use pool_core::hba::MysqlAuthMethod;
 use pool_core::net::stream::Stream;
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::auth::{caching_sha2, native, CACHING_SHA2, CLEAR, NATIVE};
+use crate::auth::plugin_exchange::{Action, Outcome, PluginExchange};
+use crate::auth::{caching_sha2, CACHING_SHA2};
 use crate::frontend::{AuthConfig, Frontend};
 use crate::io::{read_payload, ReadError};
 use crate::protocol::capabilities::{self as caps, status};
-use crate::protocol::handshake::{
-    is_ssl_request, AuthSwitch, Greeting, HandshakeResponse, SCRAMBLE_LEN,
-};
+use crate::protocol::handshake::{is_ssl_request, Greeting, HandshakeResponse, SCRAMBLE_LEN};
 use crate::protocol::ok_err::{ErrPacket, OkPacket};
 use crate::protocol::{collation, packet};
 
@@ -85,86 +84,46 @@ pub async fn handshake(
     stream.write_all(&out).await?;
 
     let mut buf = BytesMut::with_capacity(1024);
-    // Read exactly one packet: after an SSL request the client's TLS handshake
-    // follows at once, and those bytes belong to the TLS layer, not to this buffer.
-    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
-    if is_ssl_request(&payload) {
-        let Some(config) = tls else {
-            return Err(refuse(
-                &mut stream,
-                seq,
-                ErrPacket::new(
-                    1043,
-                    "08S01",
-                    "Bad handshake: TLS was requested but sluice has no certificate",
-                ),
-            )
-            .await);
-        };
-        let Stream::Plain(tcp) = stream else {
-            unreachable!("TLS starts once")
-        };
-        let accepted = tokio_rustls::TlsAcceptor::from(config)
-            .accept(tcp)
-            .await
-            .map_err(HandshakeError::Tls)?;
-        stream = Stream::Accepted(Box::new(accepted));
-        buf.clear();
-        (seq, payload) = read_payload(&mut stream, &mut buf, HANDSHAKE_LIMIT).await?;
-    }
-    let response = match HandshakeResponse::parse(&payload) {
-        Ok(r) => r,
-        Err(m) => {
-            return Err(refuse(
-                &mut stream,
-                seq,
-                ErrPacket::new(
-                    1835,
-                    "08S01",
-                    format!("Malformed communication packet: {m}"),
-                ),
-            )
-            .await)
-        }
-    };
+    let (mut stream, mut seq, response) = receive_response(stream, &mut buf, tls).await?;
     let capabilities = response.capabilities & offered;
     let auth = fe.auth();
-    let user = response.username.clone();
-    let database = response.database.clone().unwrap_or_default();
+    let user = &response.username;
+    let database = response.database.as_deref().unwrap_or_default();
     let method = auth
         .hba
-        .method_for(peer.ip(), &database, &user, stream.is_tls());
-    let denied = |with_password: bool| {
-        ErrPacket::new(
-            1045,
-            "28000",
-            format!(
-                "Access denied for user '{}'@'{}' (using password: {})",
-                user,
-                peer.ip(),
-                if with_password { "YES" } else { "NO" }
-            ),
-        )
-    };
+        .method_for(peer.ip(), database, user, stream.is_tls());
     let ok = match method {
-        AuthMethod::Trust => true,
-        AuthMethod::Reject => false,
-        AuthMethod::Md5 | AuthMethod::ScramSha256 => {
-            let mut exchange = Exchange {
-                stream: &mut stream,
-                buf: &mut buf,
-                seq,
-                scramble: &scramble,
+        MysqlAuthMethod::Trust => true,
+        MysqlAuthMethod::Reject => false,
+        MysqlAuthMethod::Password => {
+            exchange(
+                &mut stream,
+                &mut buf,
+                &mut seq,
                 fe,
-            };
-            let verdict = exchange.verify(&auth, &response).await?;
-            seq = exchange.seq;
-            verdict
+                &auth,
+                &scramble,
+                &response,
+            )
+            .await?
         }
     };
     if !ok {
         tracing::info!(user = %user, %peer, method = %method, "MySQL client authentication failed");
-        return Err(refuse(&mut stream, seq, denied(!response.auth_response.is_empty())).await);
+        let with_password = if response.auth_response.is_empty() {
+            "NO"
+        } else {
+            "YES"
+        };
+        let denied = ErrPacket::new(
+            1045,
+            "28000",
+            format!(
+                "Access denied for user '{user}'@'{}' (using password: {with_password})",
+                peer.ip(),
+            ),
+        );
+        return Err(refuse(&mut stream, seq, denied).await);
     }
     Ok(Authenticated {
         stream,
@@ -173,6 +132,55 @@ pub async fn handshake(
         capabilities,
         seq: seq.wrapping_add(1),
     })
+}
+
+/// The client's handshake response, after TLS when it asks for it: the stream to the
+/// client from then on, the response's sequence id, and the response.
+async fn receive_response(
+    mut stream: Stream,
+    buf: &mut BytesMut,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(Stream, u8, HandshakeResponse), HandshakeError> {
+    // Read exactly one packet: after an SSL request the client's TLS handshake
+    // follows at once, and those bytes belong to the TLS layer, not to this buffer.
+    let (mut seq, mut payload) = read_exact_packet(&mut stream).await?;
+    if is_ssl_request(&payload) {
+        stream = accept_tls(stream, seq, tls).await?;
+        buf.clear();
+        (seq, payload) = read_payload(&mut stream, buf, HANDSHAKE_LIMIT).await?;
+    }
+    match HandshakeResponse::parse(&payload) {
+        Ok(response) => Ok((stream, seq, response)),
+        Err(m) => {
+            let message = format!("Malformed communication packet: {m}");
+            Err(refuse(&mut stream, seq, ErrPacket::new(1835, "08S01", message)).await)
+        }
+    }
+}
+
+/// TLS after the client's SSL request (packet `seq`), refused when sluice has no
+/// certificate.
+async fn accept_tls(
+    mut stream: Stream,
+    seq: u8,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Stream, HandshakeError> {
+    let Some(config) = tls else {
+        let err = ErrPacket::new(
+            1043,
+            "08S01",
+            "Bad handshake: TLS was requested but sluice has no certificate",
+        );
+        return Err(refuse(&mut stream, seq, err).await);
+    };
+    let Stream::Plain(tcp) = stream else {
+        unreachable!("TLS starts once")
+    };
+    let accepted = tokio_rustls::TlsAcceptor::from(config)
+        .accept(tcp)
+        .await
+        .map_err(HandshakeError::Tls)?;
+    Ok(Stream::Accepted(Box::new(accepted)))
 }
 
 async fn read_exact_packet(stream: &mut Stream) -> Result<(u8, BytesMut), HandshakeError> {
@@ -202,145 +210,61 @@ pub async fn refuse(stream: &mut Stream, last_seq: u8, err: ErrPacket) -> Handsh
     HandshakeError::Refused(err)
 }
 
-/// The password round trips after the handshake response; `seq` is the sequence id of
-/// the client's latest packet.
-struct Exchange<'a> {
-    stream: &'a mut Stream,
-    buf: &'a mut BytesMut,
-    seq: u8,
-    scramble: &'a [u8; SCRAMBLE_LEN],
-    fe: &'a Frontend,
-}
-
-impl Exchange<'_> {
-    async fn send(&mut self, payload: &[u8]) -> std::io::Result<()> {
-        let mut out = BytesMut::new();
-        packet::write_packet(&mut out, self.seq.wrapping_add(1), payload);
-        self.stream.write_all(&out).await
-    }
-
-    async fn receive(&mut self) -> Result<BytesMut, HandshakeError> {
-        let (seq, payload) = read_payload(self.stream, self.buf, HANDSHAKE_LIMIT).await?;
-        self.seq = seq;
-        Ok(payload)
-    }
-
-    async fn switch_to(&mut self, plugin: &str) -> Result<BytesMut, HandshakeError> {
-        let mut data = self.scramble.to_vec();
-        data.push(0);
-        let switch = AuthSwitch {
-            plugin: plugin.to_owned(),
-            data,
-        };
-        let mut out = BytesMut::new();
-        switch.encode(&mut out, self.seq.wrapping_add(1));
-        self.stream.write_all(&out).await?;
-        self.receive().await
-    }
-
-    async fn verify(
-        &mut self,
-        auth: &AuthConfig,
-        resp: &HandshakeResponse,
-    ) -> Result<bool, HandshakeError> {
-        let Some(secrets) = auth.secrets(&resp.username) else {
-            return Ok(false);
-        };
-        let tls = self.stream.is_tls();
-        let plugin = resp.auth_plugin.as_deref().unwrap_or(NATIVE);
-        // A user known only by a mysql_native_password hash is such an account, as on
-        // a MySQL server: caching_sha2_password clients are switched to that plugin.
-        let native_only = secrets.sha256.is_none() && secrets.native.is_some();
-        if resp.auth_response.is_empty() {
-            // Some clients answer for their own default plugin only once asked by
-            // name: ask, with the same scramble.
-            let target = if (plugin == NATIVE || native_only) && secrets.native.is_some() {
-                NATIVE
-            } else {
-                CACHING_SHA2
-            };
-            let answer = self.switch_to(target).await?;
-            return match target {
-                NATIVE => Ok(native::verify(
-                    &answer,
-                    self.scramble,
-                    secrets.native.as_ref().expect("checked"),
-                )),
-                _ => self.caching_sha2(auth, resp, &answer).await,
-            };
-        }
-        match plugin {
-            NATIVE if secrets.native.is_some() => {
-                let h = secrets.native.as_ref().expect("checked");
-                Ok(native::verify(&resp.auth_response, self.scramble, h))
+/// Drives the plugin exchange over the wire; `seq` is the sequence id of the client's
+/// latest packet. True when the client proved its password.
+async fn exchange(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    seq: &mut u8,
+    fe: &Frontend,
+    auth: &AuthConfig,
+    scramble: &[u8; SCRAMBLE_LEN],
+    resp: &HandshakeResponse,
+) -> Result<bool, HandshakeError> {
+    let secrets = auth.secrets(&resp.username);
+    let mut machine = PluginExchange::new(
+        *scramble,
+        stream.is_tls(),
+        secrets.is_some(),
+        secrets.and_then(|s| s.native.as_ref()),
+        secrets.and_then(|s| s.sha256.as_ref()),
+    );
+    let mut action = machine.start(resp.auth_plugin.as_deref(), &resp.auth_response);
+    loop {
+        action = match action {
+            Action::Send(payload) => {
+                send(stream, seq, &payload).await?;
+                let (client_seq, answer) = read_payload(stream, buf, HANDSHAKE_LIMIT).await?;
+                *seq = client_seq;
+                machine.receive(&answer)
             }
-            CACHING_SHA2 if native_only => {
-                let answer = self.switch_to(NATIVE).await?;
-                let h = secrets.native.as_ref().expect("checked");
-                Ok(native::verify(&answer, self.scramble, h))
-            }
-            CACHING_SHA2 => self.caching_sha2(auth, resp, &resp.auth_response).await,
-            CLEAR if tls => Ok(auth.check_clear(&resp.username, strip_nul(&resp.auth_response))),
-            _ => {
-                // Another plugin, or one sluice cannot check for this user: ask for
-                // caching_sha2_password, which every secret can serve.
-                let answer = self.switch_to(CACHING_SHA2).await?;
-                self.caching_sha2(auth, resp, &answer).await
-            }
-        }
-    }
-
-    async fn caching_sha2(
-        &mut self,
-        auth: &AuthConfig,
-        resp: &HandshakeResponse,
-        answer: &[u8],
-    ) -> Result<bool, HandshakeError> {
-        let secrets = auth.secrets(&resp.username).expect("caller checked");
-        if let Some(h) = &secrets.sha256 {
-            if answer.len() == 32 {
-                let ok = caching_sha2::verify(answer, self.scramble, h);
-                if ok {
-                    self.send(&[0x01, caching_sha2::FAST_AUTH_SUCCESS]).await?;
-                    self.seq = self.seq.wrapping_add(1);
+            Action::NeedRsaKey => machine.with_rsa_key(fe.rsa_key().await),
+            Action::Done(Outcome::Accepted { fast_auth_notice }) => {
+                if fast_auth_notice {
+                    send(stream, seq, &[0x01, caching_sha2::FAST_AUTH_SUCCESS]).await?;
                 }
-                return Ok(ok);
+                return Ok(true);
             }
-        }
-        if answer.is_empty() {
-            return Ok(false);
-        }
-        // Full authentication: the password itself, in clear over TLS, else encrypted
-        // with sluice's RSA public key, which clients ask for first unless they have it.
-        self.send(&[0x01, caching_sha2::PERFORM_FULL_AUTH]).await?;
-        self.seq = self.seq.wrapping_add(1);
-        let mut reply = self.receive().await?;
-        if self.stream.is_tls() {
-            return Ok(auth.check_clear(&resp.username, strip_nul(&reply)));
-        }
-        let key = self.fe.rsa_key().await;
-        if reply.as_ref() == [caching_sha2::REQUEST_PUBLIC_KEY] {
-            let pem = key.public_pem().as_bytes();
-            let mut data = Vec::with_capacity(1 + pem.len());
-            data.push(0x01);
-            data.extend_from_slice(pem);
-            self.send(&data).await?;
-            self.seq = self.seq.wrapping_add(1);
-            reply = self.receive().await?;
-        }
-        match key.decrypt_password(&reply, self.scramble) {
-            Some(password) => Ok(auth.check_clear(&resp.username, &password)),
-            None => {
-                tracing::info!(user = %resp.username,
-                    "caching_sha2_password full authentication without TLS: the answer is not encrypted with sluice's RSA key");
-                Ok(false)
+            Action::Done(Outcome::CheckPassword(password)) => {
+                return Ok(auth.check_clear(&resp.username, &password))
             }
-        }
+            Action::Done(Outcome::Denied { why }) => {
+                if let Some(why) = why {
+                    tracing::info!(user = %resp.username, "{why}");
+                }
+                return Ok(false);
+            }
+        };
     }
 }
 
-fn strip_nul(b: &[u8]) -> &[u8] {
-    b.strip_suffix(&[0]).unwrap_or(b)
+/// Sends one packet as sluice's next, after the client's packet `seq`; `seq` then
+/// names it.
+async fn send(stream: &mut Stream, seq: &mut u8, payload: &[u8]) -> std::io::Result<()> {
+    *seq = seq.wrapping_add(1);
+    let mut out = BytesMut::new();
+    packet::write_packet(&mut out, *seq, payload);
+    stream.write_all(&out).await
 }
 
 /// The OK that ends the handshake; `flags` are status flags the servers report (see

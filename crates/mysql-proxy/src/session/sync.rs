@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::Session;
+use super::client_session::Session;
 use crate::protocol::command::Command;
 use crate::protocol::ok_err::ErrPacket;
 use crate::protocol::response::Expect;

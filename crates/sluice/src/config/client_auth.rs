@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pool_core::hba::HbaRules;
+use pool_core::hba::{HbaMethod, PgAuthMethod, Rules};
 use pool_core::users::Users;
 
 use super::collector::Collector;
@@ -23,18 +23,19 @@ pub(super) struct ClientAuthFields<'a> {
 }
 
 /// Who may log in and how, as read from the files when the configuration was loaded.
+/// `M` is the protocol's words for the access rules' methods.
 #[derive(Debug, Clone)]
-pub struct ClientAuth {
+pub struct ClientAuth<M: HbaMethod = PgAuthMethod> {
     pub users_file: PathBuf,
     pub hba_file: Option<PathBuf>,
     /// Certificate and key files, when clients may use TLS.
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub users: Users,
-    pub hba: HbaRules,
+    pub hba: Rules<M>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-impl ClientAuth {
+impl<M: HbaMethod> ClientAuth<M> {
     /// The files it was read from: a change in them is a reason to reload.
     pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
         let tls = self.tls_files.iter().flat_map(|(cert, key)| [cert, key]);
@@ -46,18 +47,18 @@ impl ClientAuth {
 
 /// Checks and reads the block of `section`. A mismatched certificate and key pair is
 /// reported by the section (each words it its own way); here both or neither are given.
-pub(super) fn validate(
+pub(super) fn validate<M: HbaMethod>(
     c: &mut Collector<'_>,
     section: &str,
     f: ClientAuthFields<'_>,
-) -> ClientAuth {
+) -> ClientAuth<M> {
     let (users_file, users) = users(c, section, f.users_file);
     let (hba_file, hba) = match f.hba_file {
         Some(file) => {
             let (path, rules) = hba(c, section, file);
             (Some(path), rules)
         }
-        None => (None, HbaRules::parse(DEFAULT_HBA).unwrap_or_default()),
+        None => (None, Rules::parse(DEFAULT_HBA).unwrap_or_default()),
     };
     let (tls_files, tls) = match (f.tls_cert_file, f.tls_key_file) {
         (Some(cert), Some(key)) => {
@@ -91,11 +92,11 @@ fn users(c: &mut Collector<'_>, section: &str, file: &str) -> (PathBuf, Users) {
     }
 }
 
-fn hba(c: &mut Collector<'_>, section: &str, file: &str) -> (PathBuf, HbaRules) {
+fn hba<M: HbaMethod>(c: &mut Collector<'_>, section: &str, file: &str) -> (PathBuf, Rules<M>) {
     let location = format!("{section}.hba_file");
     let (path, text) = c.read(&location, file);
     let rules = text.and_then(|text| {
-        HbaRules::parse(&text)
+        Rules::parse(&text)
             .map_err(|e| c.add(location, e.to_string()))
             .ok()
     });

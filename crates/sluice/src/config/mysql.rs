@@ -9,6 +9,8 @@ use mysql_proxy::auth::rsa_exchange::RsaKey;
 use mysql_proxy::route::PoolMode;
 use serde::Deserialize;
 
+use pool_core::hba::MysqlAuthMethod;
+
 use super::client_auth::{self, ClientAuth, ClientAuthFields};
 use super::cluster::{self, ClusterFields, ClusterSettings};
 use super::collector::Collector;
@@ -111,7 +113,7 @@ pub struct MysqlSettings {
     pub auth_timeout: Duration,
     pub max_packet: usize,
     pub client_write_timeout: Duration,
-    pub client: ClientAuth,
+    pub client: ClientAuth<MysqlAuthMethod>,
     /// The key for caching_sha2_password logins without TLS, read from
     /// `rsa_private_key_file`.
     pub rsa_key: Option<LoadedRsaKey>,
@@ -198,7 +200,7 @@ pub(super) fn validate(
 }
 
 /// Users, access rules and TLS; the certificate and key go together.
-fn client(c: &mut Collector<'_>, m: &MysqlConfig) -> ClientAuth {
+fn client(c: &mut Collector<'_>, m: &MysqlConfig) -> ClientAuth<MysqlAuthMethod> {
     let auth = client_auth::validate(
         c,
         "mysql",

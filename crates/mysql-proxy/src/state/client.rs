@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::vars::Vars;
+use super::vars::{self, Vars};
 use crate::protocol::session_track::Change;
 
 /// A statement the client prepared, under the id sluice gave it.
@@ -67,12 +67,12 @@ impl ClientState {
         let mut pin = None;
         for change in changes {
             match change {
-                Change::SystemVariable { name, .. } if super::vars::is_per_statement(name) => {
+                Change::SystemVariable { name, .. } if vars::is_per_statement(name) => {
                     described = true;
                 }
                 Change::SystemVariable { name, value } => {
                     described = true;
-                    if !super::vars::is_replayable(name) {
+                    if !vars::is_replayable(name) {
                         pin = Some("session variable that cannot be replayed");
                     }
                     self.vars.set(name, value);

@@ -1,0 +1,155 @@
+//! The session's hold on a server connection: checking one out of the route's pool
+//! (moving to a reloaded route, skipping an unreachable read-only member), giving it
+//! back at transaction boundaries, and handing it back clean when the client leaves.
+
+use std::sync::Arc;
+
+use pool_core::pool::PoolError;
+
+use super::client_session::Session;
+use crate::kill::Serving;
+use crate::metrics::count_error;
+use crate::protocol::capabilities as caps;
+use crate::protocol::ok_err::ErrPacket;
+use crate::route::{Access, PoolMode};
+use crate::server::ServerError;
+
+impl Session {
+    /// After a reload replaced this client's route (new credentials, cluster, mode),
+    /// its next transaction goes to the new one: nothing of the session lives on a
+    /// server connection between transactions. False when the database is gone.
+    fn follow_reloaded_route(&mut self) -> bool {
+        match self.fe.route(&self.route.name) {
+            Some(newer) if !Arc::ptr_eq(&newer, &self.route) => {
+                tracing::info!(peer = %self.peer, route = %self.route.name, "client moves to the reloaded route");
+                self.route = newer;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks out a server connection when the session has none. A read-only client
+    /// whose member cannot be reached is sent to another readable member (or the
+    /// writable one) at once, rather than waiting for the member watcher.
+    pub(super) async fn ensure_server(&mut self) -> Result<(), ErrPacket> {
+        if self.server.is_some() {
+            return Ok(());
+        }
+        let mut attempts = self.route.pools.len();
+        loop {
+            let found_rows = self.capabilities & caps::FOUND_ROWS != 0;
+            let (member, pool) = self.route.pool_for(self.access, found_rows).map_err(|e| {
+                count_error("no_member");
+                ErrPacket::new(
+                    1105,
+                    "HY000",
+                    format!("sluice: pool '{}': {e}", self.route.name),
+                )
+            })?;
+            let guard = match pool.get().await {
+                Ok(g) => g,
+                Err(PoolError::Closed) if self.follow_reloaded_route() => continue,
+                Err(PoolError::Connect(inner))
+                    if self.access == Access::ReadOnly && attempts > 1 =>
+                {
+                    attempts -= 1;
+                    tracing::warn!(route = %self.route.name, member = %self.route.cluster.endpoints[member],
+                        error = %inner, "read-only member unreachable; trying another");
+                    self.route
+                        .cluster
+                        .set_role(member, crate::members::Role::Down);
+                    continue;
+                }
+                Err(e) => return Err(self.checkout_error(member, e)),
+            };
+            self.route
+                .metrics
+                .checkout_wait
+                .record(guard.waited().as_secs_f64());
+            if !guard.tcp_alive() {
+                // Closed by the server while idle (timeout, restart, failover).
+                guard.discard();
+                continue;
+            }
+            self.kill
+                .set_serving(Some(Serving {
+                    member,
+                    thread_id: guard.thread_id,
+                }))
+                .await;
+            self.server = Some(guard);
+            return Ok(());
+        }
+    }
+
+    fn checkout_error(&self, member: usize, e: PoolError<ServerError>) -> ErrPacket {
+        let err = match &e {
+            PoolError::Timeout(d) => {
+                count_error("pool_timeout");
+                ErrPacket::new(1040, "08004", format!(
+                    "sluice: timed out after {d:?} waiting for a server connection in pool '{}' (member {})",
+                    self.route.name, self.route.cluster.endpoints[member]))
+            }
+            PoolError::Closed => ErrPacket::new(1053, "08S01", "Server shutdown in progress"),
+            PoolError::Connect(inner) => {
+                count_error("server_connect");
+                ErrPacket::new(
+                    1105,
+                    "HY000",
+                    format!(
+                        "sluice: cannot open a server connection for pool '{}': {inner}",
+                        self.route.name
+                    ),
+                )
+            }
+        };
+        tracing::warn!(peer = %self.peer, route = %self.route.name, error = %err, "no server connection for a client");
+        err
+    }
+
+    /// Gives the server connection back at a transaction boundary when nothing ties
+    /// the client to it.
+    pub(super) async fn release_if_idle(&mut self) {
+        if self.server.is_none()
+            || self.route.settings.mode == PoolMode::Session
+            || self.state.pinned.is_some()
+            || self.state.in_transaction
+        {
+            return;
+        }
+        self.kill.set_serving(None).await;
+        self.server = None;
+    }
+
+    /// Closes the server connection instead of giving it back: it is in a state
+    /// sluice does not know (a response half-read).
+    pub(super) async fn discard_server(&mut self) {
+        if let Some(g) = self.server.take() {
+            self.kill.set_serving(None).await;
+            g.discard();
+        }
+    }
+
+    /// The client is gone: its server connection goes back clean, or is closed.
+    pub(super) async fn finish(&mut self) {
+        let Some(mut guard) = self.server.take() else {
+            return;
+        };
+        self.kill.set_serving(None).await;
+        if self.state.pinned.is_some() {
+            // Its state (user variables, temporary tables, locks) must not reach
+            // another client: reset on the server, or closed when that fails.
+            if let Err(e) = guard.reset().await {
+                tracing::debug!(error = %e, "resetting a server connection failed; closing it");
+                guard.discard();
+            }
+            return;
+        }
+        if self.state.in_transaction && guard.execute("ROLLBACK").await.is_err() {
+            guard.discard();
+            return;
+        }
+        drop(guard);
+    }
+}

@@ -1,0 +1,223 @@
+//! Running one client command on a server connection: checkout, state sync,
+//! statement-id mapping, relaying the response, then taking in what it changed.
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+
+use super::statements::Lookup;
+use crate::protocol::capabilities::{self as caps, status};
+use crate::protocol::command::Command;
+use crate::protocol::handshake::Malformed;
+use crate::protocol::ok_err::ErrPacket;
+use crate::protocol::packet;
+use crate::protocol::response::{Expect, ResponseTracker};
+use crate::protocol::statement::{set_stmt_id, write_execute};
+use crate::session::client_session::{Session, SessionEnd};
+use crate::session::relay::{relay, RelayError, RelayOptions};
+use crate::session::sync::SyncError;
+use crate::state::client::ClientStatement;
+
+fn expect_for(cmd: Command) -> Expect {
+    match cmd {
+        Command::Query | Command::StmtExecute => Expect::Results,
+        Command::StmtPrepare => Expect::Prepare,
+        Command::StmtFetch => Expect::Rows,
+        Command::FieldList => Expect::FieldList,
+        _ => Expect::Single,
+    }
+}
+
+/// ER_LOCK_DEADLOCK: the server has rolled back the whole transaction.
+const DEADLOCK: u16 = 1213;
+
+/// Why the command did not reach the server.
+enum NotSent {
+    /// Bringing the server connection in line failed.
+    Sync(SyncError),
+    /// The client's packet cannot be translated.
+    Malformed(Malformed),
+}
+
+impl Session {
+    pub(super) async fn forward(
+        &mut self,
+        cmd: Command,
+        payload: BytesMut,
+    ) -> Result<(), SessionEnd> {
+        // What the command refers to, checked before a server connection is taken.
+        let statement = match cmd {
+            Command::Query => {
+                if let Some(why) = crate::session::pinning::pin_reason(&payload[1..]) {
+                    self.pin(why);
+                }
+                None
+            }
+            Command::StmtExecute
+            | Command::StmtSendLongData
+            | Command::StmtReset
+            | Command::StmtFetch => match self.statement_for(cmd, &payload).await? {
+                Lookup::Found(id, s) => Some((id, s)),
+                Lookup::Answered => return Ok(()),
+            },
+            _ => None,
+        };
+        if let Err(err) = self.ensure_server().await {
+            return self.send_err(1, err).await;
+        }
+        let sql = (cmd == Command::Query).then(|| &payload[1..]);
+        if let Err(e) = self.sync(sql).await {
+            return self.sync_failed(e).await;
+        }
+        let prepare_id = (cmd == Command::StmtPrepare).then(|| self.state.next_statement_id());
+        let mut wire = std::mem::take(&mut self.wire);
+        wire.clear();
+        let encoded = self
+            .encode_for_server(&mut wire, cmd, &payload, statement)
+            .await;
+        let written = match encoded {
+            Ok(()) => {
+                let conn = self.server.as_mut().expect("checked out");
+                conn.stream.write_all(&wire).await
+            }
+            Err(NotSent::Sync(e)) => {
+                self.wire = wire;
+                return self.sync_failed(e).await;
+            }
+            Err(NotSent::Malformed(m)) => {
+                self.wire = wire;
+                let message = format!("Malformed communication packet: {m}");
+                return self
+                    .send_err(1, ErrPacket::new(1835, "08S01", message))
+                    .await;
+            }
+        };
+        self.wire = wire;
+        if let Err(e) = written {
+            return self.server_failed(e.to_string(), false).await;
+        }
+        if cmd.has_no_response() {
+            return Ok(());
+        }
+        let Some(tracker) = self.relay_response(cmd, prepare_id).await? else {
+            return Ok(());
+        };
+        self.take_in(tracker, prepare_id, &payload).await
+    }
+
+    /// The packet for the server: the client's, with the server connection's
+    /// statement id in place of the client's.
+    async fn encode_for_server(
+        &mut self,
+        wire: &mut BytesMut,
+        cmd: Command,
+        payload: &[u8],
+        statement: Option<(u32, ClientStatement)>,
+    ) -> Result<(), NotSent> {
+        let Some((id, s)) = statement else {
+            packet::write_packet(wire, 0, payload);
+            return Ok(());
+        };
+        let server = self.server_statement(&s.sql).await.map_err(NotSent::Sync)?;
+        if cmd == Command::StmtExecute {
+            // The types of the client's latest binding, kept and updated in place.
+            let entry = self.state.statements.get_mut(&id).expect("looked up");
+            return write_execute(wire, payload, server.id, s.params, &mut entry.types)
+                .map_err(NotSent::Malformed);
+        }
+        let mut p = BytesMut::from(payload);
+        set_stmt_id(&mut p, server.id);
+        packet::write_packet(wire, 0, &p);
+        Ok(())
+    }
+
+    /// Passes the server's response to the client. `None` when the server connection
+    /// failed and the client has been told (its session goes on).
+    async fn relay_response(
+        &mut self,
+        cmd: Command,
+        prepare_id: Option<u32>,
+    ) -> Result<Option<ResponseTracker>, SessionEnd> {
+        let opts = RelayOptions {
+            session_track: self.capabilities & caps::SESSION_TRACK != 0,
+            local_infile: self.capabilities & caps::LOCAL_FILES != 0
+                && self.route.settings.local_infile,
+            prepare_id,
+            max_packet: self.fe.max_packet,
+            client_write_timeout: self.fe.client_write_timeout,
+        };
+        let mut next_seq = 1;
+        let conn = self.server.as_mut().expect("checked out");
+        let result = relay(
+            conn,
+            &mut self.client,
+            &mut self.client_buf,
+            &mut self.out,
+            expect_for(cmd),
+            &opts,
+            &mut next_seq,
+        )
+        .await;
+        match result {
+            Ok((tracker, sent)) => {
+                self.route.metrics.bytes_to_clients.increment(sent);
+                Ok(Some(tracker))
+            }
+            Err(RelayError::Client(e)) => {
+                // The response is half-read: the server connection cannot be reused.
+                self.discard_server().await;
+                Err(SessionEnd::Client(e))
+            }
+            Err(RelayError::ClientRead(e)) => {
+                self.discard_server().await;
+                Err(SessionEnd::Server(format!(
+                    "client failed while sending a local file: {e}"
+                )))
+            }
+            Err(e) => {
+                self.server_failed_at(e.to_string(), true, next_seq).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Takes in what the response changed: session state, statement ids, the
+    /// transaction status; then gives the server connection back when it can.
+    async fn take_in(
+        &mut self,
+        tracker: ResponseTracker,
+        prepare_id: Option<u32>,
+        payload: &[u8],
+    ) -> Result<(), SessionEnd> {
+        let conn = self.server.as_mut().expect("checked out");
+        conn.apply(&tracker);
+        if let Some(why) = self.state.apply(&tracker.changes) {
+            self.pin(why);
+        }
+        if let Some(id) = tracker.last_insert_id {
+            self.state.last_insert_id = id;
+        }
+        if let (Some(client_id), Some(p)) = (prepare_id, tracker.prepared) {
+            if let Err(e) = self.record_prepared(client_id, p, &payload[1..]).await {
+                return self.sync_failed(e).await;
+            }
+        }
+        if let Some(st) = tracker.status {
+            self.state.in_transaction = st & status::IN_TRANS != 0;
+            self.server_flags = st & status::SQL_MODE;
+            if st & status::CURSOR_EXISTS != 0 {
+                self.pin("cursor");
+            }
+        }
+        if tracker.error.as_ref().is_some_and(|e| e.code == DEADLOCK) {
+            // The server rolled the transaction back; an ERR carries no status to say so.
+            self.state.in_transaction = false;
+        }
+        let m = &self.route.metrics;
+        m.queries.increment(1);
+        if !self.state.in_transaction {
+            m.transactions.increment(1);
+        }
+        self.release_if_idle().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! A session's command loop: reading each command while watching for shutdown and
+//! KILL, checking its framing, then handing it to the dispatcher.
+
+use bytes::BytesMut;
+use pool_core::shutdown::Phase;
+
+use super::client_session::{Session, SessionEnd};
+use super::commands::After;
+use crate::io::{read_split_payload, ReadError};
+use crate::metrics::count_error;
+use crate::protocol::ok_err::ErrPacket;
+
+impl Session {
+    pub(super) async fn run(&mut self) -> Result<(), SessionEnd> {
+        // Made once for the whole session: they are watched while every command is read.
+        let mut draining = self.fe.shutdown.clone();
+        let mut closing = self.fe.shutdown.clone();
+        let kill = self.kill.clone();
+        let drained = draining.reached(Phase::Draining);
+        let closed = closing.reached(Phase::Closing);
+        let killed = kill.close_requested.notified();
+        tokio::pin!(drained, closed, killed);
+        loop {
+            let idle = self.server.is_none() || !self.state.in_transaction;
+            let read = tokio::select! {
+                r = read_split_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
+                _ = &mut killed => return Ok(()),
+                _ = &mut drained, if idle => return Ok(()),
+                _ = &mut closed => return Ok(()),
+            };
+            let Some(payload) = self.command_packet(read).await? else {
+                return Ok(());
+            };
+            if self.dispatch(payload).await? == After::Close {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The payload of a well-framed command; `None` when the client closed the
+    /// connection. A malformed one is answered with an error and ends the session.
+    async fn command_packet(
+        &mut self,
+        read: Result<(u8, u8, BytesMut), ReadError>,
+    ) -> Result<Option<BytesMut>, SessionEnd> {
+        let (seq, last_seq, payload) = match read {
+            Ok(p) => p,
+            Err(ReadError::Closed) => return Ok(None),
+            Err(ReadError::TooLarge(n)) => {
+                count_error("packet_too_large");
+                let message = format!(
+                    "Got a packet bigger than 'max_allowed_packet' bytes ({n} > {})",
+                    self.fe.max_packet
+                );
+                self.send_err(1, ErrPacket::new(1153, "08S01", message))
+                    .await?;
+                return Err(SessionEnd::Protocol("a packet over the size limit"));
+            }
+            Err(ReadError::Io(e)) => return Err(e.into()),
+        };
+        if seq != 0 {
+            count_error("protocol");
+            self.send_err(
+                last_seq.wrapping_add(1),
+                ErrPacket::new(1156, "08S01", "Got packets out of order"),
+            )
+            .await?;
+            return Err(SessionEnd::Protocol(
+                "a command with a non-zero sequence id",
+            ));
+        }
+        if payload.is_empty() {
+            count_error("protocol");
+            let err = ErrPacket::new(
+                1835,
+                "08S01",
+                "Malformed communication packet: empty command",
+            );
+            self.send_err(1, err).await?;
+            return Err(SessionEnd::Protocol("an empty command packet"));
+        }
+        self.route
+            .metrics
+            .bytes_from_clients
+            .increment(payload.len() as u64 + 4);
+        Ok(Some(payload))
+    }
+}
