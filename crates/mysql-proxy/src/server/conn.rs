@@ -231,14 +231,6 @@ impl ServerConn {
     /// was last used (a server that went away has closed it or sent an error). The
     /// look is one non-blocking read, which costs less than a failed client query.
     pub fn tcp_alive(&self) -> bool {
-        if self.stream.is_tls() {
-            // Peeking under TLS would eat record bytes; TLS connections are not checked.
-            return true;
-        }
-        let mut byte = [0u8; 1];
-        match self.stream.tcp().try_read(&mut byte) {
-            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
-            Ok(_) => false,
-        }
+        self.stream.is_quiet()
     }
 }

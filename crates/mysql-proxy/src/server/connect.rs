@@ -8,8 +8,9 @@ use bytes::BytesMut;
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::AuthSwitchRequest;
 use pool_core::credentials::Credentials;
+use pool_core::net::connect::{connect_tcp, start_tls, within_deadline, LinkError};
 use pool_core::net::stream::Stream;
-use pool_core::net::tls::{server_name, ServerTlsMode};
+use pool_core::net::tls::ServerTlsMode;
 use rustls::ClientConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -56,23 +57,9 @@ pub async fn connect(
     creds: &Arc<Credentials>,
     database: Option<&str>,
 ) -> Result<ServerConn, ServerError> {
-    let tcp = tokio::time::timeout(
-        opts.connect_timeout,
-        TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
-    )
-    .await
-    .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
-    .map_err(|source| ServerError::Connect {
-        endpoint: endpoint.to_string(),
-        source,
-    })?;
-    tcp.set_nodelay(true)?;
+    let tcp = connect_tcp(endpoint, opts.connect_timeout).await?;
     let setup = handshake(tcp, endpoint, member, opts, creds, database);
-    // The whole set-up shares one deadline, so a server that accepts TCP and then
-    // stalls cannot hold a pool slot for long.
-    tokio::time::timeout(opts.connect_timeout * 2, setup)
-        .await
-        .map_err(|_| ServerError::ConnectTimeout(endpoint.to_string()))?
+    within_deadline(endpoint, opts.connect_timeout * 2, setup).await
 }
 
 async fn handshake(
@@ -116,9 +103,9 @@ async fn handshake(
             out.clear();
             seq = seq.wrapping_add(1);
             response.capabilities |= caps::SSL;
-            stream = start_tls(stream, endpoint, config).await?;
+            stream = upgrade(stream, endpoint, config).await?;
         } else if opts.tls_mode != ServerTlsMode::Prefer {
-            return Err(ServerError::TlsRefused(endpoint.to_string()));
+            return Err(LinkError::TlsRefused(endpoint.to_string()).into());
         }
     }
     let password = creds.password.expose().as_bytes();
@@ -150,24 +137,16 @@ async fn handshake(
     Ok(conn)
 }
 
-async fn start_tls(
+/// TLS over the plain connection the greeting came on.
+async fn upgrade(
     stream: Stream,
     endpoint: &Endpoint,
     config: Arc<ClientConfig>,
 ) -> Result<Stream, ServerError> {
-    let Stream::Plain(tcp) = stream else {
-        return Ok(stream);
-    };
-    let tls_err = |reason: String| ServerError::Tls {
-        endpoint: endpoint.to_string(),
-        reason,
-    };
-    let name = server_name(&endpoint.host).map_err(|e| tls_err(e.to_string()))?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| tls_err(e.to_string()))?;
-    Ok(Stream::Connected(Box::new(tls)))
+    match stream {
+        Stream::Plain(tcp) => Ok(start_tls(tcp, endpoint, config).await?),
+        already => Ok(already),
+    }
 }
 
 /// The answer to a challenge for the plugins sluice can use.

@@ -1,3 +1,7 @@
+//! Why a MySQL server connection could not be opened or used.
+
+use pool_core::net::connect::LinkError;
+
 use crate::protocol::handshake::Malformed;
 use crate::protocol::ok_err::ErrPacket;
 use crate::protocol::response::Broken;
@@ -5,20 +9,11 @@ use crate::protocol::response::Broken;
 /// Why a server connection could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot connect to {endpoint}: {source}")]
-    Connect {
-        endpoint: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("timed out connecting to {0}")]
-    ConnectTimeout(String),
+    /// TCP, TLS or the set-up deadline (pool-core's transport, as on the PostgreSQL side).
+    #[error(transparent)]
+    Link(#[from] LinkError),
     #[error("I/O error on server connection: {0}")]
     Io(#[from] std::io::Error),
-    #[error("TLS to {endpoint}: {reason}")]
-    Tls { endpoint: String, reason: String },
-    #[error("server {0} does not offer TLS, which the route requires")]
-    TlsRefused(String),
     #[error("server refused the credentials: {0}")]
     AuthFailed(ErrPacket),
     #[error("server error: {0}")]
