@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{equal, from_hex};
+use super::{from_hex, xor_scramble};
 
 pub type Hash = [u8; 32];
 
@@ -33,13 +33,7 @@ pub fn scramble(password: &[u8], nonce: &[u8]) -> Vec<u8> {
 
 /// Checks a fast-path answer against the stored hash.
 pub fn verify(response: &[u8], nonce: &[u8], stored: &Hash) -> bool {
-    if response.len() != 32 {
-        return false;
-    }
-    let mask = mask(nonce, stored);
-    let stage1: Vec<u8> = response.iter().zip(mask).map(|(a, b)| a ^ b).collect();
-    let candidate: Hash = Sha256::digest(&stage1).into();
-    equal(&candidate, stored)
+    xor_scramble::verify::<Sha256>(response, &mask(nonce, stored), stored)
 }
 
 fn mask(nonce: &[u8], stage2: &Hash) -> Hash {

@@ -5,6 +5,7 @@ pub mod caching_sha2;
 pub mod native;
 pub mod plugin_exchange;
 pub mod rsa_exchange;
+mod xor_scramble;
 
 pub const NATIVE: &str = "mysql_native_password";
 pub const CACHING_SHA2: &str = "caching_sha2_password";

@@ -5,7 +5,7 @@
 
 use sha1::{Digest, Sha1};
 
-use super::{equal, from_hex};
+use super::{from_hex, xor_scramble};
 
 pub type Hash = [u8; 20];
 
@@ -26,13 +26,7 @@ pub fn scramble(password: &[u8], nonce: &[u8]) -> Vec<u8> {
 
 /// Checks a client's answer against the stored hash.
 pub fn verify(response: &[u8], nonce: &[u8], stored: &Hash) -> bool {
-    if response.len() != 20 {
-        return false;
-    }
-    let mask = mask(nonce, stored);
-    let stage1: Vec<u8> = response.iter().zip(mask).map(|(a, b)| a ^ b).collect();
-    let candidate: Hash = Sha1::digest(&stage1).into();
-    equal(&candidate, stored)
+    xor_scramble::verify::<Sha1>(response, &mask(nonce, stored), stored)
 }
 
 fn mask(nonce: &[u8], stage2: &Hash) -> Hash {
