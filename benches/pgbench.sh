@@ -5,7 +5,8 @@
 # sluice/direct (mean of the rounds), and sluice's memory with 256 busy clients and
 # with 2,000 idle clients.
 #
-# Usage: benches/pgbench.sh            (DURATION=10 POOL_SIZE=20 ROUNDS=2 SCALE=10 to change)
+# Usage: benches/pgbench.sh            (DURATION=10 POOL_SIZE=20 ROUNDS=2 SCALE=10 to change;
+#                                      SLUICE_BIN=path uses that binary instead of building one)
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -33,9 +34,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building sluice (release)"
-(cd "$ROOT" && cargo build --release -q -p sluice -p hold-connections)
-SLUICE="$ROOT/target/release/sluice"
+if [ -n "${SLUICE_BIN:-}" ]; then
+  SLUICE=$SLUICE_BIN
+  echo "== using $SLUICE"
+  (cd "$ROOT" && cargo build --release -q -p hold-connections)
+else
+  echo "== building sluice (release)"
+  (cd "$ROOT" && cargo build --release -q -p sluice -p hold-connections)
+  SLUICE="$ROOT/target/release/sluice"
+fi
 HOLD="$ROOT/target/release/hold-connections"
 
 BOUNCERPORT=$(free_port); SLUICEPORT=$(free_port); ADMINPORT=$(free_port)

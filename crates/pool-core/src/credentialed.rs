@@ -70,28 +70,31 @@ impl<C: Connector> CredentialedManager<C> {
     /// Opens a connection outside the pool's accounting (a probe, a KILL QUERY),
     /// with the same refetch-and-retry-once on a refusal.
     pub async fn open(&self) -> Result<C::Conn, C::Error> {
-        let creds = self.credentials.current().await?;
-        match self.connector.connect(&creds).await {
-            Ok(conn) => {
-                self.note_generation(&creds);
-                Ok(conn)
-            }
-            Err(e) if C::is_refusal(&e) => {
-                self.metrics.server_auth_failures.increment(1);
-                tracing::warn!(
-                    route = %self.metrics.route, server = %self.connector.describe(), error = %e,
-                    "server refused credentials; fetching them again"
-                );
-                let creds = refetch_after_refusal(&*self.credentials, &creds).await?;
-                let result = self.connector.connect(&creds).await;
-                match &result {
-                    Ok(_) => self.note_generation(&creds),
-                    Err(e) if C::is_refusal(e) => self.metrics.server_auth_failures.increment(1),
-                    Err(_) => {}
+        let mut creds = self.credentials.current().await?;
+        let mut refetched = false;
+        // One await on the connector: each await point of a future this large would
+        // add its size to every session's future, which holds a checkout.
+        loop {
+            let error = match self.connector.connect(&creds).await {
+                Ok(conn) => {
+                    self.note_generation(&creds);
+                    return Ok(conn);
                 }
-                result
+                Err(e) if C::is_refusal(&e) => e,
+                Err(e) => return Err(e),
+            };
+            self.metrics.server_auth_failures.increment(1);
+            if refetched {
+                return Err(error);
             }
-            Err(e) => Err(e),
+            tracing::warn!(
+                route = %self.metrics.route, server = %self.connector.describe(), error = %error,
+                "server refused credentials; fetching them again"
+            );
+            drop(error);
+            // Rare (a rotation): boxed so that it does not add to the future's size.
+            creds = Box::pin(refetch_after_refusal(&*self.credentials, &creds)).await?;
+            refetched = true;
         }
     }
 

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::AuthSwitchRequest;
 use pool_core::credentials::Credentials;
-use pool_core::net::connect::{connect_tcp, start_tls, within_deadline, LinkError};
+use pool_core::net::connect::{connect_tcp, deadline_passed, start_tls, LinkError};
 use pool_core::net::stream::Stream;
 use pool_core::net::tls::ServerTlsMode;
 use rustls::ClientConfig;
@@ -59,7 +59,9 @@ pub async fn connect(
 ) -> Result<ServerConn, ServerError> {
     let tcp = connect_tcp(endpoint, opts.connect_timeout).await?;
     let setup = handshake(tcp, endpoint, member, opts, creds, database);
-    within_deadline(endpoint, opts.connect_timeout * 2, setup).await
+    tokio::time::timeout(opts.connect_timeout * 2, setup)
+        .await
+        .map_err(|_| deadline_passed(endpoint))?
 }
 
 async fn handshake(

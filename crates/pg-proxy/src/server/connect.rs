@@ -21,7 +21,7 @@ use crate::state::settings::Settings;
 use crate::stream::Stream;
 use crate::tls::ServerTlsMode;
 use pool_core::credentials::Credentials;
-use pool_core::net::connect::{connect_tcp, start_tls, within_deadline, LinkError};
+use pool_core::net::connect::{connect_tcp, deadline_passed, start_tls, LinkError};
 
 pub use pool_core::net::Endpoint;
 
@@ -74,7 +74,9 @@ pub async fn connect(
         }
         Ok(conn)
     };
-    within_deadline(endpoint, opts.connect_timeout * 2, setup).await
+    tokio::time::timeout(opts.connect_timeout * 2, setup)
+        .await
+        .map_err(|_| deadline_passed(endpoint))?
 }
 
 async fn negotiate_tls(
