@@ -29,6 +29,8 @@ make_workdir sluice-bench
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  # PgBouncer runs under runuser, which does not pass the signal on: stop it by its config.
+  pkill -f "pgbouncer $WORK/pgbouncer.ini" 2>/dev/null || true
   stop_postgres
   rm -rf "$WORK"
 }
