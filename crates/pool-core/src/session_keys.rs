@@ -72,12 +72,6 @@ pub struct Registration<K: Eq + Hash + Copy, S> {
     pub slot: Arc<S>,
 }
 
-impl<K: Eq + Hash + Copy, S> Registration<K, S> {
-    pub fn key(&self) -> K {
-        self.key
-    }
-}
-
 impl<K: Eq + Hash + Copy, S> Drop for Registration<K, S> {
     fn drop(&mut self) {
         self.registry.slots.remove(&self.key);

@@ -23,10 +23,6 @@ impl RouteClients {
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
-
-    pub fn max(&self) -> Option<usize> {
-        self.max
-    }
 }
 
 /// Implemented by a protocol's route so a slot can count its client there.
