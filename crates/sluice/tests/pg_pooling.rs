@@ -330,6 +330,44 @@ async fn stale_cached_plan_is_reprepared_for_the_next_attempt() {
     assert_eq!(c.query(&st3, &[]).await.unwrap()[0].len(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preparing_again_after_ddl_gets_a_fresh_plan() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 1,
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    c.batch_execute(
+        "create type mood as enum ('ok'); create table moods(m mood); \
+         insert into moods values ('ok')",
+    )
+    .await
+    .unwrap();
+    let select = "select * from moods";
+    let st = c.prepare(select).await.unwrap();
+    assert_eq!(c.query(&st, &[]).await.unwrap()[0].len(), 1);
+    // Dropped and created again with another shape, as a migration or a test would.
+    c.batch_execute(
+        "drop table moods; drop type mood; create type mood as enum ('ok', 'fine'); \
+         create table moods(id int, m mood); insert into moods values (1, 'fine')",
+    )
+    .await
+    .unwrap();
+    // A client that prepares the same text again gets a plan of the new schema, as on
+    // a direct connection, though the server connection still holds the old statement
+    // (whose result no longer fits: PostgreSQL would refuse to run it).
+    let again = c.prepare(select).await.unwrap();
+    let rows = c.query(&again, &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 1);
+    let other = sluice.connect().await;
+    let st = other.prepare(select).await.unwrap();
+    assert_eq!(other.query(&st, &[]).await.unwrap()[0].len(), 2);
+}
+
 /// Reads messages from a raw connection until `until` arrives; returns them all.
 fn read_until(s: &mut std::net::TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
     use std::io::Read;
@@ -341,7 +379,8 @@ fn read_until(s: &mut std::net::TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
         let mut body = vec![0u8; len - 4];
         s.read_exact(&mut body).unwrap();
         messages.push((header[0], body));
-        if header[0] == until {
+        // `until` 0 (no message has that tag): just one message.
+        if header[0] == until || until == 0 {
             return messages;
         }
     }
@@ -406,4 +445,75 @@ async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_work
         "{:?}",
         String::from_utf8_lossy(&error.1)
     );
+}
+
+/// The ParameterStatus values of a raw login with `extra` startup parameters, or the
+/// FATAL error's text when the login is refused.
+fn login_parameters(
+    sluice: &Sluice,
+    extra: &[(&str, &str)],
+) -> Result<Vec<(String, String)>, String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&startup_packet_with("rawuser", "appdb", 196_608, extra))
+        .unwrap();
+    let mut params = Vec::new();
+    loop {
+        // One message at a time: a refusal ends the connection after its ErrorResponse.
+        let (tag, body) = read_until(&mut s, 0).pop().unwrap();
+        match tag {
+            b'S' => {
+                let mut parts = body.split(|&b| b == 0);
+                let name = String::from_utf8_lossy(parts.next().unwrap()).into_owned();
+                let value = String::from_utf8_lossy(parts.next().unwrap()).into_owned();
+                params.push((name, value));
+            }
+            b'E' => return Err(String::from_utf8_lossy(&body).into_owned()),
+            b'Z' => return Ok(params),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_parameters_are_reported_in_the_servers_spelling() {
+    let pg = start_postgres();
+    for mode in ["session", "transaction"] {
+        let sluice = Sluice::start(
+            &pg,
+            SluiceOptions {
+                pool_mode: mode,
+                hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+                users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+                ..Default::default()
+            },
+        );
+        let params = login_parameters(&sluice, &[("client_encoding", "euc-jp")]).unwrap();
+        let value = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            value("client_encoding").as_deref(),
+            Some("EUC_JP"),
+            "{mode}"
+        );
+        if mode == "session" {
+            // The client's own server answers, in its words.
+            let params = login_parameters(&sluice, &[("DateStyle", "german")]).unwrap();
+            let date_style = params.iter().find(|(k, _)| k == "DateStyle").unwrap();
+            assert_eq!(date_style.1, "German, DMY");
+            // A value the server refuses fails the login, as it would directly.
+            let err = login_parameters(&sluice, &[("client_encoding", "klingon")]).unwrap_err();
+            assert!(err.contains("22023") && err.contains("klingon"), "{err}");
+            // The refused login left the pooled connection usable.
+            let params = login_parameters(&sluice, &[]).unwrap();
+            assert!(params
+                .iter()
+                .any(|(k, v)| k == "client_encoding" && v == "UTF8"));
+        }
+    }
 }

@@ -12,11 +12,12 @@ use tokio::net::TcpStream;
 use super::auth::authenticate;
 use super::conn::{CancelTarget, ServerConn};
 use super::messages::read_message;
+use super::simple_query::simple_query;
 use super::statements::ServerStatements;
 use super::ServerError;
 use crate::protocol::error_fields::ErrorFields;
+use crate::protocol::startup;
 use crate::protocol::tags::backend;
-use crate::protocol::{frontend, startup};
 use crate::state::settings::Settings;
 use crate::stream::Stream;
 use crate::tls::ServerTlsMode;
@@ -146,52 +147,12 @@ async fn read_until_ready(
 
 /// Asks the server whether it is a standby.
 async fn is_in_recovery(conn: &mut ServerConn) -> Result<bool, ServerError> {
-    let rows = simple_query_values(conn, "SELECT pg_catalog.pg_is_in_recovery()").await?;
-    match rows.first().map(String::as_str) {
+    let answer = simple_query(conn, "SELECT pg_catalog.pg_is_in_recovery()").await?;
+    match answer.values.first().map(String::as_str) {
         Some("f") => Ok(false),
         Some("t") => Ok(true),
         _ => Err(ServerError::Protocol(
             "pg_is_in_recovery() returned no value".into(),
         )),
-    }
-}
-
-/// Runs a simple query on an idle connection and returns the first column of each row.
-pub(crate) async fn simple_query_values(
-    conn: &mut ServerConn,
-    sql: &str,
-) -> Result<Vec<String>, ServerError> {
-    let mut out = BytesMut::new();
-    frontend::write_query(&mut out, sql);
-    conn.stream.write_all(&out).await?;
-    let mut values = Vec::new();
-    let mut error = None;
-    loop {
-        let (tag, body) = read_message(&mut conn.stream, &mut conn.read_buf).await?;
-        match tag {
-            backend::DATA_ROW if body.len() >= 6 => {
-                let len = i32::from_be_bytes([body[2], body[3], body[4], body[5]]);
-                if len >= 0 {
-                    let end = 6 + len as usize;
-                    let v = body.get(6..end).ok_or_else(|| {
-                        ServerError::Protocol("data row shorter than its column".into())
-                    })?;
-                    values.push(String::from_utf8_lossy(v).into_owned());
-                }
-            }
-            backend::ERROR_RESPONSE => error = Some(ErrorFields::parse(&body)),
-            backend::PARAMETER_STATUS => {
-                let mut parts = body.split(|&b| b == 0);
-                let name = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-                let value = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-                conn.set_param(&name, &value);
-            }
-            backend::READY_FOR_QUERY => break,
-            _ => {}
-        }
-    }
-    match error {
-        Some(e) => Err(ServerError::Rejected(e)),
-        None => Ok(values),
     }
 }

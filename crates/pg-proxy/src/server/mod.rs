@@ -6,10 +6,12 @@ mod conn;
 mod connect;
 mod error;
 mod messages;
+mod simple_query;
 mod statements;
 
 pub use conn::{CancelTarget, ServerConn};
 pub use connect::{connect, ConnectOptions, Endpoint};
 pub use error::ServerError;
 pub use messages::read_message;
+pub use simple_query::{simple_query, QueryAnswer};
 pub use statements::ServerStatements;

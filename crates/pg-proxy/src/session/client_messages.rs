@@ -262,7 +262,7 @@ impl Relay {
 
     /// Named statements are shared by the route's clients (and so renamed) in
     /// transaction mode; in session mode the client's own names reach its server.
-    fn shares_statements(&self) -> bool {
+    pub(super) fn shares_statements(&self) -> bool {
         self.route.settings.mode == PoolMode::Transaction
     }
 

@@ -13,7 +13,7 @@ use crate::metrics::count_error;
 use crate::protocol::frontend;
 use crate::protocol::tags::TxStatus;
 use crate::route::{PoolMode, Route};
-use crate::server::{read_message, ServerError};
+use crate::server::{simple_query, QueryAnswer, ServerError};
 
 /// How long a rollback on a server whose client vanished may take before the server is
 /// closed instead.
@@ -136,11 +136,11 @@ impl Relay {
         };
         let mut ok = true;
         for sql in reset {
-            ok = tokio::time::timeout(CLEANUP_TIMEOUT, run_reset(&mut conn, sql))
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(false);
+            // Only an idle server after it counts: the reset left no transaction open.
+            ok = matches!(
+                tokio::time::timeout(CLEANUP_TIMEOUT, simple_query(&mut conn, sql)).await,
+                Ok(Ok(QueryAnswer { idle: true, .. }))
+            );
             if !ok {
                 break;
             }
@@ -153,27 +153,6 @@ impl Relay {
             drop(conn);
         } else {
             conn.discard();
-        }
-    }
-}
-
-/// Runs one reset statement; `Some(true)` when the server is idle afterwards.
-async fn run_reset(conn: &mut crate::server::ServerConn, sql: &str) -> Option<bool> {
-    use tokio::io::AsyncWriteExt;
-    let mut out = bytes::BytesMut::new();
-    frontend::write_query(&mut out, sql);
-    conn.stream.write_all(&out).await.ok()?;
-    let mut failed = false;
-    loop {
-        let (tag, body) = read_message(&mut conn.stream, &mut conn.read_buf)
-            .await
-            .ok()?;
-        match tag {
-            crate::protocol::tags::backend::ERROR_RESPONSE => failed = true,
-            crate::protocol::tags::backend::READY_FOR_QUERY => {
-                return Some(!failed && body.first() == Some(&b'I'))
-            }
-            _ => {}
         }
     }
 }

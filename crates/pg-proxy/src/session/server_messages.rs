@@ -14,6 +14,7 @@ use crate::protocol::error_fields::ErrorFields;
 use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::tags::{backend as tag, TxStatus};
 use crate::state::settings::{SessionCommand, Settings};
+use crate::state::statements::changes_schema;
 
 impl Relay {
     /// Relays every complete (or streamable) server message buffered.
@@ -135,6 +136,9 @@ impl Relay {
             }
             tag::COMMAND_COMPLETE | tag::EMPTY_QUERY_RESPONSE | tag::PORTAL_SUSPENDED => {
                 if t == tag::COMMAND_COMPLETE {
+                    if changes_schema(body) && self.shares_statements() {
+                        self.route.statements.schema_changed();
+                    }
                     if body.starts_with(b"COMMIT") {
                         self.commit_pending_commands(server);
                     } else if body.starts_with(b"ROLLBACK") {

@@ -1,6 +1,7 @@
 //! The start of a client connection: TLS negotiation, the StartupMessage, route and
 //! limits, client authentication, and the welcome (parameters, cancel key).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,8 +19,10 @@ use crate::metrics::count_error;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::startup::{self, StartupError, StartupPacket, StartupParams};
 use crate::protocol::tags::TxStatus;
-use crate::route::PoolMode;
-use crate::state::settings::SettingValue;
+use crate::route::{PoolMode, Route, ServerParams};
+use crate::server::{simple_query, QueryAnswer, ServerError};
+use crate::state::encoding_names::encoding_name;
+use crate::state::settings::{SettingValue, Settings};
 use crate::stream::Stream;
 
 /// Serves one client connection from accept to close.
@@ -92,22 +95,22 @@ async fn send_refusal(stream: &mut Stream, peer: SocketAddr, refusal: Refusal) {
     let Refusal { code, message, log } = refusal;
     tracing::info!(client = %peer, reason = %log, "connection refused");
     let mut out = BytesMut::new();
-    backend::error_response(&mut out, Severity::Fatal, code, &message);
+    backend::error_response(&mut out, Severity::Fatal, &code, &message);
     let _ = stream.write_all(&out).await;
     let _ = stream.shutdown().await;
 }
 
 /// A refusal with its SQLSTATE, the message for the client, and a line for the log.
 struct Refusal {
-    code: &'static str,
+    code: Cow<'static, str>,
     message: String,
     log: String,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+fn refuse(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Refusal {
     let message = message.into();
     Refusal {
-        code,
+        code: code.into(),
         log: message.clone(),
         message,
     }
@@ -265,7 +268,7 @@ async fn handshake(
         return Err(match e {
             ClientAuthError::Rejected => {
                 Refusal {
-                    code: "28000",
+                    code: "28000".into(),
                     message: format!(
                     "no access rule for host \"{}\", user \"{user}\", database \"{database}\", {}",
                     peer.ip(),
@@ -275,7 +278,7 @@ async fn handshake(
                 }
             }
             ClientAuthError::Failed => Refusal {
-                code: "28P01",
+                code: "28P01".into(),
                 message: format!("password authentication failed for user \"{user}\""),
                 log: format!("password authentication failed: user {user}, database {database}"),
             },
@@ -307,7 +310,7 @@ async fn welcome(
     // In session mode the server connection is the client's from the start, so the
     // client is told that server's process id (pg_backend_pid() and notifications then
     // agree with it).
-    let server = match route.settings.mode {
+    let mut server = match route.settings.mode {
         PoolMode::Session => Some(
             check_out(&route)
                 .await
@@ -315,44 +318,39 @@ async fn welcome(
         ),
         PoolMode::Transaction => None,
     };
-    let server_params = match route.pool.manager().startup_params() {
-        Some(p) => p,
-        None => {
-            // No server connection was opened yet: open one to learn the parameters.
-            let conn = route.pool.get().await.map_err(|e| {
-                refuse(
-                    "08006",
-                    format!("pool \"{}\" cannot reach its database: {e}", route.name),
-                )
-            })?;
-            drop(conn);
-            route
-                .pool
-                .manager()
-                .startup_params()
-                .ok_or_else(|| refuse("08006", "no server parameters available"))?
-        }
-    };
     let base_settings = startup_settings(&params);
+    let mut out = BytesMut::with_capacity(512);
+    backend::authentication_ok(&mut out);
+    match server.as_mut() {
+        Some(server) => {
+            // The client's own server takes its settings now, so that it is told the
+            // server's values in the server's spelling (EUC_JP for euc-jp), and a value
+            // the server refuses fails the login as it would on a direct connection.
+            apply_startup_settings(server, &base_settings).await?;
+            for (name, value) in &server.params {
+                backend::parameter_status(&mut out, name, value);
+            }
+        }
+        None => {
+            let server_params = startup_params(&route).await?;
+            for (name, value) in server_params.iter() {
+                match base_settings.get(name) {
+                    Some(SettingValue::Text(v)) => {
+                        backend::parameter_status(&mut out, name, &reported_value(name, v))
+                    }
+                    _ => backend::parameter_status(&mut out, name, value),
+                }
+            }
+            if !server_params.iter().any(|(k, _)| k == "application_name") {
+                if let Some(SettingValue::Text(v)) = base_settings.get("application_name") {
+                    backend::parameter_status(&mut out, "application_name", v);
+                }
+            }
+        }
+    }
     let cancel = fe
         .cancels
         .register(server.as_ref().map(|s| s.cancel.process_id));
-    let mut out = BytesMut::with_capacity(512);
-    backend::authentication_ok(&mut out);
-    for (name, value) in server_params.iter() {
-        let value = match base_settings.get(name) {
-            Some(SettingValue::Text(v)) => v.as_str(),
-            _ => value.as_str(),
-        };
-        backend::parameter_status(&mut out, name, value);
-    }
-    if base_settings.get("application_name").is_some()
-        && !server_params.iter().any(|(k, _)| k == "application_name")
-    {
-        if let Some(SettingValue::Text(v)) = base_settings.get("application_name") {
-            backend::parameter_status(&mut out, "application_name", v);
-        }
-    }
     backend::backend_key_data(&mut out, cancel.slot.process_id, cancel.slot.secret_key);
     backend::ready_for_query(&mut out, TxStatus::Idle);
     write(stream, &out).await?;
@@ -367,6 +365,62 @@ async fn welcome(
         slot,
         server,
     })
+}
+
+/// The parameters of the route's servers, as the latest server connection reported
+/// them; when none was opened yet, one is opened to learn them.
+async fn startup_params(route: &Route) -> Result<ServerParams, Refusal> {
+    if let Some(p) = route.pool.manager().startup_params() {
+        return Ok(p);
+    }
+    let conn = route.pool.get().await.map_err(|e| {
+        refuse(
+            "08006",
+            format!("pool \"{}\" cannot reach its database: {e}", route.name),
+        )
+    })?;
+    drop(conn);
+    route
+        .pool
+        .manager()
+        .startup_params()
+        .ok_or_else(|| refuse("08006", "no server parameters available"))
+}
+
+/// Runs the client's startup settings on its session-mode server connection.
+async fn apply_startup_settings(
+    server: &mut ServerGuard,
+    wanted: &Settings,
+) -> Result<(), Refusal> {
+    let Some(sql) = wanted.diff_sql(&server.settings) else {
+        return Ok(());
+    };
+    match simple_query(server, &sql).await {
+        Ok(QueryAnswer { idle: true, .. }) => {
+            server.settings = wanted.clone();
+            Ok(())
+        }
+        Err(ServerError::Rejected(fields)) => {
+            // The SETs ran as one implicit transaction, rolled back whole.
+            Err(refuse(fields.code, fields.message))
+        }
+        Ok(_) | Err(_) => {
+            server.settings.mark_unknown();
+            Err(refuse(
+                "08006",
+                "the server connection failed while applying the startup parameters",
+            ))
+        }
+    }
+}
+
+/// The value a server reports for a parameter a client set at startup, in the server's
+/// spelling where sluice knows it without asking (transaction mode has no server yet).
+fn reported_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+    match name {
+        "client_encoding" => encoding_name(value).map_or(Cow::Borrowed(value), Cow::Borrowed),
+        _ => Cow::Borrowed(value),
+    }
 }
 
 async fn write(stream: &mut Stream, bytes: &[u8]) -> Result<(), Refusal> {
@@ -408,7 +462,7 @@ async fn read_more(stream: &mut Stream, buf: &mut BytesMut) -> Result<(), Refusa
     buf.reserve(1024);
     match stream.read_buf(buf).await {
         Ok(0) => Err(Refusal {
-            code: "08P01",
+            code: "08P01".into(),
             message: "incomplete startup packet".into(),
             log: "client closed the connection during startup".into(),
         }),

@@ -3,5 +3,6 @@
 //! prepared statements. It sits below `session/` and `server/` so neither imports the
 //! other for it.
 
+pub mod encoding_names;
 pub mod settings;
 pub mod statements;

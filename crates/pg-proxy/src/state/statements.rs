@@ -2,6 +2,13 @@
 //! a statement shared by every client of the route, keyed by query text and parameter
 //! types, under a name sluice chooses. Any server connection can then serve it: sluice
 //! prepares it there first when the connection lacks it.
+//!
+//! DDL can change what a statement's text means (a dropped and recreated type, a new
+//! column behind `*`). A direct client that prepares the text again after DDL gets a
+//! fresh plan; so that a client here does too, a completed CREATE, ALTER or DROP starts
+//! a new schema generation, and a Parse after it gets a new shared statement under a new
+//! name. Clients still holding the old one keep it, with PostgreSQL's own answer to a
+//! changed result ("cached plan must not change result type").
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +30,8 @@ pub struct SharedStatement {
     pub parse: Bytes,
     /// Session commands the statement contains (a prepared `SET`).
     pub commands: Option<Arc<[SessionCommand]>>,
+    /// The schema generation it was interned in.
+    generation: u64,
 }
 
 /// Per-route table of shared statements. Every session of the route looks statements up
@@ -31,6 +40,8 @@ pub struct SharedStatement {
 pub struct StatementRegistry {
     by_key: DashMap<Bytes, Arc<SharedStatement>>,
     next_id: AtomicU64,
+    /// Bumped by DDL: statements of older generations are not handed to new Parses.
+    generation: AtomicU64,
 }
 
 /// Entries beyond this are pruned when no client holds them any more.
@@ -44,8 +55,11 @@ impl StatementRegistry {
         key.put_u8(0);
         key.put_slice(parse.param_types);
         let key = key.freeze();
+        let generation = self.generation.load(Ordering::Acquire);
         if let Some(s) = self.by_key.get(&key) {
-            return s.clone();
+            if s.generation == generation {
+                return s.clone();
+            }
         }
         if self.by_key.len() >= REGISTRY_SOFT_LIMIT {
             // Outside any entry guard: pruning locks every shard.
@@ -53,22 +67,37 @@ impl StatementRegistry {
         }
         // The entry holds its shard locked, so one Parse text gets one id.
         match self.by_key.entry(key) {
-            Entry::Occupied(e) => e.get().clone(),
+            Entry::Occupied(e) if e.get().generation == generation => e.get().clone(),
+            Entry::Occupied(mut e) => {
+                let s = self.new_statement(parse, generation);
+                e.insert(s.clone());
+                s
+            }
             Entry::Vacant(e) => {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                let name = Bytes::from(shared_statement_name(id));
-                let mut frame = BytesMut::new();
-                write_parse(&mut frame, &name, parse.query, parse.param_types);
-                let s = Arc::new(SharedStatement {
-                    id,
-                    name,
-                    parse: frame.freeze(),
-                    commands: commands_of(parse.query),
-                });
+                let s = self.new_statement(parse, generation);
                 e.insert(s.clone());
                 s
             }
         }
+    }
+
+    fn new_statement(&self, parse: &ParseView<'_>, generation: u64) -> Arc<SharedStatement> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = Bytes::from(shared_statement_name(id));
+        let mut frame = BytesMut::new();
+        write_parse(&mut frame, &name, parse.query, parse.param_types);
+        Arc::new(SharedStatement {
+            id,
+            name,
+            parse: frame.freeze(),
+            commands: commands_of(parse.query),
+            generation,
+        })
+    }
+
+    /// A client's DDL completed: later Parses get statements prepared after it.
+    pub fn schema_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn len(&self) -> usize {
@@ -78,6 +107,11 @@ impl StatementRegistry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Whether a CommandComplete tag is DDL that can change what a statement's text means.
+pub fn changes_schema(tag: &[u8]) -> bool {
+    tag.starts_with(b"CREATE") || tag.starts_with(b"ALTER") || tag.starts_with(b"DROP")
 }
 
 /// The server-side name of a shared prepared statement.

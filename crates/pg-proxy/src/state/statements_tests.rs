@@ -48,3 +48,38 @@ fn unused_statements_are_pruned_past_the_soft_limit() {
     assert_eq!(again.id, REGISTRY_SOFT_LIMIT as u64 + 1);
     assert_eq!(intern(&r, b"x", b"select 0", NO_TYPES).id, kept.id);
 }
+
+#[test]
+fn ddl_gives_later_parses_a_new_statement() {
+    let r = StatementRegistry::default();
+    let before = intern(&r, b"a", b"select * from t", NO_TYPES);
+    assert_eq!(intern(&r, b"b", b"select * from t", NO_TYPES).id, before.id);
+    r.schema_changed();
+    let after = intern(&r, b"a", b"select * from t", NO_TYPES);
+    assert_ne!(after.id, before.id);
+    assert_ne!(after.name, before.name);
+    // One entry per text: the new statement replaced the old one for later Parses.
+    assert_eq!(r.len(), 1);
+    assert_eq!(intern(&r, b"c", b"select * from t", NO_TYPES).id, after.id);
+}
+
+#[test]
+fn ddl_tags_are_recognised() {
+    for tag in [
+        &b"CREATE TABLE"[..],
+        b"ALTER TABLE",
+        b"DROP TYPE",
+        b"CREATE TYPE",
+    ] {
+        assert!(changes_schema(tag), "{}", String::from_utf8_lossy(tag));
+    }
+    for tag in [
+        &b"SELECT 1"[..],
+        b"INSERT 0 1",
+        b"SET",
+        b"COMMIT",
+        b"DEALLOCATE ALL",
+    ] {
+        assert!(!changes_schema(tag), "{}", String::from_utf8_lossy(tag));
+    }
+}

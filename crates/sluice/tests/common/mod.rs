@@ -210,8 +210,13 @@ pub fn processed(output: &str) -> (u64, u64) {
 
 /// A protocol StartupMessage (or, with another `version`, a request sluice refuses).
 pub fn startup_packet(user: &str, db: &str, version: u32) -> Vec<u8> {
+    startup_packet_with(user, db, version, &[])
+}
+
+/// A StartupMessage with more parameters after `user` and `database`.
+pub fn startup_packet_with(user: &str, db: &str, version: u32, extra: &[(&str, &str)]) -> Vec<u8> {
     let mut body = version.to_be_bytes().to_vec();
-    for (k, v) in [("user", user), ("database", db)] {
+    for (k, v) in [("user", user), ("database", db)].iter().chain(extra) {
         body.extend_from_slice(k.as_bytes());
         body.push(0);
         body.extend_from_slice(v.as_bytes());
