@@ -447,6 +447,42 @@ async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_work
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_backend_is_terminated_ends_with_the_servers_error_alone() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_mode: "session",
+            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+            ..Default::default()
+        },
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    std::io::Write::write_all(&mut s, &startup_packet("rawuser", "appdb", 196_608)).unwrap();
+    let welcome = read_until(&mut s, b'Z');
+    let key = &welcome.iter().find(|(tag, _)| *tag == b'K').unwrap().1;
+    let pid = i32::from_be_bytes(key[0..4].try_into().unwrap());
+    // An administrator ends the client's backend while the client is idle.
+    let ended = pg.psql(&format!("select pg_terminate_backend({pid})"));
+    assert_eq!(ended.trim(), "t", "{ended}");
+    // As on a direct connection: the server's FATAL error, then the end of the stream,
+    // with no error of sluice's after it.
+    let (tag, body) = read_until(&mut s, 0).pop().unwrap();
+    assert_eq!(tag, b'E');
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("57P01") && text.contains("FATAL"), "{text}");
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert!(
+        read.is_ok() && rest.is_empty(),
+        "{read:?} {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
 /// The ParameterStatus values of a raw login with `extra` startup parameters, or the
 /// FATAL error's text when the login is refused.
 fn login_parameters(

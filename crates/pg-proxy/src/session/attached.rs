@@ -19,8 +19,20 @@ pub(super) struct Attached {
     pub passthrough: usize,
     /// The server is in copy-in mode and the client has not ended the COPY yet.
     pub copy_in: bool,
-    /// The server must not be reused (fatal error, broken state).
-    pub broken: bool,
+    /// Whether it can serve on.
+    pub health: ServerHealth,
+}
+
+/// Whether a checked-out server connection can serve on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ServerHealth {
+    /// Usable, and reusable once the exchange on it is settled.
+    Sound,
+    /// Must not be reused: its protocol state is unknown, or the connection was lost.
+    Broken,
+    /// The server sent a FATAL error, relayed to the client, and is closing the
+    /// connection: the session ends as a direct one would, with no error of sluice's.
+    Ending,
 }
 
 impl Attached {
@@ -29,13 +41,18 @@ impl Attached {
             conn,
             passthrough: 0,
             copy_in: false,
-            broken: false,
+            health: ServerHealth::Sound,
         }
     }
 
     /// The server broke the protocol: it is not reused, and the session ends.
     pub fn protocol_error(&mut self, msg: String) -> SessionError {
-        self.broken = true;
+        self.health = ServerHealth::Broken;
         SessionError::ServerProtocol(msg)
+    }
+
+    /// Not to be reused.
+    pub fn is_unusable(&self) -> bool {
+        self.health != ServerHealth::Sound
     }
 }

@@ -101,7 +101,7 @@ impl Relay {
     pub(super) async fn release(&mut self, server: Attached) {
         tracing::trace!("server released");
         self.cancel.slot.set_target(None).await;
-        if server.broken {
+        if server.is_unusable() {
             server.conn.discard();
         } else {
             drop(server);
@@ -114,7 +114,7 @@ impl Relay {
             return;
         };
         self.cancel.slot.set_target(None).await;
-        let reusable = !server.broken
+        let reusable = !server.is_unusable()
             && self.client.passthrough == 0
             && server.passthrough == 0
             && self.pipeline.is_settled();

@@ -9,7 +9,7 @@ use bytes::BytesMut;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::attached::{Attached, ServerGuard};
+use super::attached::{Attached, ServerGuard, ServerHealth};
 use super::client_conn::ClientConn;
 use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
 use super::pipeline::Pipeline;
@@ -219,7 +219,7 @@ impl Relay {
             && self.client.passthrough == 0
             && server.passthrough == 0
             && !server.copy_in
-            && !server.broken
+            && !server.is_unusable()
     }
 
     /// While attached: waits for data from either side (or a timeout), and relays
@@ -248,19 +248,24 @@ impl Relay {
         };
         match event {
             Event::Server(Ok(0)) => {
-                server.broken = true;
+                server.health = ServerHealth::Broken;
                 self.send_fatal("08006", "server closed the connection unexpectedly")
                     .await;
                 Err(SessionError::Closed("server closed the connection"))
             }
             Event::Server(Err(e)) => {
-                server.broken = true;
+                server.health = ServerHealth::Broken;
                 self.send_fatal("08006", "lost the server connection").await;
                 Err(SessionError::ServerIo(e))
             }
             Event::Server(Ok(_)) => {
                 self.process_server_input(server)?;
-                self.flush_client().await
+                self.flush_client().await?;
+                if server.health == ServerHealth::Ending {
+                    // The client has the server's FATAL error: nothing of sluice's follows.
+                    return Err(SessionError::Closed("the server ended the connection"));
+                }
+                Ok(())
             }
             Event::Client(Ok(0)) => Err(SessionError::Closed("client disconnected")),
             Event::Client(Ok(n)) => {

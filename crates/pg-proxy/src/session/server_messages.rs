@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::attached::Attached;
+use super::attached::{Attached, ServerHealth};
 use super::error::{SessionError, SERVER_MESSAGE_LIMIT};
 use super::pipeline::Expect;
 use super::relay::Relay;
@@ -224,7 +224,7 @@ impl Relay {
         // An error ends copy-in on the server side.
         server.copy_in = false;
         if fields.is_fatal() {
-            server.broken = true;
+            server.health = ServerHealth::Ending;
         }
         match self.pipeline.head_mut() {
             Some(Expect::SimpleQuery { failed, .. }) => *failed = true,
