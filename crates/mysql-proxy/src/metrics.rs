@@ -1,25 +1,21 @@
 //! The MySQL side's metrics: pool-core's route metrics under the `mysql` protocol
-//! label, plus what only this side has (pinned clients, member roles).
+//! label, plus what only this side has (member roles).
 
 use std::ops::Deref;
 
-use metrics::{gauge, Counter};
+use metrics::gauge;
 use pool_core::route_metrics::Protocol;
 
 /// A route's metric handles, registered once so the hot path only touches atomics.
 #[derive(Clone)]
 pub struct RouteMetrics {
     common: pool_core::route_metrics::RouteMetrics,
-    /// Clients pinned to their server connection by session state.
-    pub pinned: Counter,
 }
 
 impl RouteMetrics {
     pub fn new(route: &str) -> Self {
-        let common = pool_core::route_metrics::RouteMetrics::new(Protocol::Mysql, route);
         Self {
-            pinned: common.route_counter("sluice_clients_pinned_total"),
-            common,
+            common: pool_core::route_metrics::RouteMetrics::new(Protocol::Mysql, route),
         }
     }
 

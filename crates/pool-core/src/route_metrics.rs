@@ -36,6 +36,9 @@ pub struct RouteMetrics {
     pub server_retired: Counter,
     /// Generation of the credentials the latest server connection was opened with.
     pub server_credentials_generation: Gauge,
+    /// Clients that keep their server connection to the end of their session, because
+    /// their session holds state that cannot follow them to another one.
+    pub pinned: Counter,
 }
 
 impl RouteMetrics {
@@ -53,14 +56,10 @@ impl RouteMetrics {
             server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => p, "pool" => r.clone()),
             server_retired: counter!("sluice_server_connections_retired_total", "protocol" => p, "pool" => r.clone(), "reason" => "lease_expiry"),
             server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => p, "pool" => r.clone()),
+            pinned: counter!("sluice_clients_pinned_total", "protocol" => p, "pool" => r.clone()),
             protocol,
             route: r,
         }
-    }
-
-    /// A counter of this route's protocol and name, for a series only one protocol has.
-    pub fn route_counter(&self, name: &'static str) -> Counter {
-        counter!(name, "protocol" => self.protocol.label(), "pool" => self.route.clone())
     }
 }
 

@@ -390,20 +390,8 @@ fn read_until(s: &mut std::net::TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
 async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_works() {
     use std::io::Write;
     let pg = start_postgres();
-    let sluice = Sluice::start(
-        &pg,
-        SluiceOptions {
-            pool_mode: "session",
-            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
-            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
-            ..Default::default()
-        },
-    );
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(&startup_packet("rawuser", "appdb", 196_608))
-        .unwrap();
-    let welcome = read_until(&mut s, b'Z');
+    let sluice = sluice_for_raw_logins(&pg, "session");
+    let (mut s, welcome) = raw_login(&sluice);
     let key = welcome
         .iter()
         .find(|(tag, _)| *tag == b'K')
@@ -450,19 +438,8 @@ async fn session_mode_clients_get_their_servers_process_id_and_cancel_still_work
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_backend_is_terminated_ends_with_the_servers_error_alone() {
     let pg = start_postgres();
-    let sluice = Sluice::start(
-        &pg,
-        SluiceOptions {
-            pool_mode: "session",
-            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
-            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
-            ..Default::default()
-        },
-    );
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    std::io::Write::write_all(&mut s, &startup_packet("rawuser", "appdb", 196_608)).unwrap();
-    let welcome = read_until(&mut s, b'Z');
+    let sluice = sluice_for_raw_logins(&pg, "session");
+    let (mut s, welcome) = raw_login(&sluice);
     let key = &welcome.iter().find(|(tag, _)| *tag == b'K').unwrap().1;
     let pid = i32::from_be_bytes(key[0..4].try_into().unwrap());
     // An administrator ends the client's backend while the client is idle.
@@ -481,6 +458,78 @@ async fn a_session_whose_backend_is_terminated_ends_with_the_servers_error_alone
         "{read:?} {:?}",
         String::from_utf8_lossy(&rest)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_client_keeps_its_server_and_the_next_client_hears_nothing() {
+    use std::io::Write;
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 2,
+            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+            ..Default::default()
+        },
+    );
+    // Transaction mode: the LISTEN pins the client to its server connection...
+    let (mut listener, _) = raw_login(&sluice);
+    listener.write_all(&simple_query("LISTEN chan")).unwrap();
+    read_until(&mut listener, b'Z');
+    let (mut other, _) = raw_login(&sluice);
+    for i in 0..3 {
+        other
+            .write_all(&simple_query(&format!("NOTIFY chan, 'n{i}'")))
+            .unwrap();
+        read_until(&mut other, b'Z');
+    }
+    // ...so the notifications reach it between its queries, as on a direct connection.
+    for i in 0..3 {
+        let (tag, body) = read_until(&mut listener, 0).pop().unwrap();
+        assert_eq!(tag, b'A', "{:?}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body[4..]).into_owned();
+        assert!(
+            text.starts_with("chan\0") && text.contains(&format!("n{i}")),
+            "{text:?}"
+        );
+    }
+    // When it leaves, its server connection is reset before another client gets it:
+    // a client on it in a transaction hears nothing of the channel.
+    drop(listener);
+    drop(other);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut next, _) = raw_login(&sluice);
+    let (mut second, _) = raw_login(&sluice);
+    next.write_all(&simple_query("BEGIN")).unwrap();
+    read_until(&mut next, b'Z');
+    second.write_all(&simple_query("BEGIN")).unwrap();
+    read_until(&mut second, b'Z');
+    // Both server connections are in use: the notification comes from outside.
+    pg.psql_db("appdb", "NOTIFY chan, 'leak'");
+    for client in [&mut next, &mut second] {
+        client
+            .write_all(&simple_query("SELECT pg_sleep(0.2)"))
+            .unwrap();
+        let answer = read_until(client, b'Z');
+        assert!(
+            answer.iter().all(|(tag, _)| *tag != b'A'),
+            "a notification reached a client that did not listen"
+        );
+    }
+    assert_eq!(
+        sluice.metric("sluice_clients_pinned_total", "protocol=\"postgres\""),
+        Some(1.0)
+    );
+}
+
+/// A simple Query message.
+fn simple_query(sql: &str) -> Vec<u8> {
+    let mut q = vec![b'Q'];
+    q.extend_from_slice(&((sql.len() + 5) as u32).to_be_bytes());
+    q.extend_from_slice(sql.as_bytes());
+    q.push(0);
+    q
 }
 
 /// The ParameterStatus values of a raw login with `extra` startup parameters, or the
@@ -516,15 +565,7 @@ fn login_parameters(
 async fn startup_parameters_are_reported_in_the_servers_spelling() {
     let pg = start_postgres();
     for mode in ["session", "transaction"] {
-        let sluice = Sluice::start(
-            &pg,
-            SluiceOptions {
-                pool_mode: mode,
-                hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
-                users: "[users.rawuser]\npassword = \"unused\"\n".into(),
-                ..Default::default()
-            },
-        );
+        let sluice = sluice_for_raw_logins(&pg, mode);
         let params = login_parameters(&sluice, &[("client_encoding", "euc-jp")]).unwrap();
         let value = |name: &str| {
             params
@@ -552,4 +593,27 @@ async fn startup_parameters_are_reported_in_the_servers_spelling() {
                 .any(|(k, v)| k == "client_encoding" && v == "UTF8"));
         }
     }
+}
+
+/// A sluice whose user `rawuser` logs in without a password, for tests that speak the
+/// protocol byte by byte.
+fn sluice_for_raw_logins(pg: &test_support::PgServer, pool_mode: &'static str) -> Sluice {
+    Sluice::start(
+        pg,
+        SluiceOptions {
+            pool_mode,
+            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+            ..Default::default()
+        },
+    )
+}
+
+/// Logs `rawuser` in; returns the stream and the welcome up to ReadyForQuery.
+fn raw_login(sluice: &Sluice) -> (std::net::TcpStream, Vec<(u8, Vec<u8>)>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    std::io::Write::write_all(&mut s, &startup_packet("rawuser", "appdb", 196_608)).unwrap();
+    let welcome = read_until(&mut s, b'Z');
+    (s, welcome)
 }

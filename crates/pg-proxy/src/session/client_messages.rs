@@ -323,7 +323,8 @@ impl Relay {
     }
 
     /// DISCARD ALL and DEALLOCATE, sent alone, concern only this client's view: sluice
-    /// answers them without touching the shared server state. Where PostgreSQL would
+    /// answers them without touching the shared server state (a pinned client's DISCARD
+    /// ALL goes to its server, whose state is its own). Where PostgreSQL would
     /// refuse them (a failed transaction, DISCARD ALL in a transaction block, an unknown
     /// name) or the outcome depends on requests still in flight, the server answers.
     fn answer_locally(&mut self, server: &mut Attached, cmds: &[SessionCommand]) -> bool {
@@ -337,7 +338,8 @@ impl Relay {
             SessionCommand::DiscardAll
                 if settled
                     && self.view.tx_status == TxStatus::Idle
-                    && self.route.settings.mode == PoolMode::Transaction =>
+                    && self.route.settings.mode == PoolMode::Transaction
+                    && self.view.pinned.is_none() =>
             {
                 self.view.statements.clear();
                 self.view.settings = self.info.base_settings.clone();

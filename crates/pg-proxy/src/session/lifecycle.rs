@@ -127,12 +127,16 @@ impl Relay {
             conn.discard();
             return;
         }
-        let reset: &[&str] = match (self.route.settings.mode, self.view.tx_status) {
-            (PoolMode::Transaction, TxStatus::Idle) => &[],
-            (PoolMode::Transaction, _) => &["ROLLBACK"],
-            (PoolMode::Session, TxStatus::Idle) => &["DISCARD ALL"],
+        // A pinned client's session state stays on the server until it is reset, as
+        // in session mode.
+        let keeps_state =
+            self.route.settings.mode == PoolMode::Session || self.view.pinned.is_some();
+        let reset: &[&str] = match (keeps_state, self.view.tx_status) {
+            (false, TxStatus::Idle) => &[],
+            (false, _) => &["ROLLBACK"],
+            (true, TxStatus::Idle) => &["DISCARD ALL"],
             // DISCARD ALL cannot share a query string with ROLLBACK.
-            (PoolMode::Session, _) => &["ROLLBACK", "DISCARD ALL"],
+            (true, _) => &["ROLLBACK", "DISCARD ALL"],
         };
         let mut ok = true;
         for sql in reset {

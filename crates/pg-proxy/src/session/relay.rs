@@ -220,6 +220,7 @@ impl Relay {
             && server.passthrough == 0
             && !server.copy_in
             && !server.is_unusable()
+            && self.view.pinned.is_none()
     }
 
     /// While attached: waits for data from either side (or a timeout), and relays
@@ -289,6 +290,16 @@ impl Relay {
                 .await;
                 Err(SessionError::Closed("shutdown"))
             }
+        }
+    }
+
+    /// Keeps the server connection for the rest of the session: the client's session now
+    /// holds state that cannot follow it to another server connection.
+    pub(super) fn pin(&mut self, why: &'static str) {
+        if self.view.pinned.is_none() && self.route.settings.mode == PoolMode::Transaction {
+            tracing::debug!(route = %self.route.name, user = %self.info.user, reason = why, "client keeps its server connection");
+            self.route.metrics.pinned.increment(1);
+            self.view.pinned = Some(why);
         }
     }
 

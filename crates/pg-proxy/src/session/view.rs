@@ -21,6 +21,9 @@ pub(super) struct ClientView {
     /// Session commands of the unnamed statement; what each portal runs.
     pub unnamed_commands: Option<Arc<[SessionCommand]>>,
     pub portals: Portals,
+    /// Why the client keeps its server connection to the end of its session (session
+    /// state that cannot follow it), if it does.
+    pub pinned: Option<&'static str>,
 }
 
 impl ClientView {
@@ -33,6 +36,7 @@ impl ClientView {
             tx_status: TxStatus::Idle,
             unnamed_commands: None,
             portals: Portals::default(),
+            pinned: None,
         }
     }
 

@@ -97,12 +97,22 @@ fn quote_literal(s: &str) -> String {
 /// A statement that changes what the session carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCommand {
-    Set { name: String, value: SettingValue },
-    Reset { name: String },
+    Set {
+        name: String,
+        value: SettingValue,
+    },
+    Reset {
+        name: String,
+    },
     ResetAll,
     DiscardAll,
-    Deallocate { name: String },
+    Deallocate {
+        name: String,
+    },
     DeallocateAll,
+    /// `LISTEN`: the session waits for notifications on its server connection, so the
+    /// client keeps that connection (in transaction mode it is pinned).
+    Listen,
 }
 
 impl SessionCommand {
@@ -118,7 +128,9 @@ impl SessionCommand {
             SessionCommand::ResetAll | SessionCommand::DiscardAll => {
                 settings.values = base.values.clone();
             }
-            SessionCommand::Deallocate { .. } | SessionCommand::DeallocateAll => {}
+            SessionCommand::Deallocate { .. }
+            | SessionCommand::DeallocateAll
+            | SessionCommand::Listen => {}
         }
     }
 }
@@ -137,6 +149,7 @@ pub fn may_change_session(sql: &[u8]) -> bool {
         || starts(b"discard")
         || starts(b"deallocate")
         || contains_ci(sql, b"set ")
+        || contains_ci(sql, b"listen")
 }
 
 /// Whether `hay` contains `needle` (lowercase ASCII, non-empty) in any letter case.
@@ -244,6 +257,7 @@ fn classify(stmt: &str) -> Option<SessionCommand> {
             (what.eq_ignore_ascii_case("all") && tail.trim().is_empty())
                 .then_some(SessionCommand::DiscardAll)
         }
+        "listen" => Some(SessionCommand::Listen),
         "deallocate" => {
             let (mut name, mut tail) = next_word(rest);
             if name.eq_ignore_ascii_case("prepare") {

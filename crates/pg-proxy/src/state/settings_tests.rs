@@ -108,3 +108,24 @@ fn reset_returns_to_startup_value() {
     .apply(&mut s, &base);
     assert_eq!(s, base);
 }
+
+#[test]
+fn listen_is_recognised_wherever_it_stands() {
+    for sql in [
+        "LISTEN foo",
+        "  listen \"Chan\"",
+        "select 1; Listen x",
+        "/* c */ LISTEN y",
+    ] {
+        assert!(may_change_session(sql.as_bytes()), "{sql}");
+        assert!(scan(sql).contains(&SessionCommand::Listen), "{sql}");
+    }
+    // Named so, or inside a string or comment: not a LISTEN.
+    for sql in [
+        "select listener from t",
+        "select 'listen x'",
+        "-- listen x\nselect 1",
+    ] {
+        assert!(!scan(sql).contains(&SessionCommand::Listen), "{sql}");
+    }
+}
