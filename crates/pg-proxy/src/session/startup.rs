@@ -310,23 +310,23 @@ async fn welcome(
     // In session mode the server connection is the client's from the start, so the
     // client is told that server's process id (pg_backend_pid() and notifications then
     // agree with it).
-    let mut server = match route.settings.mode {
-        PoolMode::Session => Some(
-            check_out(&route)
-                .await
-                .map_err(|(code, message)| refuse(code, message))?,
-        ),
-        PoolMode::Transaction => None,
-    };
     let base_settings = startup_settings(&params);
-    let mut out = BytesMut::with_capacity(512);
-    backend::authentication_ok(&mut out);
-    match server.as_mut() {
-        Some(server) => {
+    let server = match route.settings.mode {
+        PoolMode::Session => {
+            let server = check_out(&route)
+                .await
+                .map_err(|(code, message)| refuse(code, message))?;
             // The client's own server takes its settings now, so that it is told the
             // server's values in the server's spelling (EUC_JP for euc-jp), and a value
             // the server refuses fails the login as it would on a direct connection.
-            apply_startup_settings(server, &base_settings).await?;
+            Some(apply_startup_settings(server, &base_settings).await?)
+        }
+        PoolMode::Transaction => None,
+    };
+    let mut out = BytesMut::with_capacity(512);
+    backend::authentication_ok(&mut out);
+    match &server {
+        Some(server) => {
             for (name, value) in &server.params {
                 backend::parameter_status(&mut out, name, value);
             }
@@ -336,7 +336,7 @@ async fn welcome(
             for (name, value) in server_params.iter() {
                 match base_settings.get(name) {
                     Some(SettingValue::Text(v)) => {
-                        backend::parameter_status(&mut out, name, &reported_value(name, v))
+                        backend::parameter_status(&mut out, name, reported_value(name, v))
                     }
                     _ => backend::parameter_status(&mut out, name, value),
                 }
@@ -387,25 +387,24 @@ async fn startup_params(route: &Route) -> Result<ServerParams, Refusal> {
         .ok_or_else(|| refuse("08006", "no server parameters available"))
 }
 
-/// Runs the client's startup settings on its session-mode server connection.
+/// Runs the client's startup settings on its session-mode server connection. A server
+/// that refuses them stays in the pool (the SETs ran as one implicit transaction, rolled
+/// back whole); one that fails otherwise is closed.
 async fn apply_startup_settings(
-    server: &mut ServerGuard,
+    mut server: ServerGuard,
     wanted: &Settings,
-) -> Result<(), Refusal> {
+) -> Result<ServerGuard, Refusal> {
     let Some(sql) = wanted.diff_sql(&server.settings) else {
-        return Ok(());
+        return Ok(server);
     };
-    match simple_query(server, &sql).await {
+    match simple_query(&mut server, &sql).await {
         Ok(QueryAnswer { idle: true, .. }) => {
             server.settings = wanted.clone();
-            Ok(())
+            Ok(server)
         }
-        Err(ServerError::Rejected(fields)) => {
-            // The SETs ran as one implicit transaction, rolled back whole.
-            Err(refuse(fields.code, fields.message))
-        }
+        Err(ServerError::Rejected(fields)) => Err(refuse(fields.code, fields.message)),
         Ok(_) | Err(_) => {
-            server.settings.mark_unknown();
+            server.discard();
             Err(refuse(
                 "08006",
                 "the server connection failed while applying the startup parameters",
@@ -416,10 +415,10 @@ async fn apply_startup_settings(
 
 /// The value a server reports for a parameter a client set at startup, in the server's
 /// spelling where sluice knows it without asking (transaction mode has no server yet).
-fn reported_value<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+fn reported_value<'a>(name: &str, value: &'a str) -> &'a str {
     match name {
-        "client_encoding" => encoding_name(value).map_or(Cow::Borrowed(value), Cow::Borrowed),
-        _ => Cow::Borrowed(value),
+        "client_encoding" => encoding_name(value).unwrap_or(value),
+        _ => value,
     }
 }
 
