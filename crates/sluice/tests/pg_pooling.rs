@@ -474,9 +474,33 @@ async fn a_listening_client_keeps_its_server_and_the_next_client_hears_nothing()
         },
     );
     // Transaction mode: the LISTEN pins the client to its server connection...
-    let (mut listener, _) = raw_login(&sluice);
+    let (mut listener, welcome) = raw_login(&sluice);
+    let told_pid = process_id_in(&welcome);
     listener.write_all(&simple_query("LISTEN chan")).unwrap();
     read_until(&mut listener, b'Z');
+    // ...and its own notification comes from the process id it was told, as on a
+    // direct connection, though that id is sluice's and not its server's.
+    listener
+        .write_all(&simple_query("NOTIFY chan, 'self'"))
+        .unwrap();
+    let answer = read_until(&mut listener, b'Z');
+    let (_, own) = answer
+        .iter()
+        .find(|(tag, _)| *tag == b'A')
+        .expect("own notification");
+    assert_eq!(i32::from_be_bytes(own[..4].try_into().unwrap()), told_pid);
+    let server_pid: i32 = {
+        listener
+            .write_all(&simple_query("SELECT pg_backend_pid()"))
+            .unwrap();
+        let rows = read_until(&mut listener, b'Z');
+        let (_, row) = rows.iter().find(|(tag, _)| *tag == b'D').unwrap();
+        String::from_utf8_lossy(&row[6..]).parse().unwrap()
+    };
+    assert_ne!(
+        server_pid, told_pid,
+        "transaction mode tells a pid of its own"
+    );
     let (mut other, _) = raw_login(&sluice);
     for i in 0..3 {
         other
@@ -493,6 +517,8 @@ async fn a_listening_client_keeps_its_server_and_the_next_client_hears_nothing()
             text.starts_with("chan\0") && text.contains(&format!("n{i}")),
             "{text:?}"
         );
+        // Another client's notification keeps its sender's process id.
+        assert_ne!(i32::from_be_bytes(body[..4].try_into().unwrap()), told_pid);
     }
     // When it leaves, its server connection is reset before another client gets it:
     // a client on it in a transaction hears nothing of the channel.
@@ -614,6 +640,15 @@ fn sluice_for_raw_logins(pg: &test_support::PgServer, pool_mode: &'static str) -
 }
 
 /// Logs `rawuser` in; returns the stream and the welcome up to ReadyForQuery.
+/// The process id of the BackendKeyData among a login's messages.
+fn process_id_in(welcome: &[(u8, Vec<u8>)]) -> i32 {
+    let (_, key) = welcome
+        .iter()
+        .find(|(tag, _)| *tag == b'K')
+        .expect("BackendKeyData");
+    i32::from_be_bytes(key[..4].try_into().unwrap())
+}
+
 fn raw_login(sluice: &Sluice) -> (std::net::TcpStream, Vec<(u8, Vec<u8>)>) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

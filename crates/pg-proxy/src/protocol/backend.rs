@@ -68,6 +68,21 @@ pub fn backend_key_data(out: &mut BytesMut, process_id: i32, secret_key: i32) {
     });
 }
 
+/// Appends a NotificationResponse `frame` (whole, header included) with its sender's
+/// process id `from` replaced by `to`; other senders' notifications are appended as
+/// they are.
+pub fn notification_with_sender(out: &mut BytesMut, frame: &[u8], from: i32, to: i32) {
+    const PID_AT: usize = 5;
+    match frame.get(PID_AT..PID_AT + 4) {
+        Some(pid) if pid == from.to_be_bytes() => {
+            out.put_slice(&frame[..PID_AT]);
+            out.put_i32(to);
+            out.put_slice(&frame[PID_AT + 4..]);
+        }
+        _ => out.put_slice(frame),
+    }
+}
+
 pub fn ready_for_query(out: &mut BytesMut, status: TxStatus) {
     put_message(out, backend::READY_FOR_QUERY, |b| {
         b.put_u8(status.as_byte())
@@ -124,6 +139,30 @@ mod tests {
     use super::*;
     use crate::protocol::error_fields::ErrorFields;
     use crate::protocol::frame::complete_frame;
+
+    fn notification(pid: i32) -> BytesMut {
+        let mut out = BytesMut::new();
+        put_message(&mut out, backend::NOTIFICATION_RESPONSE, |b| {
+            b.put_i32(pid);
+            put_cstr(b, b"foo");
+            put_cstr(b, b"payload");
+        });
+        out
+    }
+
+    #[test]
+    fn a_notification_of_the_given_sender_gets_the_new_process_id() {
+        let mut out = BytesMut::new();
+        notification_with_sender(&mut out, &notification(4242), 4242, 77);
+        assert_eq!(out, notification(77));
+    }
+
+    #[test]
+    fn a_notification_of_another_sender_is_kept() {
+        let mut out = BytesMut::new();
+        notification_with_sender(&mut out, &notification(1234), 4242, 77);
+        assert_eq!(out, notification(1234));
+    }
 
     #[test]
     fn error_response_decodes() {

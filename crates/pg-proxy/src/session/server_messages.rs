@@ -93,9 +93,22 @@ impl Relay {
             | tag::COPY_OUT_RESPONSE
             | tag::COPY_BOTH_RESPONSE
             | tag::NOTICE_RESPONSE
-            | tag::NOTIFICATION_RESPONSE
             | tag::PARAMETER_DESCRIPTION
             | tag::FUNCTION_CALL_RESPONSE => {}
+            tag::NOTIFICATION_RESPONSE => {
+                // A transaction-mode client was told a process id of sluice's making:
+                // what its own server connection sent (its own NOTIFY while pinned by
+                // LISTEN) comes from that id, so a listener can tell its own
+                // notifications apart. In session mode the two ids are the same. Also
+                // while sluice's own query runs: the notification is the client's.
+                backend::notification_with_sender(
+                    &mut self.client.output,
+                    frame,
+                    server.conn.cancel.process_id,
+                    self.cancel.slot.process_id,
+                );
+                forward = false;
+            }
             tag::PARAMETER_STATUS => {
                 let mut parts = body.split(|&b| b == 0);
                 let name = String::from_utf8_lossy(parts.next().unwrap_or_default());
