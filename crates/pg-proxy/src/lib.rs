@@ -10,6 +10,7 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod sql;
 pub mod state;
 
 /// The transport lives in pool-core, shared with the MySQL side.

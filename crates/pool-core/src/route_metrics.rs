@@ -36,9 +36,6 @@ pub struct RouteMetrics {
     pub server_retired: Counter,
     /// Generation of the credentials the latest server connection was opened with.
     pub server_credentials_generation: Gauge,
-    /// Clients that keep their server connection to the end of their session, because
-    /// their session holds state that cannot follow them to another one.
-    pub pinned: Counter,
 }
 
 impl RouteMetrics {
@@ -56,10 +53,16 @@ impl RouteMetrics {
             server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => p, "pool" => r.clone()),
             server_retired: counter!("sluice_server_connections_retired_total", "protocol" => p, "pool" => r.clone(), "reason" => "lease_expiry"),
             server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => p, "pool" => r.clone()),
-            pinned: counter!("sluice_clients_pinned_total", "protocol" => p, "pool" => r.clone()),
             protocol,
             route: r,
         }
+    }
+
+    /// Counts a client that keeps its server connection to the end of its session,
+    /// because its session holds state that cannot follow it to another one. Rare, so
+    /// the label lookup is acceptable here.
+    pub fn count_pinned(&self, reason: &'static str) {
+        counter!("sluice_clients_pinned_total", "protocol" => self.protocol.label(), "pool" => self.route.clone(), "reason" => reason).increment(1);
     }
 }
 

@@ -113,7 +113,7 @@ impl Session {
     pub(super) fn pin(&mut self, why: &'static str) {
         if self.state.pinned.is_none() {
             tracing::debug!(peer = %self.peer, route = %self.route.name, reason = why, "client keeps its server connection");
-            self.route.metrics.pinned.increment(1);
+            self.route.metrics.count_pinned(why);
             self.state.pinned = Some(why);
         }
     }

@@ -70,7 +70,7 @@ impl Relay {
     /// Checks out a server connection and prepares it for this client.
     pub(super) async fn attach(&mut self) -> Result<Attached, SessionError> {
         match check_out(&self.route).await {
-            Ok(conn) => Ok(self.adopt(conn).await),
+            Ok(conn) => self.adopt(conn).await,
             Err((code, message)) => {
                 let info = &self.info;
                 tracing::warn!(route = %self.route.name, user = %info.user, database = %info.database, error = %message, "checkout failed");
@@ -80,13 +80,34 @@ impl Relay {
         }
     }
 
-    /// Makes `conn` this client's server: cancels reach it, and it gets the client's
-    /// settings ahead of its next request.
-    pub(super) async fn adopt(&mut self, conn: ServerGuard) -> Attached {
+    /// Makes `conn` this client's server: cancels reach it, and it takes the client's
+    /// settings before the client's request goes to it. A server that refuses them
+    /// (rare: a value that was valid once) is closed and the session ends with its
+    /// error: the request never runs with the previous client's settings.
+    pub(super) async fn adopt(&mut self, mut conn: ServerGuard) -> Result<Attached, SessionError> {
+        if let Some(sql) = self.view.settings.diff_sql(&conn.settings) {
+            let outcome =
+                tokio::time::timeout(CLEANUP_TIMEOUT, simple_query(&mut conn, &sql)).await;
+            match outcome {
+                Ok(Ok(QueryAnswer { idle: true, .. })) => {
+                    conn.settings = self.view.settings.clone()
+                }
+                failed => {
+                    let (code, detail) = match failed {
+                        Ok(Err(ServerError::Rejected(fields))) => (fields.code, fields.message),
+                        _ => ("08006".to_owned(), "no answer".to_owned()),
+                    };
+                    // The message can quote the value; only the code is logged.
+                    tracing::warn!(route = %self.route.name, user = %self.info.user, code = %code, "replaying the client's session settings failed");
+                    conn.discard();
+                    let message = format!("sluice could not set this session's settings on a server connection: {detail}");
+                    self.send_fatal(&code, &message).await;
+                    return Err(SessionError::Closed("settings replay failed"));
+                }
+            }
+        }
         self.cancel.slot.set_target(Some(conn.cancel)).await;
-        let server = Attached::new(conn);
-        self.replay_settings(&server);
-        server
+        Ok(Attached::new(conn))
     }
 
     /// Brings the attached server's settings to the client's, ahead of its next request.

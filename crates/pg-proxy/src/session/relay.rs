@@ -18,7 +18,8 @@ use crate::cancel::Registration;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::tags::TxStatus;
 use crate::route::{PoolMode, Route};
-use crate::state::settings::Settings;
+use crate::state::pin::PinReason;
+use crate::state::settings::{backslash_escapes, SessionCommand, Settings};
 use crate::stream::Stream;
 
 /// Read size for server replies.
@@ -83,7 +84,10 @@ impl Relay {
     /// returning.
     pub async fn run(mut self, server: Option<ServerGuard>) -> Result<(), SessionError> {
         let mut attached = match server {
-            Some(conn) => Some(self.adopt(conn).await),
+            Some(conn) => match self.adopt(conn).await {
+                Ok(server) => Some(server),
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         let result = self.run_loop(&mut attached).await;
@@ -295,12 +299,25 @@ impl Relay {
 
     /// Keeps the server connection for the rest of the session: the client's session now
     /// holds state that cannot follow it to another server connection.
-    pub(super) fn pin(&mut self, why: &'static str) {
+    pub(super) fn pin(&mut self, why: PinReason) {
         if self.view.pinned.is_none() && self.route.settings.mode == PoolMode::Transaction {
-            tracing::debug!(route = %self.route.name, user = %self.info.user, reason = why, "client keeps its server connection");
-            self.route.metrics.pinned.increment(1);
+            tracing::debug!(route = %self.route.name, user = %self.info.user, reason = why.as_str(), "client keeps its server connection");
+            self.route.metrics.count_pinned(why.as_str());
             self.view.pinned = Some(why);
         }
+    }
+
+    /// Pins when `commands` (what the client is about to run) hold state that cannot
+    /// move; the classification puts that first.
+    pub(super) fn pin_for(&mut self, commands: Option<&[SessionCommand]>) {
+        if let Some([SessionCommand::Pin(why), ..]) = commands {
+            self.pin(*why);
+        }
+    }
+
+    /// Whether the client's settings make a backslash escape in plain strings.
+    pub(super) fn backslash_escapes(&self) -> bool {
+        backslash_escapes(&self.view.settings)
     }
 
     /// Sends a FATAL ErrorResponse; the caller ends the session.

@@ -358,9 +358,6 @@ impl Relay {
             return;
         }
         let cmds = std::mem::take(&mut self.view.pending_commands);
-        if cmds.contains(&SessionCommand::Listen) {
-            self.pin("LISTEN");
-        }
         let base = self.info.base_settings.clone();
         let server_base = Settings::default();
         for c in &cmds {

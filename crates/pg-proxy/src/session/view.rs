@@ -9,6 +9,7 @@ use super::portals::Portals;
 use super::statements::ClientStatements;
 use super::view_change::{Undone, ViewChange};
 use crate::protocol::tags::TxStatus;
+use crate::state::pin::PinReason;
 use crate::state::settings::{SessionCommand, Settings};
 
 pub(super) struct ClientView {
@@ -23,7 +24,7 @@ pub(super) struct ClientView {
     pub portals: Portals,
     /// Why the client keeps its server connection to the end of its session (session
     /// state that cannot follow it), if it does.
-    pub pinned: Option<&'static str>,
+    pub pinned: Option<PinReason>,
 }
 
 impl ClientView {

@@ -4,5 +4,6 @@
 //! other for it.
 
 pub mod encoding_names;
+pub mod pin;
 pub mod settings;
 pub mod statements;

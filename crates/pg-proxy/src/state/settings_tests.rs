@@ -1,4 +1,4 @@
-//! Tests of recognising session commands and of replaying settings.
+//! Tests of replaying settings.
 
 use super::*;
 
@@ -7,70 +7,6 @@ fn set(name: &str, v: &str) -> SessionCommand {
         name: name.into(),
         value: SettingValue::Sql(v.into()),
     }
-}
-
-#[test]
-fn cheap_prefilter_finds_set_anywhere_in_any_case() {
-    for sql in [
-        "SET search_path = a",
-        "  reset all",
-        "DISCARD ALL",
-        "Deallocate x",
-        "select 1; SeT x = 1",
-        "begin;\nsET LOCAL work_mem = '4MB'",
-    ] {
-        assert!(may_change_session(sql.as_bytes()), "{sql}");
-    }
-    for sql in [
-        "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
-        "select offset_s from t",
-        "",
-        "s",
-    ] {
-        assert!(!may_change_session(sql.as_bytes()), "{sql}");
-    }
-}
-
-#[test]
-fn recognises_set_forms() {
-    assert_eq!(
-        scan("set search_path to acc_s, public"),
-        vec![set("search_path", "acc_s, public")]
-    );
-    assert_eq!(
-        scan("SET SESSION statement_timeout = '5s'"),
-        vec![set("statement_timeout", "'5s'")]
-    );
-    assert_eq!(scan("SET TIME ZONE 'UTC'"), vec![set("timezone", "'UTC'")]);
-    assert_eq!(
-        scan("set work_mem to default"),
-        vec![SessionCommand::Reset {
-            name: "work_mem".into()
-        }]
-    );
-    assert_eq!(scan("SET LOCAL work_mem = '1MB'"), vec![]);
-    assert_eq!(scan("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"), vec![]);
-    assert_eq!(scan("select 'set x to 1'"), vec![]);
-    assert_eq!(scan("RESET ALL"), vec![SessionCommand::ResetAll]);
-    assert_eq!(
-        scan("/* c */ reset Work_Mem"),
-        vec![SessionCommand::Reset {
-            name: "work_mem".into()
-        }]
-    );
-}
-
-#[test]
-fn splits_statements_outside_quotes() {
-    assert_eq!(
-        scan("select ';'; set a.b = 'x;y'; select $$;$$; discard all"),
-        vec![set("a.b", "'x;y'"), SessionCommand::DiscardAll]
-    );
-    assert_eq!(
-        scan("DEALLOCATE PREPARE \"S1\""),
-        vec![SessionCommand::Deallocate { name: "S1".into() }]
-    );
-    assert_eq!(scan("deallocate all"), vec![SessionCommand::DeallocateAll]);
 }
 
 #[test]
@@ -110,22 +46,24 @@ fn reset_returns_to_startup_value() {
 }
 
 #[test]
-fn listen_is_recognised_wherever_it_stands() {
-    for sql in [
-        "LISTEN foo",
-        "  listen \"Chan\"",
-        "select 1; Listen x",
-        "/* c */ LISTEN y",
+fn standard_conforming_strings_off_in_any_spelling() {
+    for (value, off) in [
+        ("off", true),
+        ("'OFF'", true),
+        ("false", true),
+        ("f", true),
+        ("0", true),
+        ("no", true),
+        ("on", false),
+        ("true", false),
+        ("o", false),
     ] {
-        assert!(may_change_session(sql.as_bytes()), "{sql}");
-        assert!(scan(sql).contains(&SessionCommand::Listen), "{sql}");
+        let mut s = Settings::default();
+        s.set(
+            "standard_conforming_strings",
+            SettingValue::Sql(value.into()),
+        );
+        assert_eq!(backslash_escapes(&s), off, "{value}");
     }
-    // Named so, or inside a string or comment: not a LISTEN.
-    for sql in [
-        "select listener from t",
-        "select 'listen x'",
-        "-- listen x\nselect 1",
-    ] {
-        assert!(!scan(sql).contains(&SessionCommand::Listen), "{sql}");
-    }
+    assert!(!backslash_escapes(&Settings::default()));
 }

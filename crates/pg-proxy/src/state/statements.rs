@@ -17,8 +17,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 
-use super::settings::{may_change_session, scan, SessionCommand};
+use super::pin::PinReason;
+use super::settings::SessionCommand;
 use crate::protocol::frontend::{write_parse, ParseView};
+use crate::sql::classify::classify_query;
 
 /// A statement shared by the clients of one route.
 #[derive(Debug)]
@@ -90,7 +92,7 @@ impl StatementRegistry {
             id,
             name,
             parse: frame.freeze(),
-            commands: commands_of(parse.query),
+            commands: commands_of(parse.query, false),
             generation,
         })
     }
@@ -119,13 +121,25 @@ pub fn shared_statement_name(id: u64) -> String {
     format!("sluice_{id}")
 }
 
-/// Session commands in a statement's text, if any.
-pub fn commands_of(query: &[u8]) -> Option<Arc<[SessionCommand]>> {
-    if !may_change_session(query) {
-        return None;
+/// Session commands in a statement's text, if any (`backslash_escapes`: the client has
+/// `standard_conforming_strings` off). Text that is not UTF-8 (a client encoding such
+/// as LATIN1) is read with its other bytes as letters, as PostgreSQL's lexer takes
+/// them; a setting it changes cannot be replayed as text, so it pins instead.
+pub fn commands_of(query: &[u8], backslash_escapes: bool) -> Option<Arc<[SessionCommand]>> {
+    let (text, utf8) = match std::str::from_utf8(query) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), true),
+        Err(_) => (String::from_utf8_lossy(query), false),
+    };
+    let effects = classify_query(&text, backslash_escapes);
+    let mut cmds = effects.commands;
+    if !utf8 && !cmds.is_empty() {
+        cmds.clear();
+        cmds.push(SessionCommand::Pin(PinReason::Unreadable));
     }
-    let text = std::str::from_utf8(query).ok()?;
-    let cmds = scan(text);
+    if let Some(why) = effects.pin {
+        // First, so that the client is pinned before anything else is looked at.
+        cmds.insert(0, SessionCommand::Pin(why));
+    }
     (!cmds.is_empty()).then(|| cmds.into())
 }
 

@@ -1,0 +1,414 @@
+//! What a query string does to the session of the server connection it runs on, in the
+//! terms transaction mode needs: settings that sluice carries to the next server
+//! connection (*movable* state, `SessionCommand`), and state that cannot move, which
+//! keeps the client on its server connection until it leaves (*pinning*, `PinReason`).
+//! Anything this cannot read for sure pins: a function it does not know, a statement it
+//! cannot parse. Works on the lexer's tokens, never on substrings.
+
+use super::builtin_functions::{is_builtin, is_builtin_quoted};
+use super::lexer::{Lexer, Spanned, Token};
+use super::words::{is_one_of, session_function, DECLARING, NOT_FUNCTIONS};
+use crate::state::pin::PinReason;
+use crate::state::settings::{SessionCommand, SettingValue};
+
+/// What one query string (one or more statements) does to the session.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct QueryEffects {
+    /// Movable commands, in order.
+    pub commands: Vec<SessionCommand>,
+    /// The first reason to pin, if any.
+    pub pin: Option<PinReason>,
+}
+
+impl QueryEffects {
+    fn pin(&mut self, why: PinReason) {
+        self.pin.get_or_insert(why);
+    }
+}
+
+/// Classifies `sql`; `backslash_escapes`: the session has `standard_conforming_strings`
+/// off.
+pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
+    let mut effects = QueryEffects::default();
+    let mut lexer = Lexer::with_backslash_escapes(sql, backslash_escapes);
+    let mut tokens: Vec<Spanned> = Vec::new();
+    loop {
+        match lexer.next_spanned() {
+            Some(Ok(t)) if t.token == Token::Punct(b';') => {
+                Statement {
+                    sql,
+                    tokens: &tokens,
+                }
+                .classify(&mut effects);
+                tokens.clear();
+            }
+            Some(Ok(t)) => tokens.push(t),
+            Some(Err(_)) => {
+                effects.pin(PinReason::Unreadable);
+                return effects;
+            }
+            None => {
+                Statement {
+                    sql,
+                    tokens: &tokens,
+                }
+                .classify(&mut effects);
+                return effects;
+            }
+        }
+    }
+}
+
+/// One statement's tokens, without its `;`.
+struct Statement<'s, 'a> {
+    sql: &'a str,
+    tokens: &'s [Spanned<'a>],
+}
+
+impl<'a> Statement<'_, 'a> {
+    fn token(&self, i: usize) -> Option<Token<'a>> {
+        self.tokens.get(i).map(|t| t.token)
+    }
+
+    fn is(&self, i: usize, kw: &str) -> bool {
+        self.token(i).is_some_and(|t| t.is_word(kw))
+    }
+
+    /// The statement's text from token `i` to its end.
+    fn text_from(&self, i: usize) -> &'a str {
+        match (self.tokens.get(i), self.tokens.last()) {
+            (Some(first), Some(last)) => &self.sql[first.start..last.end],
+            _ => "",
+        }
+    }
+
+    fn classify(&self, effects: &mut QueryEffects) {
+        let Some(first) = self.token(0) else {
+            return;
+        };
+        let is = |kw: &str| first.is_word(kw);
+        if is("set") {
+            self.classify_set(effects);
+        } else if is("reset") {
+            self.classify_reset(effects);
+        } else if is("discard") && self.is(1, "all") && self.tokens.len() == 2 {
+            effects.commands.push(SessionCommand::DiscardAll);
+        } else if is("listen") {
+            effects.pin(PinReason::Listen);
+        } else if is("load") {
+            effects.pin(PinReason::Load);
+        } else if is("do") || is("call") {
+            effects.pin(PinReason::UnknownFunction);
+        } else if (is("prepare") && !self.is(1, "transaction")) || is("execute") {
+            // PREPARE TRANSACTION ends the transaction for two-phase commit instead.
+            effects.pin(PinReason::SqlPrepare);
+        } else if is("deallocate") {
+            self.classify_deallocate(effects);
+        } else if is("declare") {
+            if (1..self.tokens.len()).any(|i| self.is(i - 1, "with") && self.is(i, "hold")) {
+                effects.pin(PinReason::HoldCursor);
+            }
+            self.scan_calls(1, effects);
+        } else if is("create") {
+            self.find_temporary(effects);
+            // A definition runs none of the calls in it, except the query of a
+            // CREATE TABLE/MATERIALIZED VIEW ... AS.
+            if let Some(at) = self.query_after_as() {
+                self.scan_calls(at, effects);
+            }
+        } else {
+            self.find_temporary(effects);
+            self.scan_calls(0, effects);
+        }
+    }
+
+    fn classify_set(&self, effects: &mut QueryEffects) {
+        let mut i = 1;
+        if self.is(i, "local") {
+            // Lasts until the end of the transaction: nothing follows the client.
+            return;
+        }
+        if self.is(i, "session") {
+            i += 1;
+            if self.is(i, "authorization") {
+                return effects.pin(PinReason::SessionAuthorization);
+            }
+            if self.is(i, "characteristics") {
+                return effects.pin(PinReason::SessionCharacteristics);
+            }
+        }
+        let Some(word) = self.token(i) else {
+            return effects.pin(PinReason::Unreadable);
+        };
+        let (name, value_at) = match word {
+            t if t.is_word("transaction") || t.is_word("constraints") => return,
+            t if t.is_word("role") => return effects.pin(PinReason::SetRole),
+            t if t.is_word("time") && self.is(i + 1, "zone") => ("timezone".to_owned(), i + 2),
+            t if t.is_word("names") => ("client_encoding".to_owned(), i + 1),
+            t if t.is_word("schema") => ("search_path".to_owned(), i + 1),
+            _ => {
+                let Some((name, after)) = self.setting_name(i) else {
+                    return effects.pin(PinReason::Unreadable);
+                };
+                let to = self.is(after, "to") || self.token(after) == Some(Token::Operator("="));
+                if !to {
+                    return effects.pin(PinReason::Unreadable);
+                }
+                (name, after + 1)
+            }
+        };
+        match name.as_str() {
+            "role" => return effects.pin(PinReason::SetRole),
+            "session_authorization" => return effects.pin(PinReason::SessionAuthorization),
+            _ => {}
+        }
+        let value = self.text_from(value_at);
+        if value.is_empty() {
+            return effects.pin(PinReason::Unreadable);
+        }
+        let to_default = self.tokens.len() == value_at + 1
+            && (self.is(value_at, "default") || (name == "timezone" && self.is(value_at, "local")));
+        effects.commands.push(if to_default {
+            SessionCommand::Reset { name }
+        } else {
+            SessionCommand::Set {
+                name,
+                value: SettingValue::Sql(value.to_owned()),
+            }
+        });
+    }
+
+    /// A setting's name at token `i` (`work_mem`, `"Work_Mem"`, `myapp.user_id`),
+    /// lowercased unless quoted, and the index after it.
+    fn setting_name(&self, mut i: usize) -> Option<(String, usize)> {
+        let mut name = String::new();
+        loop {
+            match self.token(i)? {
+                Token::Word(w) => name.push_str(&w.to_ascii_lowercase()),
+                Token::QuotedIdent(q) => name.push_str(&q.replace("\"\"", "\"")),
+                _ => return None,
+            }
+            i += 1;
+            if self.token(i) != Some(Token::Punct(b'.')) {
+                return Some((name, i));
+            }
+            name.push('.');
+            i += 1;
+        }
+    }
+
+    fn classify_reset(&self, effects: &mut QueryEffects) {
+        if self.is(1, "all") && self.tokens.len() == 2 {
+            return effects.commands.push(SessionCommand::ResetAll);
+        }
+        // RESET ROLE and RESET SESSION AUTHORIZATION return to what the login had:
+        // nothing to carry (a client that had changed either is pinned).
+        if self.is(1, "role") || self.is(1, "session") {
+            return;
+        }
+        let name = match self.token(1) {
+            Some(t) if t.is_word("time") && self.is(2, "zone") => Some(("timezone".into(), 3)),
+            _ => self.setting_name(1),
+        };
+        match name {
+            Some((name, end)) if end == self.tokens.len() => {
+                effects.commands.push(SessionCommand::Reset { name })
+            }
+            _ => effects.pin(PinReason::Unreadable),
+        }
+    }
+
+    fn classify_deallocate(&self, effects: &mut QueryEffects) {
+        let mut i = 1;
+        if self.is(i, "prepare") {
+            i += 1;
+        }
+        if self.tokens.len() != i + 1 {
+            return effects.pin(PinReason::Unreadable);
+        }
+        effects.commands.push(match self.token(i) {
+            Some(t) if t.is_word("all") => SessionCommand::DeallocateAll,
+            Some(Token::Word(w)) => SessionCommand::Deallocate {
+                name: w.to_ascii_lowercase(),
+            },
+            Some(Token::QuotedIdent(q)) => SessionCommand::Deallocate {
+                name: q.replace("\"\"", "\""),
+            },
+            _ => return effects.pin(PinReason::Unreadable),
+        });
+    }
+
+    /// `CREATE TEMP ...`, `SELECT ... INTO TEMP ...`, anything in `pg_temp.`: pins,
+    /// unless the object goes at commit (`ON COMMIT DROP`).
+    fn find_temporary(&self, effects: &mut QueryEffects) {
+        let n = self.tokens.len();
+        let temporary = (0..n).any(|i| {
+            let temp_word = (self.is(i, "temp") || self.is(i, "temporary"))
+                && i > 0
+                && ["create", "global", "local", "into", "replace"]
+                    .iter()
+                    .any(|kw| self.is(i - 1, kw));
+            let temp_schema =
+                self.is(i, "pg_temp") && self.token(i + 1) == Some(Token::Punct(b'.'));
+            temp_word || temp_schema
+        });
+        let dropped_at_commit =
+            (2..n).any(|i| self.is(i - 2, "on") && self.is(i - 1, "commit") && self.is(i, "drop"));
+        if temporary && !dropped_at_commit {
+            effects.pin(PinReason::TemporaryObject);
+        }
+    }
+
+    /// The token after a `CREATE ... AS` that starts the query it runs, if any.
+    fn query_after_as(&self) -> Option<usize> {
+        (1..self.tokens.len()).find(|&i| {
+            self.is(i - 1, "as")
+                && (self.is(i, "select")
+                    || self.is(i, "with")
+                    || self.is(i, "values")
+                    || self.is(i, "table")
+                    || self.is(i, "execute")
+                    || self.token(i) == Some(Token::Punct(b'(')))
+        })
+    }
+
+    /// Every `name(` from token `from` on that calls a function.
+    fn scan_calls(&self, from: usize, effects: &mut QueryEffects) {
+        for i in from..self.tokens.len() {
+            if self.token(i + 1) != Some(Token::Punct(b'(')) {
+                continue;
+            }
+            let qualified = i >= 2 && self.token(i - 1) == Some(Token::Punct(b'.'));
+            let before = if qualified {
+                i.checked_sub(3)
+            } else {
+                i.checked_sub(1)
+            };
+            if let Some(Token::Word(w)) = before.and_then(|b| self.token(b)) {
+                if is_one_of(w, DECLARING) {
+                    continue;
+                }
+            }
+            if !qualified && self.is_cte_name(i) {
+                continue;
+            }
+            let known = match self.token(i) {
+                Some(Token::Word(w)) if !qualified && is_one_of(w, NOT_FUNCTIONS) => continue,
+                Some(Token::Word(w)) => {
+                    if qualified && !self.is(i - 2, "pg_catalog") {
+                        false
+                    } else if w.eq_ignore_ascii_case("set_config") {
+                        // Until the end of the transaction with is_local true.
+                        if !self.set_config_is_local(i) {
+                            effects.pin(PinReason::SessionFunction);
+                        }
+                        continue;
+                    } else if let Some(why) = session_function(w) {
+                        effects.pin(why);
+                        continue;
+                    } else {
+                        is_builtin(w)
+                    }
+                }
+                Some(Token::QuotedIdent(q)) => {
+                    (!qualified || self.is(i - 2, "pg_catalog")) && is_builtin_quoted(q)
+                }
+                _ => continue,
+            };
+            if !known {
+                effects.pin(PinReason::UnknownFunction);
+            }
+        }
+    }
+
+    /// Whether the `name (` at `i` names a common table expression with its column list
+    /// (`WITH name (a, b) AS (...)`, or after an earlier one's closing parenthesis).
+    fn is_cte_name(&self, i: usize) -> bool {
+        let Some(close) = self.matching_close(i + 1) else {
+            return false;
+        };
+        let body_follows = self.is(close + 1, "as")
+            && (self.token(close + 2) == Some(Token::Punct(b'('))
+                || self.is(close + 2, "materialized")
+                || self.is(close + 2, "not"));
+        if !body_follows || i == 0 {
+            return false;
+        }
+        if self.is(i - 1, "with") || self.is(i - 1, "recursive") {
+            return true;
+        }
+        // `..., name (`: the token before the comma ends an earlier body, `AS (...)`.
+        i >= 2
+            && self.token(i - 1) == Some(Token::Punct(b','))
+            && self.token(i - 2) == Some(Token::Punct(b')'))
+            && self.matching_open(i - 2).is_some_and(|open| {
+                open > 0 && (self.is(open - 1, "as") || self.is(open - 1, "materialized"))
+            })
+    }
+
+    fn matching_close(&self, open: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for i in open..self.tokens.len() {
+            match self.token(i) {
+                Some(Token::Punct(b'(')) => depth += 1,
+                Some(Token::Punct(b')')) => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn matching_open(&self, close: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for i in (0..=close).rev() {
+            match self.token(i) {
+                Some(Token::Punct(b')')) => depth += 1,
+                Some(Token::Punct(b'(')) => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Whether the `set_config(name, value, is_local)` at `at` has a literal true
+    /// `is_local`, which lasts until the end of the transaction.
+    fn set_config_is_local(&self, at: usize) -> bool {
+        let mut depth = 0usize;
+        let mut last_arg = at + 2;
+        for i in at + 1..self.tokens.len() {
+            match self.token(i) {
+                Some(Token::Punct(b'(')) => depth += 1,
+                Some(Token::Punct(b')')) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i == last_arg + 1
+                            && match self.token(last_arg) {
+                                Some(Token::Word(w)) => w.eq_ignore_ascii_case("true"),
+                                Some(Token::Literal(l)) => ["'t'", "'true'", "'on'"]
+                                    .iter()
+                                    .any(|v| l.eq_ignore_ascii_case(v)),
+                                _ => false,
+                            };
+                    }
+                }
+                Some(Token::Punct(b',')) if depth == 1 => last_arg = i + 1,
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+#[path = "classify_tests.rs"]
+mod tests;

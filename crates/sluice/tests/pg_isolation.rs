@@ -1,0 +1,199 @@
+//! Tenant isolation in transaction mode, against a real PostgreSQL: what one client
+//! leaves in its session stays with it (it keeps its server connection, or sluice
+//! carries the setting), and the next client on that server connection finds a clean
+//! session. A route of one server connection makes consecutive clients share it.
+
+mod common;
+
+use common::*;
+
+/// One kind of session state: what the first client runs, what shows it kept the state
+/// in a later transaction, and what the next client on the same server connection sees.
+struct Case {
+    name: &'static str,
+    setup: &'static str,
+    check: &'static str,
+    held: &'static str,
+    clean: String,
+    /// The reason label of `sluice_clients_pinned_total` and the clients counted under
+    /// it once the case ran, or None for movable state.
+    pins: Option<(&'static str, f64)>,
+}
+
+/// The first column of the last row `sql` returns, or `error <SQLSTATE>`.
+async fn answer(client: &tokio_postgres::Client, sql: &str) -> String {
+    match client.simple_query(sql).await {
+        Ok(messages) => messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    Some(row.get(0).unwrap_or("NULL").to_owned())
+                }
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or_default(),
+        Err(e) => format!("error {}", sqlstate(&e)),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let advisory = "select count(*) from pg_locks where locktype = 'advisory'";
+    vec![
+        Case {
+            name: "SET ROLE written with a tab",
+            setup: "SET\tROLE sluice_other",
+            check: "select current_user",
+            held: "sluice_other",
+            clean: DB_USER.to_owned(),
+            pins: Some(("set_role", 1.0)),
+        },
+        Case {
+            name: "set_config(..., false)",
+            setup: "select set_config('work_mem', '7MB', false)",
+            check: "show work_mem",
+            held: "7MB",
+            clean: "4MB".into(),
+            pins: Some(("session_function", 1.0)),
+        },
+        Case {
+            name: "a SET after an escape string with an escaped quote",
+            setup: r"select E'it\'s'; set work_mem = '9MB'",
+            check: "show work_mem",
+            held: "9MB",
+            clean: "4MB".into(),
+            pins: None,
+        },
+        Case {
+            name: "a temporary table that shadows a real one",
+            setup: "create temp table accounts (n int)",
+            check: "select count(*) from accounts",
+            held: "0",
+            clean: "3".into(),
+            pins: Some(("temporary_object", 1.0)),
+        },
+        Case {
+            name: "a session-level advisory lock",
+            setup: "select pg_advisory_lock(42)",
+            check: advisory,
+            held: "1",
+            clean: "0".into(),
+            pins: Some(("advisory_lock", 1.0)),
+        },
+        Case {
+            name: "an SQL-level prepared statement",
+            setup: "prepare p as select 42",
+            check: "execute p",
+            held: "42",
+            clean: "error 26000".into(),
+            // The next client's EXECUTE pins it too.
+            pins: Some(("sql_prepare", 2.0)),
+        },
+        Case {
+            name: "a cursor WITH HOLD",
+            setup: "declare c cursor with hold for select 7",
+            check: "fetch c",
+            held: "7",
+            clean: "error 34000".into(),
+            pins: Some(("hold_cursor", 1.0)),
+        },
+        Case {
+            name: "a function of the app's that sets a setting",
+            setup: "select app_login('alice')",
+            check: "select coalesce(current_setting('app.user', true), '')",
+            held: "alice",
+            clean: String::new(),
+            pins: Some(("unknown_function", 1.0)),
+        },
+        Case {
+            name: "SET SESSION CHARACTERISTICS",
+            setup: "set session characteristics as transaction read only",
+            check: "show default_transaction_read_only",
+            held: "on",
+            clean: "off".into(),
+            pins: Some(("session_characteristics", 1.0)),
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_state_reaches_the_next_client() {
+    let pg = start_postgres();
+    pg.psql(&format!(
+        "create role sluice_other; grant sluice_other to {DB_USER}"
+    ));
+    pg.psql_db(
+        "appdb",
+        &format!(
+            "create table accounts (n int); insert into accounts values (1), (2), (3);
+             grant select on accounts to sluice_other;
+             create function app_login(who text) returns text language sql
+               as $$ select set_config('app.user', who, false) $$;
+             alter table accounts owner to {DB_USER}; alter function app_login(text) owner to {DB_USER}"
+        ),
+    );
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 1,
+            ..Default::default()
+        },
+    );
+    for case in cases() {
+        let first = sluice.connect().await;
+        assert_ne!(
+            answer(&first, case.setup).await.split(' ').next(),
+            Some("error"),
+            "{}: setup failed",
+            case.name
+        );
+        // A later transaction of the same client still has it.
+        answer(&first, "select 1").await;
+        assert_eq!(answer(&first, case.check).await, case.held, "{}", case.name);
+        drop(first);
+        // The next client gets the same (only) server connection, clean.
+        let next = sluice.connect().await;
+        assert_eq!(answer(&next, case.check).await, case.clean, "{}", case.name);
+        drop(next);
+        if let Some((reason, clients)) = case.pins {
+            assert_eq!(
+                sluice.metric(
+                    "sluice_clients_pinned_total",
+                    &format!("reason=\"{reason}\"")
+                ),
+                Some(clients),
+                "{}",
+                case.name
+            );
+        }
+    }
+    // The movable setting did not pin; one server connection served every client.
+    assert_eq!(server_connections(&pg), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_client_keeps_its_server_while_others_wait_their_turn() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 2,
+            ..Default::default()
+        },
+    );
+    let pinned = sluice.connect().await;
+    answer(&pinned, "select pg_advisory_lock(7)").await;
+    let pid = answer(&pinned, "select pg_backend_pid()").await;
+    // Others take turns on the other server connection meanwhile.
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(sluice.connect().await);
+    }
+    for other in &others {
+        assert_ne!(answer(other, "select pg_backend_pid()").await, pid);
+    }
+    // Every later transaction of the pinned client runs on its own backend.
+    for _ in 0..5 {
+        assert_eq!(answer(&pinned, "select pg_backend_pid()").await, pid);
+    }
+}
