@@ -11,7 +11,7 @@ use std::time::Duration;
 use pool_core::frontend::FrontendCore;
 use pool_core::hba::MysqlHbaRules;
 use pool_core::shutdown::Shutdown;
-use pool_core::users::Users;
+use pool_core::users::{DatabaseUsers, Users};
 
 use crate::auth::rsa_exchange::RsaKey;
 use crate::auth::{caching_sha2, native};
@@ -29,11 +29,13 @@ pub struct UserSecrets {
 pub struct AuthConfig {
     pub hba: MysqlHbaRules,
     pub users: Users,
+    /// The databases bound to users, and who they admit.
+    pub databases: DatabaseUsers,
     secrets: HashMap<String, UserSecrets>,
 }
 
 impl AuthConfig {
-    pub fn new(hba: MysqlHbaRules, users: Users) -> Self {
+    pub fn new(hba: MysqlHbaRules, users: Users, databases: DatabaseUsers) -> Self {
         let mut secrets = HashMap::new();
         for entry in users.iter() {
             let mut s = UserSecrets::default();
@@ -54,6 +56,7 @@ impl AuthConfig {
         Self {
             hba,
             users,
+            databases,
             secrets,
         }
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pool_core::frontend::FrontendCore;
 use pool_core::hba::HbaRules;
 use pool_core::shutdown::Shutdown;
-use pool_core::users::Users;
+use pool_core::users::{DatabaseUsers, Users};
 
 use crate::auth::scram::ScramVerifier;
 use crate::cancel::CancelRegistry;
@@ -24,12 +24,14 @@ const DERIVED_SCRAM_ITERATIONS: u32 = 4096;
 pub struct AuthConfig {
     pub hba: HbaRules,
     pub users: Users,
+    /// The databases bound to users, and who they admit.
+    pub databases: DatabaseUsers,
     /// SCRAM verifiers per user, parsed or derived once at load.
     scram: HashMap<String, ScramVerifier>,
 }
 
 impl AuthConfig {
-    pub fn new(hba: HbaRules, users: Users) -> Self {
+    pub fn new(hba: HbaRules, users: Users, databases: DatabaseUsers) -> Self {
         let mut scram = HashMap::new();
         for entry in users.iter() {
             let verifier = match (&entry.scram, &entry.password) {
@@ -48,7 +50,12 @@ impl AuthConfig {
                 scram.insert(entry.name.clone(), v);
             }
         }
-        Self { hba, users, scram }
+        Self {
+            hba,
+            users,
+            databases,
+            scram,
+        }
     }
 
     pub fn scram_verifier(&self, user: &str) -> Option<&ScramVerifier> {

@@ -18,6 +18,7 @@
 //! `mysql_native_password` and `mysql_sha256`. Error
 //! messages name users and keys but never contain a secret value.
 
+mod bindings;
 mod scram_verifier;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::secret::Secret;
 
+pub use bindings::DatabaseUsers;
 pub use scram_verifier::{scram_keys, InvalidVerifier, ScramVerifier};
 
 /// One client identity of sluice.

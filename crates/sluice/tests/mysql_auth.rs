@@ -243,3 +243,21 @@ async fn too_many_clients_get_1040() {
     );
     drop((a, b));
 }
+
+#[tokio::test]
+async fn a_user_not_bound_to_the_database_is_refused_with_1045() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        users: format!(
+            "[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n\
+             [users.billing]\npassword = \"billing-secret\"\n"
+        ),
+        extra_database: "users = [\"billing\"]".into(),
+        ..Options::new(vec![m.port()])
+    });
+    // The database is bound to another app: the right password does not open it.
+    let err = app_login(&s, APP_PASSWORD).await.unwrap_err();
+    assert!(err.contains("1045") && err.contains("to database"), "{err}");
+    assert!(login(&s, "billing", "billing-secret").await.is_ok());
+    assert!(s.log().contains("user not bound to the database"));
+}

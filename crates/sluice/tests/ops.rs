@@ -126,7 +126,12 @@ fn the_kubernetes_manifest_carries_a_valid_config() {
     );
     std::fs::write(at("config/sluice.toml"), config).unwrap();
     std::fs::write(at("config/hba.conf"), block("hba.conf")).unwrap();
-    std::fs::write(at("users/users.toml"), "[users.app]\npassword = \"x\"\n").unwrap();
+    // The sluice-users Secret: one entry per app, as the databases' `users` name them.
+    let users: String = ["health", "linkwarden", "nextcloud", "technitium"]
+        .iter()
+        .map(|app| format!("[users.{app}]\npassword = \"x\"\n"))
+        .collect();
+    std::fs::write(at("users/users.toml"), users).unwrap();
     let tls = test_support::make_tls_files(&["pg-cluster-rw.dbaas.svc.cluster.local"]);
     std::fs::copy(&tls.ca_cert, at("pg-ca/ca.crt")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))

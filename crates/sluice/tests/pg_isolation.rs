@@ -197,3 +197,48 @@ async fn a_pinned_client_keeps_its_server_while_others_wait_their_turn() {
         assert_eq!(answer(&pinned, "select pg_backend_pid()").await, pid);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_app_reaches_only_the_databases_bound_to_it() {
+    let pg = start_postgres();
+    pg.psql("create database billing");
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            users: format!(
+                "[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n\
+                 [users.billing]\npassword = \"billing-secret\"\n"
+            ),
+            databases: vec![("appdb", "appdb"), ("billing", "billing")],
+            database_lines: vec![
+                ("appdb", format!("users = [\"{APP_USER}\"]")),
+                ("billing", "users = [\"billing\"]".into()),
+            ],
+            ..Default::default()
+        },
+    );
+    // Its own database: in.
+    let own = connect(&sluice.conn_str("billing", "billing-secret", "billing")).await;
+    assert_eq!(answer(&own, "select current_database()").await, "billing");
+    // Another app's, even with the right password for itself: refused before any
+    // password exchange, with 28000, as an access rule refuses.
+    for (user, password, db) in [
+        ("billing", "billing-secret", "appdb"),
+        (APP_USER, APP_PASSWORD, "billing"),
+    ] {
+        let err =
+            tokio_postgres::connect(&sluice.conn_str(user, password, db), tokio_postgres::NoTls)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{user} reached {db}"));
+        assert_eq!(sqlstate(&err), "28000", "{user} → {db}: {err}");
+        let message = err.as_db_error().map(|e| e.message().to_owned());
+        assert_eq!(
+            message.as_deref(),
+            Some(format!("user \"{user}\" may not connect to database \"{db}\"").as_str())
+        );
+    }
+    assert!(sluice
+        .log()
+        .contains("user not bound to the database: user billing, database appdb"));
+}

@@ -40,6 +40,23 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
             return;
         }
     };
+    let user = &authed.response.username;
+    if !fe.auth().databases.admits(&route.name, user) {
+        // The database is bound to other users.
+        count_error("client_auth");
+        tracing::info!(user = %user, %peer, database = %route.name, "user not bound to the database");
+        let err = ErrPacket::new(
+            1045,
+            "28000",
+            format!(
+                "Access denied for user '{user}'@'{}' to database '{}'",
+                peer.ip(),
+                route.name
+            ),
+        );
+        let _ = client_auth::refuse(&mut authed.stream, refuse_seq, err).await;
+        return;
+    }
     if !slot.join_route(&route) {
         count_error("too_many_clients");
         let err = ErrPacket::new(

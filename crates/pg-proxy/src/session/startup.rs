@@ -260,6 +260,16 @@ async fn handshake(
         ));
     }
     let auth = fe.auth();
+    if !auth.databases.admits(&database, &user) {
+        // As an access rule would, before any password: the database is bound to
+        // other users.
+        count_error("client_auth");
+        return Err(Refusal {
+            code: "28000".into(),
+            message: format!("user \"{user}\" may not connect to database \"{database}\""),
+            log: format!("user not bound to the database: user {user}, database {database}"),
+        });
+    }
     let method = auth
         .hba
         .method_for(peer.ip(), &database, &user, stream.is_tls());

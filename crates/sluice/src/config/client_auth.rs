@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pool_core::hba::{HbaMethod, PgAuthMethod, Rules};
-use pool_core::users::Users;
+use pool_core::users::{DatabaseUsers, Users};
 
 use super::collector::Collector;
 
@@ -31,6 +31,9 @@ pub struct ClientAuth<M: HbaMethod = PgAuthMethod> {
     /// Certificate and key files, when clients may use TLS.
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub users: Users,
+    /// The databases bound to users (their `users = [...]`), filled in by the
+    /// section once its databases are read.
+    pub databases: DatabaseUsers,
     pub hba: Rules<M>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -72,8 +75,38 @@ pub(super) fn validate<M: HbaMethod>(
         hba_file,
         tls_files,
         users,
+        databases: DatabaseUsers::default(),
         hba,
         tls,
+    }
+}
+
+/// Binds each database with a `users` list to those users, in `auth`; a listed user the
+/// users file does not have is an error at `{section}.databases.{name}.users`.
+pub(super) fn bind_databases<'d, M: HbaMethod>(
+    c: &mut Collector<'_>,
+    section: &str,
+    auth: &mut ClientAuth<M>,
+    databases: impl Iterator<Item = (&'d String, Option<&'d Vec<String>>)>,
+) {
+    for (name, users) in databases {
+        let Some(users) = users else { continue };
+        let loc = format!("{section}.databases.{name}.users");
+        if users.is_empty() {
+            c.add(
+                loc.clone(),
+                "must name at least one user (leave it out to admit every user)",
+            );
+        }
+        for user in users {
+            if auth.users.get(user).is_none() {
+                c.add(
+                    loc.clone(),
+                    format!("user \"{user}\" is not in the users file"),
+                );
+            }
+        }
+        auth.databases.bind(name, users.iter().cloned());
     }
 }
 

@@ -47,6 +47,9 @@ macro_rules! database_config {
             #[serde(default = "crate::config::database::default_statement_cache")]
             pub prepared_statement_cache: usize,
             $($(#[$tm])* pub $tail: $tail_ty,)*
+            /// The users of the users file that may reach this database; all when
+            /// left out.
+            pub users: Option<Vec<String>>,
             pub credentials: crate::config::credentials::CredentialsConfig,
         }
 

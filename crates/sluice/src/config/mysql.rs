@@ -164,7 +164,15 @@ pub(super) fn validate(
     let auth_timeout = c.duration("mysql.auth_timeout", &m.auth_timeout);
     let client_write_timeout =
         c.positive_duration("mysql.client_write_timeout", &m.client_write_timeout);
-    let client = client(c, m);
+    let mut client = client(c, m);
+    client_auth::bind_databases(
+        c,
+        "mysql",
+        &mut client,
+        m.databases
+            .iter()
+            .map(|(name, db)| (name, db.users.as_ref())),
+    );
     let rsa_key = m
         .rsa_private_key_file
         .as_deref()

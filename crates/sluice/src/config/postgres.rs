@@ -112,7 +112,15 @@ pub(super) fn validate(
         c.add("postgres.max_client_conn", "must be at least 1");
     }
     let auth_timeout = c.duration("postgres.auth_timeout", &pg.auth_timeout);
-    let client = client(c, pg);
+    let mut client = client(c, pg);
+    client_auth::bind_databases(
+        c,
+        "postgres",
+        &mut client,
+        pg.databases
+            .iter()
+            .map(|(name, db)| (name, db.users.as_ref())),
+    );
     let clusters = pg
         .clusters
         .iter()

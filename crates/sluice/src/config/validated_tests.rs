@@ -175,3 +175,54 @@ fn unknown_keys_are_rejected_by_the_parser() {
     let err = Config::parse("[postgres]\nusers_file = \"u\"\npool_szie = 3\n").unwrap_err();
     assert!(err.contains("pool_szie"), "{err}");
 }
+
+#[test]
+fn a_database_binds_only_users_of_the_users_file() {
+    let dir = std::env::temp_dir().join(format!("sluice-bind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("users.toml"),
+        "[users.orders]\npassword = \"x\"\n[users.billing]\npassword = \"y\"\n",
+    )
+    .unwrap();
+    let config = |users: &str| {
+        Config::parse(&format!(
+            r#"
+            [postgres]
+            users_file = "users.toml"
+            [postgres.clusters.main]
+            hosts = ["pg-cluster-rw:5432"]
+            [postgres.databases.orders]
+            cluster = "main"
+            users = {users}
+            credentials = {{ username = "orders", password_file = "users.toml" }}
+            [postgres.databases.scratch]
+            cluster = "main"
+            credentials = {{ username = "scratch", password_file = "users.toml" }}
+            "#
+        ))
+        .unwrap()
+    };
+    let v = validate(&config(r#"["orders"]"#), &dir).unwrap();
+    let auth = v.postgres.unwrap().client;
+    assert!(auth.databases.admits("orders", "orders"));
+    assert!(!auth.databases.admits("orders", "billing"));
+    assert!(auth.databases.admits("scratch", "billing"));
+    for (users, problem) in [
+        (
+            r#"["orders", "nobody"]"#,
+            "user \"nobody\" is not in the users file",
+        ),
+        ("[]", "must name at least one user"),
+    ] {
+        let problems = validate(&config(users), &dir).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.location == "postgres.databases.orders.users"
+                    && p.message.contains(problem)),
+            "{problems:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -71,7 +71,11 @@ impl MysqlSide {
 }
 
 fn auth(m: &MysqlSettings) -> AuthConfig {
-    AuthConfig::new(m.client.hba.clone(), m.client.users.clone())
+    AuthConfig::new(
+        m.client.hba.clone(),
+        m.client.users.clone(),
+        m.client.databases.clone(),
+    )
 }
 
 /// The read-write listener, and the read-only one when configured, on every worker.

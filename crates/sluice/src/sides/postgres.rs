@@ -41,7 +41,11 @@ impl PostgresSide {
         let routes = build_routes(pg, &PgRoutes::default(), ctx.sources, ctx.runtimes)?;
         let frontend = Arc::new(Frontend::new(
             routes.routes(),
-            AuthConfig::new(pg.client.hba.clone(), pg.client.users.clone()),
+            AuthConfig::new(
+                pg.client.hba.clone(),
+                pg.client.users.clone(),
+                pg.client.databases.clone(),
+            ),
             pg.client.tls.clone(),
             pg.max_client_conn,
             pg.auth_timeout,
@@ -103,6 +107,7 @@ impl Side for PostgresSide {
         self.frontend.set_auth(AuthConfig::new(
             pg.client.hba.clone(),
             pg.client.users.clone(),
+            pg.client.databases.clone(),
         ));
         self.frontend.set_tls(pg.client.tls.clone());
         self.frontend.set_max_clients(pg.max_client_conn);

@@ -46,6 +46,8 @@ pub struct SluiceOptions {
     pub db_user: String,
     pub db_password: String,
     pub databases: Vec<(&'static str, &'static str)>,
+    /// Lines for one database's block only (after `extra_database`), by its name.
+    pub database_lines: Vec<(&'static str, String)>,
     /// sluice → PostgreSQL TLS mode.
     pub tls_mode: &'static str,
     /// The routes' `credentials` value (an inline TOML table); by default the
@@ -70,6 +72,7 @@ impl Default for SluiceOptions {
             db_user: DB_USER.into(),
             db_password: DB_PASSWORD.into(),
             databases: vec![("appdb", "appdb")],
+            database_lines: Vec::new(),
             tls_mode: "disable",
             credentials: None,
             extra_sections: String::new(),
@@ -85,15 +88,25 @@ impl Sluice {
             .credentials
             .clone()
             .unwrap_or_else(|| SluiceConfig::password_file_credentials(&opts.db_user));
+        let extras: Vec<String> = opts
+            .databases
+            .iter()
+            .map(|(name, _)| {
+                let own = opts.database_lines.iter().filter(|(db, _)| db == name);
+                let own: String = own.map(|(_, lines)| format!("{lines}\n")).collect();
+                format!("{}\n{own}", opts.extra_database)
+            })
+            .collect();
         let databases = opts
             .databases
             .iter()
-            .map(|(name, server_db)| DatabaseConfig {
+            .zip(&extras)
+            .map(|((name, server_db), extra)| DatabaseConfig {
                 name,
                 server_database: Some(server_db),
                 pool_mode: opts.pool_mode,
                 pool_size: opts.pool_size,
-                extra: &opts.extra_database,
+                extra,
                 credentials: &credentials,
             })
             .collect();
