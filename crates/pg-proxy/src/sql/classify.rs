@@ -5,6 +5,8 @@
 //! Anything this cannot read for sure pins: a function it does not know, a statement it
 //! cannot parse. Works on the lexer's tokens, never on substrings.
 
+use smallvec::SmallVec;
+
 use super::builtin_functions::{is_builtin, is_builtin_quoted};
 use super::lexer::{Lexer, Spanned, Token};
 use super::words::{is_one_of, session_function, DECLARING, NOT_FUNCTIONS};
@@ -31,7 +33,8 @@ impl QueryEffects {
 pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
     let mut effects = QueryEffects::default();
     let mut lexer = Lexer::with_backslash_escapes(sql, backslash_escapes);
-    let mut tokens: Vec<Spanned> = Vec::new();
+    // Statements are short: their tokens stay on the stack.
+    let mut tokens: SmallVec<[Spanned; 32]> = SmallVec::new();
     loop {
         match lexer.next_spanned() {
             Some(Ok(t)) if t.token == Token::Punct(b';') => {
