@@ -403,7 +403,7 @@ impl Relay {
     }
 
     fn write_hidden_close(&mut self, id: u64) {
-        let name = Bytes::from(crate::state::statements::shared_statement_name(id));
+        let name = self.route.statements.name_of(id);
         frontend::write_target(&mut self.server_out, tag::CLOSE, Target::Statement, &name);
         self.pipeline.push(Expect::InjectedClose { statement: id });
     }

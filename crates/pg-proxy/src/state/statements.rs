@@ -38,12 +38,26 @@ pub struct SharedStatement {
 
 /// Per-route table of shared statements. Every session of the route looks statements up
 /// here, so the map is sharded rather than behind one lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatementRegistry {
     by_key: DashMap<Bytes, Arc<SharedStatement>>,
+    /// Random per registry, part of every server-side name, so that no client can
+    /// predict the name of a statement another client's text was prepared under.
+    name_tag: u64,
     next_id: AtomicU64,
     /// Bumped by DDL: statements of older generations are not handed to new Parses.
     generation: AtomicU64,
+}
+
+impl Default for StatementRegistry {
+    fn default() -> Self {
+        Self {
+            by_key: DashMap::new(),
+            name_tag: rand::random(),
+            next_id: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Entries beyond this are pruned when no client holds them any more.
@@ -85,7 +99,7 @@ impl StatementRegistry {
 
     fn new_statement(&self, parse: &ParseView<'_>, generation: u64) -> Arc<SharedStatement> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let name = Bytes::from(shared_statement_name(id));
+        let name = self.name_of(id);
         let mut frame = BytesMut::new();
         write_parse(&mut frame, &name, parse.query, parse.param_types);
         Arc::new(SharedStatement {
@@ -102,6 +116,11 @@ impl StatementRegistry {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The server-side name of the shared statement `id`.
+    pub fn name_of(&self, id: u64) -> Bytes {
+        Bytes::from(format!("sluice_{:016x}_{id}", self.name_tag))
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
@@ -114,11 +133,6 @@ impl StatementRegistry {
 /// Whether a CommandComplete tag is DDL that can change what a statement's text means.
 pub fn changes_schema(tag: &[u8]) -> bool {
     tag.starts_with(b"CREATE") || tag.starts_with(b"ALTER") || tag.starts_with(b"DROP")
-}
-
-/// The server-side name of a shared prepared statement.
-pub fn shared_statement_name(id: u64) -> String {
-    format!("sluice_{id}")
 }
 
 /// Session commands in a statement's text, if any (`backslash_escapes`: the client has

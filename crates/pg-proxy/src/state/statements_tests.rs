@@ -83,3 +83,17 @@ fn ddl_tags_are_recognised() {
         assert!(!changes_schema(tag), "{}", String::from_utf8_lossy(tag));
     }
 }
+
+#[test]
+fn server_side_names_carry_a_tag_no_client_can_predict() {
+    let a = StatementRegistry::default();
+    let b = StatementRegistry::default();
+    let name = String::from_utf8(a.name_of(7).to_vec()).unwrap();
+    assert!(
+        name.starts_with("sluice_") && name.ends_with("_7"),
+        "{name}"
+    );
+    assert_eq!(name.len(), "sluice_".len() + 16 + "_7".len());
+    // Another route (or another sluice) names the same statement otherwise.
+    assert_ne!(a.name_of(7), b.name_of(7));
+}
