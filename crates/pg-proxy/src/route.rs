@@ -13,6 +13,7 @@ use pool_core::route_metrics::RouteMetrics;
 
 use crate::metrics::route_metrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
+use crate::sql::trusted::TrustedFunctions;
 use crate::state::statements::StatementRegistry;
 
 pub use pool_core::mode::PoolMode;
@@ -133,6 +134,8 @@ pub struct RouteSettings {
     pub mode: PoolMode,
     pub max_clients: Option<usize>,
     pub idle_in_transaction_timeout: Option<Duration>,
+    /// Functions besides PostgreSQL's own whose calls do not pin a client.
+    pub trusted_functions: TrustedFunctions,
 }
 
 pub struct Route {
@@ -163,6 +166,7 @@ impl Route {
     ) -> Self {
         let name = name.into();
         let metrics = route_metrics(&name);
+        let statements = StatementRegistry::new(settings.trusted_functions.clone());
         let manager = PgManager::new(
             connector,
             credentials,
@@ -174,7 +178,7 @@ impl Route {
             clients: RouteClients::new(settings.max_clients),
             settings,
             pool: ShardedPool::new(manager, pool, workers),
-            statements: StatementRegistry::default(),
+            statements,
             metrics,
         }
     }

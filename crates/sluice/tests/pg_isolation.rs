@@ -242,3 +242,31 @@ async fn each_app_reaches_only_the_databases_bound_to_it() {
         .log()
         .contains("user not bound to the database: user billing, database appdb"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_of_a_trusted_function_does_not_pin() {
+    let pg = start_postgres();
+    pg.psql_db(
+        "appdb",
+        &format!(
+            "create function app_add(a int, b int) returns int language sql as 'select a + b';
+             create function app_mul(a int, b int) returns int language sql as 'select a * b';
+             alter function app_add(int, int) owner to {DB_USER};
+             alter function app_mul(int, int) owner to {DB_USER}"
+        ),
+    );
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            extra_database: "trusted_functions = [\"app_add\"]".into(),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    assert_eq!(answer(&c, "select app_add(2, 3)").await, "5");
+    let pinned = || sluice.metric("sluice_clients_pinned_total", "protocol=\"postgres\"");
+    assert_eq!(pinned(), None, "a trusted function pinned");
+    // One it was not told about pins, as sluice cannot tell what it leaves behind.
+    assert_eq!(answer(&c, "select app_mul(2, 3)").await, "6");
+    assert_eq!(pinned(), Some(1.0));
+}

@@ -85,7 +85,7 @@ impl Relay {
                 && frontend::query_text(body).is_ok_and(starts_with_deallocate)
                 && frontend::query_text(body)
                     .ok()
-                    .and_then(|q| commands_of(q, self.backslash_escapes()))
+                    .and_then(|q| commands_of(q, self.backslash_escapes(), self.trusted()))
                     .is_some_and(|cmds| matches!(*cmds, [SessionCommand::Deallocate { .. }]));
         }
         self.pipeline.statements_unconfirmed() && names_a_statement(t, body)
@@ -115,7 +115,7 @@ impl Relay {
             tag::QUERY => {
                 let text = frontend::query_text(body).map_err(malformed)?;
                 self.route.metrics.queries.increment(1);
-                let commands = commands_of(text, self.backslash_escapes());
+                let commands = commands_of(text, self.backslash_escapes(), self.trusted());
                 self.pin_for(commands.as_deref());
                 if let Some(cmds) = &commands {
                     if self.answer_locally(server, cmds) {
@@ -274,7 +274,7 @@ impl Relay {
     fn translate_parse(&mut self, server: &mut Attached, frame: &[u8], parse: &ParseView<'_>) {
         if parse.name.is_empty() || !self.shares_statements() {
             let change = if parse.name.is_empty() {
-                let commands = commands_of(parse.query, self.backslash_escapes());
+                let commands = commands_of(parse.query, self.backslash_escapes(), self.trusted());
                 let previous = std::mem::replace(&mut self.view.unnamed_commands, commands);
                 ViewChange::Unnamed { previous }
             } else {
@@ -300,7 +300,7 @@ impl Relay {
         if self.backslash_escapes() {
             // The shared statement was read with standard strings; this client's are
             // not, and what it holds may read otherwise.
-            let own = commands_of(parse.query, true);
+            let own = commands_of(parse.query, true, self.trusted());
             self.pin_for(own.as_deref());
         }
         let shared = self.route.statements.intern(parse);

@@ -18,6 +18,7 @@ use crate::cancel::Registration;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::tags::TxStatus;
 use crate::route::{PoolMode, Route};
+use crate::sql::trusted::TrustedFunctions;
 use crate::state::pin::PinReason;
 use crate::state::settings::{backslash_escapes, SessionCommand, Settings};
 use crate::stream::Stream;
@@ -313,6 +314,11 @@ impl Relay {
         if let Some([SessionCommand::Pin(why), ..]) = commands {
             self.pin(*why);
         }
+    }
+
+    /// The route's trusted functions.
+    pub(super) fn trusted(&self) -> &TrustedFunctions {
+        &self.route.settings.trusted_functions
     }
 
     /// Whether the client's settings make a backslash escape in plain strings.

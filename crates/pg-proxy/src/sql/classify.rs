@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 
 use super::builtin_functions::{is_builtin, is_builtin_quoted};
 use super::lexer::{Lexer, Spanned, Token};
+use super::trusted::TrustedFunctions;
 use super::words::{is_one_of, session_function, DECLARING, NOT_FUNCTIONS};
 use crate::state::pin::PinReason;
 use crate::state::settings::{SessionCommand, SettingValue};
@@ -29,8 +30,12 @@ impl QueryEffects {
 }
 
 /// Classifies `sql`; `backslash_escapes`: the session has `standard_conforming_strings`
-/// off.
-pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
+/// off; `trusted`: functions besides PostgreSQL's own whose calls do not pin.
+pub fn classify_query(
+    sql: &str,
+    backslash_escapes: bool,
+    trusted: &TrustedFunctions,
+) -> QueryEffects {
     let mut effects = QueryEffects::default();
     let mut lexer = Lexer::with_backslash_escapes(sql, backslash_escapes);
     // Statements are short: their tokens stay on the stack.
@@ -41,6 +46,7 @@ pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
                 Statement {
                     sql,
                     tokens: &tokens,
+                    trusted,
                 }
                 .classify(&mut effects);
                 tokens.clear();
@@ -54,6 +60,7 @@ pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
                 Statement {
                     sql,
                     tokens: &tokens,
+                    trusted,
                 }
                 .classify(&mut effects);
                 return effects;
@@ -66,6 +73,7 @@ pub fn classify_query(sql: &str, backslash_escapes: bool) -> QueryEffects {
 struct Statement<'s, 'a> {
     sql: &'a str,
     tokens: &'s [Spanned<'a>],
+    trusted: &'s TrustedFunctions,
 }
 
 impl<'a> Statement<'_, 'a> {
@@ -299,7 +307,10 @@ impl<'a> Statement<'_, 'a> {
                 Some(Token::Word(w)) if !qualified && is_one_of(w, NOT_FUNCTIONS) => continue,
                 Some(Token::Word(w)) => {
                     if qualified && !self.is(i - 2, "pg_catalog") {
-                        false
+                        match self.token(i - 2) {
+                            Some(Token::Word(schema)) => self.trusted.trusts(Some(schema), w),
+                            _ => false,
+                        }
                     } else if w.eq_ignore_ascii_case("set_config") {
                         // Until the end of the transaction with is_local true.
                         if !self.set_config_is_local(i) {
@@ -310,7 +321,7 @@ impl<'a> Statement<'_, 'a> {
                         effects.pin(why);
                         continue;
                     } else {
-                        is_builtin(w)
+                        is_builtin(w) || (!qualified && self.trusted.trusts(None, w))
                     }
                 }
                 Some(Token::QuotedIdent(q)) => {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::sql::trusted::TrustedFunctions;
 
 fn set(name: &str, v: &str) -> SessionCommand {
     SessionCommand::Set {
@@ -8,13 +9,13 @@ fn set(name: &str, v: &str) -> SessionCommand {
 }
 
 fn commands(sql: &str) -> Vec<SessionCommand> {
-    let effects = classify_query(sql, false);
+    let effects = classify_query(sql, false, &TrustedFunctions::default());
     assert_eq!(effects.pin, None, "{sql} pinned");
     effects.commands
 }
 
 fn pin_of(sql: &str) -> Option<PinReason> {
-    classify_query(sql, false).pin
+    classify_query(sql, false, &TrustedFunctions::default()).pin
 }
 
 #[test]
@@ -140,9 +141,10 @@ fn strings_the_old_scanner_misread_do_not_hide_a_statement() {
     );
     assert_eq!(commands("/* a /* b */ set role x; */ select 1"), []);
     // With standard_conforming_strings off, a backslash escapes the quote.
-    let off = classify_query(r"select 'a\'; set role x; '", true);
+    let none = TrustedFunctions::default();
+    let off = classify_query(r"select 'a\'; set role x; '", true, &none);
     assert_eq!(off.pin, None);
-    let on = classify_query(r"select 'a\'; set role x; '", false);
+    let on = classify_query(r"select 'a\'; set role x; '", false, &none);
     assert_eq!(on.pin, Some(PinReason::SetRole));
 }
 
@@ -285,4 +287,25 @@ fn ordinary_queries_pin_nothing() {
     ] {
         assert_eq!(pin_of(sql), None, "{sql}");
     }
+}
+
+#[test]
+fn trusted_functions_do_not_pin() {
+    let trusted = TrustedFunctions::parse(&["uuid_generate_v4", "postgis.*"]).unwrap();
+    let pin = |sql: &str| classify_query(sql, false, &trusted).pin;
+    assert_eq!(pin("insert into t values (uuid_generate_v4())"), None);
+    assert_eq!(pin("select postgis.st_distance(a, b) from t"), None);
+    // Trust does not reach other names, nor the built-in ones that pin.
+    assert_eq!(
+        pin("select st_distance(a, b) from t"),
+        Some(PinReason::UnknownFunction)
+    );
+    assert_eq!(
+        pin("select other.uuid_generate_v4()"),
+        Some(PinReason::UnknownFunction)
+    );
+    assert_eq!(
+        pin("select pg_advisory_lock(1)"),
+        Some(PinReason::AdvisoryLock)
+    );
 }

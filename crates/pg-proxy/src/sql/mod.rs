@@ -6,4 +6,5 @@
 pub mod builtin_functions;
 pub mod classify;
 pub mod lexer;
+pub mod trusted;
 pub mod words;

@@ -21,6 +21,7 @@ use super::pin::PinReason;
 use super::settings::SessionCommand;
 use crate::protocol::frontend::{write_parse, ParseView};
 use crate::sql::classify::classify_query;
+use crate::sql::trusted::TrustedFunctions;
 
 /// A statement shared by the clients of one route.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub struct StatementRegistry {
     /// Random per registry, part of every server-side name, so that no client can
     /// predict the name of a statement another client's text was prepared under.
     name_tag: u64,
+    /// The route's trusted functions, for the statements' classification.
+    trusted: TrustedFunctions,
     next_id: AtomicU64,
     /// Bumped by DDL: statements of older generations are not handed to new Parses.
     generation: AtomicU64,
@@ -51,9 +54,16 @@ pub struct StatementRegistry {
 
 impl Default for StatementRegistry {
     fn default() -> Self {
+        Self::new(TrustedFunctions::default())
+    }
+}
+
+impl StatementRegistry {
+    pub fn new(trusted: TrustedFunctions) -> Self {
         Self {
             by_key: DashMap::new(),
             name_tag: rand::random(),
+            trusted,
             next_id: AtomicU64::new(0),
             generation: AtomicU64::new(0),
         }
@@ -106,7 +116,7 @@ impl StatementRegistry {
             id,
             name,
             parse: frame.freeze(),
-            commands: commands_of(parse.query, false),
+            commands: commands_of(parse.query, false, &self.trusted),
             generation,
         })
     }
@@ -139,12 +149,16 @@ pub fn changes_schema(tag: &[u8]) -> bool {
 /// `standard_conforming_strings` off). Text that is not UTF-8 (a client encoding such
 /// as LATIN1) is read with its other bytes as letters, as PostgreSQL's lexer takes
 /// them; a setting it changes cannot be replayed as text, so it pins instead.
-pub fn commands_of(query: &[u8], backslash_escapes: bool) -> Option<Arc<[SessionCommand]>> {
+pub fn commands_of(
+    query: &[u8],
+    backslash_escapes: bool,
+    trusted: &TrustedFunctions,
+) -> Option<Arc<[SessionCommand]>> {
     let (text, utf8) = match std::str::from_utf8(query) {
         Ok(text) => (std::borrow::Cow::Borrowed(text), true),
         Err(_) => (String::from_utf8_lossy(query), false),
     };
-    let effects = classify_query(&text, backslash_escapes);
+    let effects = classify_query(&text, backslash_escapes, trusted);
     let mut cmds = effects.commands;
     if !utf8 && !cmds.is_empty() {
         cmds.clear();

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pg_proxy::route::PoolMode;
+use pg_proxy::sql::trusted::TrustedFunctions;
 use serde::Deserialize;
 
 use super::client_auth::{self, ClientAuth, ClientAuthFields};
@@ -70,6 +71,8 @@ database_config! {
         middle {
             #[serde(default = "default_idle_in_tx")]
             pub idle_in_transaction_timeout: String,
+            #[serde(default)]
+            pub trusted_functions: Vec<String>,
         }
         tail {}
     }
@@ -100,6 +103,7 @@ pub struct PgRouteSettings {
     pub max_clients: Option<usize>,
     pub idle_in_transaction_timeout: Option<Duration>,
     pub statement_cache: usize,
+    pub trusted_functions: TrustedFunctions,
 }
 
 pub(super) fn validate(
@@ -207,7 +211,13 @@ fn database(
                 &format!("{loc}.idle_in_transaction_timeout"),
                 &db.idle_in_transaction_timeout,
             );
+            let trusted_functions =
+                TrustedFunctions::parse(&db.trusted_functions).unwrap_or_else(|e| {
+                    c.add(format!("{loc}.trusted_functions"), e);
+                    TrustedFunctions::default()
+                });
             PgRouteSettings {
+                trusted_functions,
                 server_database: db
                     .server_database
                     .clone()

@@ -223,6 +223,7 @@ fn new_route(
             mode: db.route.mode,
             max_clients: db.route.max_clients,
             idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
+            trusted_functions: db.route.trusted_functions.clone(),
         },
         PgConnector::new(cluster, options),
         credentials,
