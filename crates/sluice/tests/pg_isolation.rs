@@ -270,3 +270,37 @@ async fn a_call_of_a_trusted_function_does_not_pin() {
     assert_eq!(answer(&c, "select app_mul(2, 3)").await, "6");
     assert_eq!(pinned(), Some(1.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_clients_statements_are_neither_shown_nor_run() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let other = sluice.connect().await;
+    // Another client's prepared statement on the shared server connections.
+    let secret = other
+        .prepare("select 'another client''s text' where $1::int > 0")
+        .await
+        .unwrap();
+    other.query(&secret, &[&1i32]).await.unwrap();
+    let c = sluice.connect().await;
+    for sql in [
+        "select name, statement from pg_prepared_statements",
+        "execute sluice_0123456789abcdef_1",
+        "deallocate sluice_0123456789abcdef_1",
+    ] {
+        assert_eq!(answer(&c, sql).await, "error 42501", "{sql}");
+    }
+    // The extended protocol too, and the refusal fails the transaction as an error of
+    // the server's would.
+    c.batch_execute("begin").await.unwrap();
+    let err = c
+        .query("select statement from pg_prepared_statements", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501");
+    assert_eq!(answer(&c, "select 1").await, "error 25P02");
+    c.batch_execute("rollback").await.unwrap();
+    assert_eq!(answer(&c, "select 1").await, "1");
+    // The other client's statement still works.
+    assert_eq!(other.query(&secret, &[&1i32]).await.unwrap().len(), 1);
+}

@@ -17,6 +17,7 @@ use crate::protocol::frame::{parse_header, HEADER_LEN};
 use crate::protocol::frontend::{self, BindView, ParseView, Target, TargetView};
 use crate::protocol::tags::{frontend as tag, TxStatus};
 use crate::route::PoolMode;
+use crate::state::pin::Refusal;
 use crate::state::settings::SessionCommand;
 use crate::state::statements::{commands_of, SharedStatement};
 
@@ -116,6 +117,14 @@ impl Relay {
                 let text = frontend::query_text(body).map_err(malformed)?;
                 self.route.metrics.queries.increment(1);
                 let commands = commands_of(text, self.backslash_escapes(), self.trusted());
+                if let Some(refusal) = self.refusal_in(commands.as_deref()) {
+                    frontend::write_query(&mut self.server_out, refusal.stand_in_sql());
+                    self.pipeline.push(Expect::SimpleQuery {
+                        commands: None,
+                        failed: false,
+                    });
+                    return Ok(Flow::Continue);
+                }
                 self.pin_for(commands.as_deref());
                 if let Some(cmds) = &commands {
                     if self.answer_locally(server, cmds) {
@@ -275,12 +284,21 @@ impl Relay {
         if parse.name.is_empty() || !self.shares_statements() {
             let change = if parse.name.is_empty() {
                 let commands = commands_of(parse.query, self.backslash_escapes(), self.trusted());
+                match self.refusal_in(commands.as_deref()) {
+                    Some(refusal) => frontend::write_parse(
+                        &mut self.server_out,
+                        b"",
+                        refusal.stand_in_sql().as_bytes(),
+                        parse.param_types,
+                    ),
+                    None => self.server_out.extend_from_slice(frame),
+                }
                 let previous = std::mem::replace(&mut self.view.unnamed_commands, commands);
                 ViewChange::Unnamed { previous }
             } else {
+                self.server_out.extend_from_slice(frame);
                 ViewChange::None
             };
-            self.server_out.extend_from_slice(frame);
             self.pipeline.push(Expect::ParseComplete {
                 statement: None,
                 change,
@@ -328,6 +346,18 @@ impl Relay {
             statement: Some(shared.id),
             change,
         });
+    }
+
+    /// Why the statement with `commands` does not run as sent: transaction mode only,
+    /// where the server connection holds other clients' statements.
+    fn refusal_in(&self, commands: Option<&[SessionCommand]>) -> Option<Refusal> {
+        match commands {
+            Some([SessionCommand::Refuse(refusal)]) if self.shares_statements() => {
+                tracing::debug!(route = %self.route.name, user = %self.info.user, ?refusal, "statement refused");
+                Some(*refusal)
+            }
+            _ => None,
+        }
     }
 
     /// DISCARD ALL and DEALLOCATE, sent alone, concern only this client's view: sluice

@@ -11,7 +11,7 @@ use super::builtin_functions::{is_builtin, is_builtin_quoted};
 use super::lexer::{Lexer, Spanned, Token};
 use super::trusted::TrustedFunctions;
 use super::words::{is_one_of, session_function, DECLARING, NOT_FUNCTIONS};
-use crate::state::pin::PinReason;
+use crate::state::pin::{PinReason, Refusal};
 use crate::state::settings::{SessionCommand, SettingValue};
 
 /// What one query string (one or more statements) does to the session.
@@ -21,6 +21,8 @@ pub struct QueryEffects {
     pub commands: Vec<SessionCommand>,
     /// The first reason to pin, if any.
     pub pin: Option<PinReason>,
+    /// Why the query may not run as sent in transaction mode, if so.
+    pub refuse: Option<Refusal>,
 }
 
 impl QueryEffects {
@@ -97,6 +99,9 @@ impl<'a> Statement<'_, 'a> {
         let Some(first) = self.token(0) else {
             return;
         };
+        if let Some(refusal) = self.refusal() {
+            effects.refuse.get_or_insert(refusal);
+        }
         let is = |kw: &str| first.is_word(kw);
         if is("set") {
             self.classify_set(effects);
@@ -131,6 +136,37 @@ impl<'a> Statement<'_, 'a> {
             self.find_temporary(effects);
             self.scan_calls(0, effects);
         }
+    }
+
+    /// What the statement touches of other clients' statements, if anything.
+    fn refusal(&self) -> Option<Refusal> {
+        let named = |t: Option<Token<'_>>, name: &str| match t {
+            Some(Token::Word(w)) => w.eq_ignore_ascii_case(name),
+            Some(Token::QuotedIdent(q)) => q == name,
+            _ => false,
+        };
+        let reserved = |t: Option<Token<'_>>| match t {
+            Some(Token::Word(w)) => w.len() >= 7 && w[..7].eq_ignore_ascii_case("sluice_"),
+            Some(Token::QuotedIdent(q)) => q.starts_with("sluice_"),
+            _ => false,
+        };
+        for i in 0..self.tokens.len() {
+            let t = self.token(i);
+            if named(t, "pg_prepared_statements") || named(t, "pg_prepared_statement") {
+                return Some(Refusal::SharedStatementsView);
+            }
+            if self.is(i, "prepare") || self.is(i, "execute") || self.is(i, "deallocate") {
+                let at = if self.is(i + 1, "prepare") {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                if reserved(self.token(at)) {
+                    return Some(Refusal::ReservedStatementName);
+                }
+            }
+        }
+        None
     }
 
     fn classify_set(&self, effects: &mut QueryEffects) {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::sql::trusted::TrustedFunctions;
+use crate::state::pin::Refusal;
 
 fn set(name: &str, v: &str) -> SessionCommand {
     SessionCommand::Set {
@@ -308,4 +309,49 @@ fn trusted_functions_do_not_pin() {
         pin("select pg_advisory_lock(1)"),
         Some(PinReason::AdvisoryLock)
     );
+}
+
+#[test]
+fn other_clients_statements_are_refused() {
+    let refusal = |sql: &str| classify_query(sql, false, &TrustedFunctions::default()).refuse;
+    for sql in [
+        "select name, statement from pg_prepared_statements",
+        "SELECT * FROM pg_catalog.PG_PREPARED_STATEMENTS",
+        "select * from \"pg_prepared_statements\"",
+        "select pg_catalog.pg_prepared_statement()",
+    ] {
+        assert_eq!(refusal(sql), Some(Refusal::SharedStatementsView), "{sql}");
+    }
+    for sql in [
+        "execute sluice_0123456789abcdef_1",
+        "DEALLOCATE PREPARE Sluice_x",
+        "deallocate \"sluice_x\"",
+        "prepare sluice_mine as select 1",
+        "explain execute sluice_x",
+    ] {
+        assert_eq!(refusal(sql), Some(Refusal::ReservedStatementName), "{sql}");
+    }
+    for sql in [
+        "select 'pg_prepared_statements'",
+        "-- pg_prepared_statements\nselect 1",
+        "execute my_statement",
+        "deallocate all",
+    ] {
+        assert_eq!(refusal(sql), None, "{sql}");
+    }
+}
+
+/// Not a test: `cargo test --release -p pg-proxy --lib classification_cost -- --ignored
+/// --nocapture` prints what classifying pgbench's query costs.
+#[test]
+#[ignore]
+fn classification_cost() {
+    let none = TrustedFunctions::default();
+    let sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;";
+    let n = 2_000_000;
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(classify_query(std::hint::black_box(sql), false, &none));
+    }
+    println!("{:?} per query", started.elapsed() / n);
 }

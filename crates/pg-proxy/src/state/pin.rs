@@ -43,3 +43,34 @@ impl PinReason {
         }
     }
 }
+
+/// A statement sluice does not run for a transaction-mode client, because what it would
+/// show or touch belongs to other clients of the server connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// `pg_prepared_statements`: on a shared server connection it lists the statements
+    /// (their SQL text) of every client of the database.
+    SharedStatementsView,
+    /// SQL `PREPARE`, `EXECUTE` or `DEALLOCATE` of a name starting with `sluice_`: the
+    /// names of the shared statements.
+    ReservedStatementName,
+}
+
+impl Refusal {
+    /// A statement that fails on the server with the refusal's error. It runs in place
+    /// of the client's, so that the server ends the transaction (or the rest of the
+    /// pipeline) as it does for an error of its own.
+    pub fn stand_in_sql(self) -> &'static str {
+        match self {
+            Refusal::SharedStatementsView => concat!(
+                "DO $sluice$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = ",
+                "'pg_prepared_statements is not available in transaction mode: the server ",
+                "connection holds the statements of other clients'; END$sluice$"
+            ),
+            Refusal::ReservedStatementName => concat!(
+                "DO $sluice$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = ",
+                "'prepared statement names starting with sluice_ are reserved'; END$sluice$"
+            ),
+        }
+    }
+}

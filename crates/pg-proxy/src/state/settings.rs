@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::pin::PinReason;
+use super::pin::{PinReason, Refusal};
 
 /// How a setting's value is replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,9 @@ pub enum SessionCommand {
     /// State that cannot move to another server connection: in transaction mode the
     /// client keeps its server connection from the moment it sends the statement.
     Pin(PinReason),
+    /// A statement that is not run as sent in transaction mode: a stand-in fails with
+    /// the refusal's error instead. Alone in its list.
+    Refuse(Refusal),
 }
 
 impl SessionCommand {
@@ -132,7 +135,8 @@ impl SessionCommand {
             }
             SessionCommand::Deallocate { .. }
             | SessionCommand::DeallocateAll
-            | SessionCommand::Pin(_) => {}
+            | SessionCommand::Pin(_)
+            | SessionCommand::Refuse(_) => {}
         }
     }
 }

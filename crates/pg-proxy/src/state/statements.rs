@@ -110,13 +110,19 @@ impl StatementRegistry {
     fn new_statement(&self, parse: &ParseView<'_>, generation: u64) -> Arc<SharedStatement> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let name = self.name_of(id);
+        let commands = commands_of(parse.query, false, &self.trusted);
+        // A refused text is prepared as the stand-in that fails with its error.
+        let query = match commands.as_deref() {
+            Some([SessionCommand::Refuse(refusal)]) => refusal.stand_in_sql().as_bytes(),
+            _ => parse.query,
+        };
         let mut frame = BytesMut::new();
-        write_parse(&mut frame, &name, parse.query, parse.param_types);
+        write_parse(&mut frame, &name, query, parse.param_types);
         Arc::new(SharedStatement {
             id,
             name,
             parse: frame.freeze(),
-            commands: commands_of(parse.query, false, &self.trusted),
+            commands,
             generation,
         })
     }
@@ -159,6 +165,9 @@ pub fn commands_of(
         Err(_) => (String::from_utf8_lossy(query), false),
     };
     let effects = classify_query(&text, backslash_escapes, trusted);
+    if let Some(refusal) = effects.refuse {
+        return Some(Arc::from([SessionCommand::Refuse(refusal)]));
+    }
     let mut cmds = effects.commands;
     if !utf8 && !cmds.is_empty() {
         cmds.clear();
