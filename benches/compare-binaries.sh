@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A/B benchmark of two sluice binaries: both in front of one PostgreSQL 15, pgbench -S
+# through each in turn, the order alternating every round so that neither always runs
+# first; prints each run and the mean per binary. For checking a change's cost, where
+# benches/pgbench.sh run once per binary would compare two differently noisy runs.
+#
+# Usage: benches/compare-binaries.sh OLD_BINARY NEW_BINARY
+#        (CLIENTS="16 64" ROUNDS=6 DURATION=10 POOL_SIZE=20 to change)
+set -euo pipefail
+OLD=${1:?usage: $0 OLD_BINARY NEW_BINARY}
+NEW=${2:?usage: $0 OLD_BINARY NEW_BINARY}
+CLIENTS=${CLIENTS:-"16 64"}
+ROUNDS=${ROUNDS:-6}
+DURATION=${DURATION:-10}
+POOL_SIZE=${POOL_SIZE:-20}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../scripts/lib/local-postgres.sh
+. "$ROOT/scripts/lib/local-postgres.sh"
+
+make_workdir sluice-compare
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  stop_postgres
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PASSWORD=bench-password
+start_postgres bench "$PASSWORD" bench "$(printf 'max_connections = 400\nshared_buffers = 256MB\nsynchronous_commit = off')"
+export PGPASSWORD=$PASSWORD
+"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U bench -i -s 10 -q bench >/dev/null 2>&1
+echo "$PASSWORD" > "$WORK/db-password"
+printf '[users.bench]\npassword = "%s"\n' "$PASSWORD" > "$WORK/users.toml"
+printf 'host all all 127.0.0.1/32 trust\n' > "$WORK/hba.conf"
+
+declare -A PORT BIN=([old]=$OLD [new]=$NEW)
+for v in old new; do
+  PORT[$v]=$(free_port)
+  cat > "$WORK/$v.toml" <<CONF
+[log]
+level = "warn"
+[admin]
+listen = "127.0.0.1:$(free_port)"
+[postgres]
+listen = "127.0.0.1:${PORT[$v]}"
+max_client_conn = 5000
+users_file = "users.toml"
+hba_file = "hba.conf"
+[postgres.clusters.main]
+hosts = ["127.0.0.1:$PGPORT"]
+tls_mode = "disable"
+[postgres.databases.bench]
+cluster = "main"
+pool_size = $POOL_SIZE
+credentials = { username = "bench", password_file = "db-password" }
+CONF
+  (cd "$WORK" && exec "${BIN[$v]}" --config "$WORK/$v.toml" > "$WORK/$v.log" 2>&1) &
+  PIDS+=($!)
+done
+for v in old new; do
+  for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[$v]}" && break; sleep 0.1; done
+done
+
+echo "pgbench -S, $DURATION s per run, pool size $POOL_SIZE; old = $OLD, new = $NEW"
+for clients in $CLIENTS; do
+  declare -A SUM=([old]=0 [new]=0)
+  for r in $(seq "$ROUNDS"); do
+    order="old new"
+    [ $((r % 2)) = 0 ] && order="new old"
+    for v in $order; do
+      tps=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$v]}" -U bench -S -n -c "$clients" \
+        -j 2 -T "$DURATION" bench 2>&1 | awk '/^tps/ {print int($3)}')
+      echo "  $clients clients, round $r, $v: ${tps:-0} tps"
+      SUM[$v]=$(( ${SUM[$v]} + ${tps:-0} ))
+    done
+  done
+  echo "$clients clients: old $(( ${SUM[old]} / ROUNDS )) tps, new $(( ${SUM[new]} / ROUNDS )) tps (mean of $ROUNDS)"
+done
