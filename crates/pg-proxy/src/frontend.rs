@@ -75,11 +75,17 @@ impl AuthConfig {
     }
 }
 
+/// `client_write_timeout` unless configured.
+pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The PostgreSQL listener's shared state: the protocol-independent part (routes,
 /// auth, TLS, limits, sessions) and the cancel keys.
 pub struct Frontend {
     core: FrontendCore<Route, AuthConfig>,
     pub cancels: Arc<CancelRegistry>,
+    /// How long sluice waits for a client to read what it sends before ending its
+    /// session (a stalled client would otherwise hold its server connection).
+    pub client_write_timeout: Duration,
 }
 
 /// Counts a client against the global and route limits while it lives.
@@ -97,6 +103,7 @@ impl Frontend {
         Self {
             core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
             cancels: Arc::new(CancelRegistry::default()),
+            client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
         }
     }
 }

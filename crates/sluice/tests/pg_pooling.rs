@@ -639,7 +639,6 @@ fn sluice_for_raw_logins(pg: &test_support::PgServer, pool_mode: &'static str) -
     )
 }
 
-/// Logs `rawuser` in; returns the stream and the welcome up to ReadyForQuery.
 /// The process id of the BackendKeyData among a login's messages.
 fn process_id_in(welcome: &[(u8, Vec<u8>)]) -> i32 {
     let (_, key) = welcome
@@ -649,10 +648,44 @@ fn process_id_in(welcome: &[(u8, Vec<u8>)]) -> i32 {
     i32::from_be_bytes(key[..4].try_into().unwrap())
 }
 
+/// Logs `rawuser` in; returns the stream and the welcome up to ReadyForQuery.
 fn raw_login(sluice: &Sluice) -> (std::net::TcpStream, Vec<(u8, Vec<u8>)>) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     std::io::Write::write_all(&mut s, &startup_packet("rawuser", "appdb", 196_608)).unwrap();
     let welcome = read_until(&mut s, b'Z');
     (s, welcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_session_and_its_server() {
+    use std::io::Write;
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            pool_size: 1,
+            hba: Some("host all rawuser 127.0.0.1/32 trust\n".into()),
+            users: "[users.rawuser]\npassword = \"unused\"\n".into(),
+            extra_postgres: "client_write_timeout = \"1s\"".into(),
+            extra_database: "checkout_timeout = \"20s\"".into(),
+            ..Default::default()
+        },
+    );
+    // A result far larger than the socket buffers, which the client never reads.
+    let (mut stalled, _) = raw_login(&sluice);
+    stalled
+        .write_all(&simple_query(
+            "select repeat('x', 1000000) from generate_series(1, 500)",
+        ))
+        .unwrap();
+    // The only server connection is freed for the next client.
+    let (mut next, _) = raw_login(&sluice);
+    next.write_all(&simple_query("select 1")).unwrap();
+    let answer = read_until(&mut next, b'Z');
+    assert!(answer.iter().any(|(tag, _)| *tag == b'D'), "{answer:?}");
+    assert!(sluice
+        .log()
+        .contains("client read nothing for client_write_timeout"));
+    drop(stalled);
 }

@@ -49,6 +49,8 @@ pub struct Relay {
     pub(super) view: ClientView,
     pub(super) cancel: Registration,
     pub(super) shutdown: Shutdown,
+    /// A client that reads nothing for this long loses its session.
+    client_write_timeout: std::time::Duration,
 }
 
 /// How a client's message batch ended.
@@ -77,7 +79,13 @@ impl Relay {
             view,
             cancel,
             shutdown,
+            client_write_timeout: crate::frontend::DEFAULT_CLIENT_WRITE_TIMEOUT,
         }
+    }
+
+    pub fn with_client_write_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.client_write_timeout = timeout;
+        self
     }
 
     /// Runs the session to its end, on `server` first when one was checked out for it
@@ -206,11 +214,16 @@ impl Relay {
                 .metrics
                 .bytes_to_clients
                 .increment(self.client.output.len() as u64);
-            self.client
-                .stream
-                .write_all(&self.client.output)
-                .await
-                .map_err(SessionError::ClientIo)?;
+            let write = self.client.stream.write_all(&self.client.output);
+            match tokio::time::timeout(self.client_write_timeout, write).await {
+                Ok(written) => written.map_err(SessionError::ClientIo)?,
+                Err(_) => {
+                    // It stopped reading: its server connection, with replies still in
+                    // flight, is closed rather than held for it.
+                    tracing::info!(route = %self.route.name, user = %self.info.user, "client read nothing for client_write_timeout; session ended");
+                    return Err(SessionError::Closed("client stopped reading"));
+                }
+            }
             self.client.output.clear();
         }
         Ok(())

@@ -74,7 +74,8 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     let route_name = route.name.clone();
     let user = info.user.clone();
     tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
-    let relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone());
+    let relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone())
+        .with_client_write_timeout(fe.client_write_timeout);
     let span = tracing::debug_span!("session", client = %peer);
     match tracing::Instrument::instrument(relay.run(server), span).await {
         Ok(()) => {

@@ -24,6 +24,8 @@ pub struct PostgresConfig {
     pub max_client_conn: usize,
     #[serde(default = "default_auth_timeout")]
     pub auth_timeout: String,
+    #[serde(default = "default_client_write_timeout")]
+    pub client_write_timeout: String,
     pub users_file: String,
     pub hba_file: Option<String>,
     pub tls_cert_file: Option<String>,
@@ -39,6 +41,9 @@ fn default_pg_listen() -> String {
 }
 fn default_max_client_conn() -> usize {
     10_000
+}
+fn default_client_write_timeout() -> String {
+    "60s".into()
 }
 fn default_auth_timeout() -> String {
     "15s".into()
@@ -88,6 +93,8 @@ pub struct PgSettings {
     pub listen: SocketAddr,
     pub max_client_conn: usize,
     pub auth_timeout: Duration,
+    /// A client that reads nothing of what sluice sends it for this long is cut off.
+    pub client_write_timeout: Duration,
     pub client: ClientAuth,
     pub clusters: BTreeMap<String, ClusterSettings>,
     pub databases: BTreeMap<String, PgDbSettings>,
@@ -116,6 +123,8 @@ pub(super) fn validate(
         c.add("postgres.max_client_conn", "must be at least 1");
     }
     let auth_timeout = c.duration("postgres.auth_timeout", &pg.auth_timeout);
+    let client_write_timeout =
+        c.positive_duration("postgres.client_write_timeout", &pg.client_write_timeout);
     let mut client = client(c, pg);
     client_auth::bind_databases(
         c,
@@ -148,6 +157,7 @@ pub(super) fn validate(
         listen,
         max_client_conn: pg.max_client_conn,
         auth_timeout,
+        client_write_timeout,
         client,
         clusters,
         databases,

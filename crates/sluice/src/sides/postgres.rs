@@ -39,7 +39,7 @@ impl PostgresSide {
     /// starts probing the routes.
     pub fn start(pg: &PgSettings, ctx: StartContext<'_>) -> anyhow::Result<PostgresSide> {
         let routes = build_routes(pg, &PgRoutes::default(), ctx.sources, ctx.runtimes)?;
-        let frontend = Arc::new(Frontend::new(
+        let mut frontend = Frontend::new(
             routes.routes(),
             AuthConfig::new(
                 pg.client.hba.clone(),
@@ -50,7 +50,9 @@ impl PostgresSide {
             pg.max_client_conn,
             pg.auth_timeout,
             ctx.shutdown,
-        ));
+        );
+        frontend.client_write_timeout = pg.client_write_timeout;
+        let frontend = Arc::new(frontend);
         let bound = bind_reuseport(pg.listen, ctx.runtimes.len())
             .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
         let listeners = bound
