@@ -28,6 +28,9 @@ pub struct AuthConfig {
     pub databases: DatabaseUsers,
     /// SCRAM verifiers per user, parsed or derived once at load.
     scram: HashMap<String, ScramVerifier>,
+    /// Keys the decoy verifiers of unknown users, so that each name always gets the
+    /// same salt, as a known user does.
+    decoy_key: [u8; 32],
 }
 
 impl AuthConfig {
@@ -55,11 +58,33 @@ impl AuthConfig {
             users,
             databases,
             scram,
+            decoy_key: rand::random(),
         }
     }
 
     pub fn scram_verifier(&self, user: &str) -> Option<&ScramVerifier> {
         self.scram.get(user)
+    }
+
+    /// The verifier an unknown user's exchange runs with: no password matches it, and
+    /// it looks like a known user's (the same salt for the same name at every attempt,
+    /// the iterations of derived verifiers). Made with a few HMACs, not the iterated
+    /// hash, so unknown names cost no more CPU than known ones.
+    pub fn decoy_verifier(&self, user: &str) -> ScramVerifier {
+        use hmac::{Hmac, Mac};
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.decoy_key)
+                .expect("HMAC takes any key length");
+            mac.update(label);
+            mac.update(user.as_bytes());
+            mac.finalize().into_bytes().into()
+        };
+        ScramVerifier {
+            iterations: DERIVED_SCRAM_ITERATIONS,
+            salt: derive(b"salt")[..16].to_vec(),
+            stored_key: derive(b"stored"),
+            server_key: derive(b"server"),
+        }
     }
 
     /// The stored md5 hash (`md5` + hex) for a user, from the file or its password.
@@ -113,5 +138,27 @@ impl Deref for Frontend {
 
     fn deref(&self) -> &Self::Target {
         &self.core
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_user_gets_the_same_salt_every_time_and_no_match() {
+        let mut users_file = std::env::temp_dir();
+        users_file.push(format!("sluice-decoy-{}.toml", std::process::id()));
+        std::fs::write(&users_file, "[users.known]\npassword = \"pw\"\n").unwrap();
+        let users = Users::load(&users_file).unwrap();
+        std::fs::remove_file(&users_file).unwrap();
+        let auth = AuthConfig::new(HbaRules::default(), users, DatabaseUsers::default());
+        let a = auth.decoy_verifier("nobody");
+        assert_eq!(a, auth.decoy_verifier("nobody"));
+        assert_ne!(a.salt, auth.decoy_verifier("somebody").salt);
+        // Shaped as the known user's verifier, derived from its password, is.
+        let known = auth.scram_verifier("known").unwrap();
+        assert_eq!(a.salt.len(), known.salt.len());
+        assert_eq!(a.iterations, known.iterations);
     }
 }

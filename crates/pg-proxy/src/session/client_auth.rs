@@ -6,7 +6,7 @@ use pool_core::hba::AuthMethod;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::auth::md5::verify_md5_response;
-use crate::auth::scram::{ScramServer, ScramVerifier};
+use crate::auth::scram::ScramServer;
 use crate::frontend::AuthConfig;
 use crate::protocol::backend;
 use crate::protocol::frame::{complete_frame, HEADER_LEN};
@@ -75,11 +75,7 @@ async fn scram(
     let known = auth.scram_verifier(user).cloned();
     let user_known = known.is_some();
     // Unknown users get a verifier no password matches, so the exchange looks the same.
-    let verifier = known.unwrap_or_else(|| {
-        let salt: [u8; 16] = rand::random();
-        let pw: [u8; 16] = rand::random();
-        ScramVerifier::from_password(&hex(&pw), &salt, 4096)
-    });
+    let verifier = known.unwrap_or_else(|| auth.decoy_verifier(user));
     let mut server = ScramServer::new(verifier);
     let mut out = BytesMut::new();
     backend::authentication_sasl(&mut out, &[SCRAM_MECHANISM]);
@@ -136,8 +132,4 @@ async fn read_password_message(
             ));
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
