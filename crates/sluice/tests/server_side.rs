@@ -294,3 +294,35 @@ async fn idle_server_connections_ended_by_the_server_cost_no_query() {
         .log()
         .contains("idle server connection was closed by the server"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefer_without_tls_sends_no_md5_or_cleartext_password_unless_allowed() {
+    // A server without TLS that asks for md5 or cleartext.
+    let pg = start_postgres();
+    pg.create_user("md5_user", "md5-pw", AuthMethod::Md5);
+    pg.create_user("clear_user", "clear-pw", AuthMethod::Cleartext);
+    for (user, pw) in [("md5_user", "md5-pw"), ("clear_user", "clear-pw")] {
+        let options = |extra_cluster: &str| SluiceOptions {
+            db_user: user.into(),
+            db_password: pw.into(),
+            databases: vec![("appdb", "postgres")],
+            tls_mode: "prefer",
+            extra_cluster: extra_cluster.into(),
+            ..Default::default()
+        };
+        let refused = Sluice::start(&pg, options(""));
+        let err = try_connect(&refused.app_conn_str()).await.unwrap_err();
+        let msg = err.as_db_error().unwrap().message().to_owned();
+        assert!(msg.contains("allow_plaintext_password"), "{user}: {msg}");
+        assert!(!refused.log().contains(pw));
+        // The operator's explicit choice.
+        let allowed = Sluice::start(&pg, options("allow_plaintext_password = true"));
+        let c = allowed.connect().await;
+        let who: String = c
+            .query_one("select current_user::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(who, user);
+    }
+}

@@ -46,6 +46,9 @@ pub struct ConnectOptions {
     /// Fixed for the life of a connection, so clients that asked for it have pools
     /// of their own.
     pub found_rows: bool,
+    /// With `tls_mode = "prefer"` on a server without TLS: ask for its RSA key all the
+    /// same (an unencrypted link could deliver another key).
+    pub allow_plaintext_password: bool,
 }
 
 /// Opens and authenticates a connection to `endpoint` (member number `member`), with
@@ -119,7 +122,10 @@ async fn handshake(
     )?;
     response.encode(&mut out, seq);
     stream.write_all(&out).await?;
-    authenticate(&mut stream, &mut buf, password, &greeting.scramble).await?;
+    // The RSA key exchange over a link without TLS trusts the key the link delivers:
+    // only where the operator chose no TLS (or allowed it).
+    let rsa_ok = opts.tls_mode == ServerTlsMode::Disable || opts.allow_plaintext_password;
+    authenticate(&mut stream, &mut buf, password, &greeting.scramble, rsa_ok).await?;
 
     let mut conn = ServerConn {
         stream,
@@ -181,6 +187,7 @@ async fn authenticate(
     buf: &mut BytesMut,
     password: &[u8],
     greeting_nonce: &[u8],
+    rsa_ok: bool,
 ) -> Result<(), ServerError> {
     let mut nonce = greeting_nonce.to_vec();
     let mut awaiting_public_key = false;
@@ -217,6 +224,11 @@ async fn authenticate(
                     let mut clear = Zeroizing::new(password.to_vec());
                     clear.push(0);
                     send(stream, reply_seq, &clear).await?;
+                }
+                Some(&caching_sha2::PERFORM_FULL_AUTH) if !rsa_ok => {
+                    return Err(ServerError::UnsupportedAuth(
+                        "a full caching_sha2_password login without TLS (tls_mode \"prefer\" found none) needs the server's RSA key over an unencrypted link; enable TLS on the server or set allow_plaintext_password = true on the cluster".into(),
+                    ));
                 }
                 Some(&caching_sha2::PERFORM_FULL_AUTH) => {
                     // No TLS: ask for the server's RSA public key.

@@ -12,11 +12,13 @@ use crate::protocol::tags::{auth, backend};
 use crate::stream::Stream;
 use pool_core::credentials::Credentials;
 
-/// Runs the authentication exchange until AuthenticationOk.
+/// Runs the authentication exchange until AuthenticationOk. `exposed_ok`: the server
+/// may be sent a cleartext or md5 password (TLS, or the operator allowed it).
 pub async fn authenticate(
     stream: &mut Stream,
     buf: &mut BytesMut,
     creds: &Credentials,
+    exposed_ok: bool,
 ) -> Result<(), ServerError> {
     let mut out = BytesMut::new();
     let mut scram: Option<ScramSha256> = None;
@@ -43,6 +45,14 @@ pub async fn authenticate(
         out.clear();
         match code {
             auth::OK => return Ok(()),
+            auth::CLEARTEXT | auth::MD5 if !exposed_ok => {
+                let kind = if code == auth::MD5 {
+                    "md5"
+                } else {
+                    "cleartext"
+                };
+                return Err(ServerError::ExposedPassword(kind));
+            }
             auth::CLEARTEXT => {
                 frontend::write_password(&mut out, creds.password.expose().as_bytes());
             }

@@ -36,6 +36,9 @@ pub struct ConnectOptions {
     pub require_primary: bool,
     /// Bound on shared prepared statements kept per server connection.
     pub statement_cache: usize,
+    /// With `tls_mode = "prefer"` on a server without TLS: send a cleartext or md5
+    /// password all the same.
+    pub allow_plaintext_password: bool,
 }
 
 /// Opens and authenticates a connection; with `require_primary`, fails with
@@ -59,7 +62,12 @@ pub async fn connect(
             ],
         );
         stream.write_all(&out).await?;
-        authenticate(&mut stream, &mut buf, creds).await?;
+        // A password the link would expose goes only where the operator chose no TLS
+        // (or allowed it); `prefer` falling back to none is not such a choice.
+        let exposed_ok = stream.is_tls()
+            || opts.tls_mode == ServerTlsMode::Disable
+            || opts.allow_plaintext_password;
+        authenticate(&mut stream, &mut buf, creds, exposed_ok).await?;
         let (params, cancel) = read_until_ready(&mut stream, &mut buf, addr).await?;
         let mut conn = ServerConn {
             stream,

@@ -18,6 +18,8 @@ pub enum ServerError {
     Rejected(ErrorFields),
     #[error("server asked for unsupported authentication (code {0})")]
     UnsupportedAuth(i32),
+    #[error("the server asks for a {0} password, and the connection has no TLS (tls_mode \"prefer\" found none): sluice does not send it; enable TLS on the server, use scram-sha-256, or set allow_plaintext_password = true on the cluster")]
+    ExposedPassword(&'static str),
     #[error("SCRAM with the server failed: {0}")]
     Scram(String),
     #[error("protocol error from server: {0}")]

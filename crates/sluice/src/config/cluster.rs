@@ -15,6 +15,7 @@ pub(super) struct ClusterFields<'a> {
     pub tls_mode: &'a str,
     pub tls_ca_file: Option<&'a str>,
     pub connect_timeout: &'a str,
+    pub allow_plaintext_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,10 @@ pub struct ClusterSettings {
     pub tls_mode: ServerTlsMode,
     pub tls_ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// With `tls_mode = "prefer"` on a server without TLS: whether sluice may still
+    /// send a password it exposes (PostgreSQL's cleartext or md5, MySQL's password
+    /// encrypted with an RSA key the unencrypted link delivered).
+    pub allow_plaintext_password: bool,
 }
 
 /// Checks the cluster block at `loc` (`postgres.clusters.main`).
@@ -63,6 +68,7 @@ pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -
         tls_mode,
         tls_ca_file,
         connect_timeout,
+        allow_plaintext_password: f.allow_plaintext_password,
     }
 }
 

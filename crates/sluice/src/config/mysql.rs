@@ -79,6 +79,8 @@ pub struct MysqlClusterConfig {
     /// How often each member is asked its role.
     #[serde(default = "default_check_interval")]
     pub check_interval: String,
+    #[serde(default)]
+    pub allow_plaintext_password: bool,
 }
 
 fn default_tls_mode() -> String {
@@ -246,6 +248,7 @@ fn mysql_cluster(
         tls_mode: &cl.tls_mode,
         tls_ca_file: cl.tls_ca_file.as_deref(),
         connect_timeout: &cl.connect_timeout,
+        allow_plaintext_password: cl.allow_plaintext_password,
     };
     MysqlClusterSettings {
         servers: cluster::validate(c, &loc, fields),

@@ -178,5 +178,6 @@ fn connect_options(
         local_infile,
         statement_cache,
         found_rows: false,
+        allow_plaintext_password: servers.allow_plaintext_password,
     })
 }

@@ -218,6 +218,7 @@ fn new_route(
         connect_timeout: cs.connect_timeout,
         require_primary: true,
         statement_cache: db.route.statement_cache,
+        allow_plaintext_password: cs.allow_plaintext_password,
     };
     let route = Arc::new(Route::new(
         name,
