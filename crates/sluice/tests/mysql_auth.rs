@@ -261,3 +261,20 @@ async fn a_user_not_bound_to_the_database_is_refused_with_1045() {
     assert!(login(&s, "billing", "billing-secret").await.is_ok());
     assert!(s.log().contains("user not bound to the database"));
 }
+
+#[tokio::test]
+async fn prefer_without_tls_asks_for_no_rsa_key_unless_allowed() {
+    let m = start_mariadb();
+    // A back sluice without TLS that needs the full caching_sha2_password exchange.
+    let back = full_auth_back(&m, String::new());
+    let refused = front_of(&back, "prefer");
+    let err = current_user_through(&refused).await.unwrap_err();
+    let log = refused.log();
+    assert!(log.contains("allow_plaintext_password"), "{err}\n{log}");
+    assert!(!back.log().contains("generated the RSA key"));
+    let allowed = front_of_with(&back, "prefer", "allow_plaintext_password = true".into());
+    assert_eq!(
+        current_user_through(&allowed).await,
+        Ok(format!("{DB_USER}@%"))
+    );
+}
