@@ -679,6 +679,20 @@ async fn a_client_that_stops_reading_loses_its_session_and_its_server() {
             "select repeat('x', 1000000) from generate_series(1, 500)",
         ))
         .unwrap();
+    // It holds the only server connection: its query runs (or waits to send rows).
+    let running = "select count(*) from pg_stat_activity where query like 'select repeat%' \
+                   and pid <> pg_backend_pid()";
+    for _ in 0..100 {
+        if pg.psql(running) == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        pg.psql(running),
+        "1",
+        "the stalled client's query never started"
+    );
     // The only server connection is freed for the next client.
     let (mut next, _) = raw_login(&sluice);
     next.write_all(&simple_query("select 1")).unwrap();
