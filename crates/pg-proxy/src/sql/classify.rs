@@ -71,6 +71,9 @@ pub fn classify_query(
     }
 }
 
+/// Statements longer than this (in tokens) are not searched for CTE column lists.
+const MAX_TOKENS_FOR_CTE_NAMES: usize = 2048;
+
 /// One statement's tokens, without its `;`.
 struct Statement<'s, 'a> {
     sql: &'a str,
@@ -146,7 +149,10 @@ impl<'a> Statement<'_, 'a> {
             _ => false,
         };
         let reserved = |t: Option<Token<'_>>| match t {
-            Some(Token::Word(w)) => w.len() >= 7 && w[..7].eq_ignore_ascii_case("sluice_"),
+            Some(Token::Word(w)) => w
+                .as_bytes()
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"sluice_")),
             Some(Token::QuotedIdent(q)) => q.starts_with("sluice_"),
             _ => false,
         };
@@ -204,10 +210,12 @@ impl<'a> Statement<'_, 'a> {
                 (name, after + 1)
             }
         };
-        match name.as_str() {
-            "role" => return effects.pin(PinReason::SetRole),
-            "session_authorization" => return effects.pin(PinReason::SessionAuthorization),
-            _ => {}
+        // PostgreSQL matches setting names in any case, quoted or not.
+        if name.eq_ignore_ascii_case("role") {
+            return effects.pin(PinReason::SetRole);
+        }
+        if name.eq_ignore_ascii_case("session_authorization") {
+            return effects.pin(PinReason::SessionAuthorization);
         }
         let value = self.text_from(value_at);
         if value.is_empty() {
@@ -374,6 +382,11 @@ impl<'a> Statement<'_, 'a> {
     /// Whether the `name (` at `i` names a common table expression with its column list
     /// (`WITH name (a, b) AS (...)`, or after an earlier one's closing parenthesis).
     fn is_cte_name(&self, i: usize) -> bool {
+        // Bounds the parenthesis matching on huge statements (it would be quadratic):
+        // past this, a CTE name with a column list reads as a call, which can only pin.
+        if self.tokens.len() > MAX_TOKENS_FOR_CTE_NAMES {
+            return false;
+        }
         let Some(close) = self.matching_close(i + 1) else {
             return false;
         };

@@ -355,3 +355,41 @@ fn classification_cost() {
     }
     println!("{:?} per query", started.elapsed() / n);
 }
+
+#[test]
+fn review_cases_that_hid_state_or_panicked() {
+    // A statement name of multi-byte letters (the reserved-name check sliced a str).
+    assert_eq!(
+        pin_of("PREPARE 検索文 AS SELECT 1"),
+        Some(PinReason::SqlPrepare)
+    );
+    assert_eq!(pin_of("EXECUTE 検索"), Some(PinReason::SqlPrepare));
+    // Setting names match in any case, quoted or not.
+    assert_eq!(pin_of("SET \"ROLE\" TO admin"), Some(PinReason::SetRole));
+    assert_eq!(
+        pin_of("set \"Session_Authorization\" = x"),
+        Some(PinReason::SessionAuthorization)
+    );
+    // Built-in functions that run the SQL text they are given.
+    for sql in [
+        "select query_to_xml('select set_config(''role'', ''x'', false)', false, false, '')",
+        "select * from ts_stat('select pg_advisory_lock(1)')",
+    ] {
+        assert_eq!(pin_of(sql), Some(PinReason::UnknownFunction), "{sql}");
+    }
+    // N'..' takes backslash escapes as a plain string does.
+    let none = TrustedFunctions::default();
+    let hidden = r"select N'\'', set_config('role', 'x', false) -- '";
+    assert_eq!(
+        classify_query(hidden, true, &none).pin,
+        Some(PinReason::SessionFunction)
+    );
+}
+
+#[test]
+fn huge_nested_statements_are_classified_in_linear_time() {
+    // Many `, name(` after `)` with unclosed parentheses: the CTE check is bounded.
+    // (A quadratic scan of this took minutes; now the test ends at once.)
+    let sql = format!("select (1){}", ",lower((1)".repeat(20_000));
+    assert_eq!(pin_of(&sql), None);
+}

@@ -203,7 +203,9 @@ impl<'a> Lexer<'a> {
             self.at(start + 2),
         ) {
             (b'e', Some(b'\''), _) => Some((start + 1, b'\'', true)),
-            (b'b' | b'x' | b'n', Some(b'\''), _) => Some((start + 1, b'\'', false)),
+            // N'..' is a plain string: backslashes escape when the session says so.
+            (b'n', Some(b'\''), _) => Some((start + 1, b'\'', self.backslash_escapes)),
+            (b'b' | b'x', Some(b'\''), _) => Some((start + 1, b'\'', false)),
             (b'u', Some(b'&'), Some(q @ (b'\'' | b'"'))) => Some((start + 2, q, false)),
             _ => None,
         };

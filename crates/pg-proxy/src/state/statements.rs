@@ -164,7 +164,15 @@ pub fn commands_of(
         Ok(text) => (std::borrow::Cow::Borrowed(text), true),
         Err(_) => (String::from_utf8_lossy(query), false),
     };
-    let effects = classify_query(&text, backslash_escapes, trusted);
+    let mut effects = classify_query(&text, backslash_escapes, trusted);
+    if memchr::memchr(b'\\', query).is_some() {
+        // Whether a backslash escapes depends on standard_conforming_strings, which
+        // the server may see otherwise than sluice's record of it (a role's default,
+        // SET LOCAL, a SET not answered yet): what either reading pins or refuses, does.
+        let other = classify_query(&text, !backslash_escapes, trusted);
+        effects.pin = effects.pin.or(other.pin);
+        effects.refuse = effects.refuse.or(other.refuse);
+    }
     if let Some(refusal) = effects.refuse {
         return Some(Arc::from([SessionCommand::Refuse(refusal)]));
     }

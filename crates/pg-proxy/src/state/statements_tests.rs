@@ -97,3 +97,16 @@ fn server_side_names_carry_a_tag_no_client_can_predict() {
     // Another route (or another sluice) names the same statement otherwise.
     assert_ne!(a.name_of(7), b.name_of(7));
 }
+
+#[test]
+fn a_backslash_is_read_both_ways_and_either_pin_counts() {
+    use crate::sql::trusted::TrustedFunctions;
+    use crate::state::pin::PinReason;
+    // With standard strings (as sluice believes) the SET ROLE is inside the literal;
+    // with backslash escapes (as the server may have it) it is a statement.
+    let sql = br"select 'a\'; set role x; '";
+    let cmds = commands_of(sql, false, &TrustedFunctions::default()).unwrap();
+    assert_eq!(cmds[0], SessionCommand::Pin(PinReason::SetRole));
+    let cmds = commands_of(sql, true, &TrustedFunctions::default()).unwrap();
+    assert_eq!(cmds[0], SessionCommand::Pin(PinReason::SetRole));
+}
