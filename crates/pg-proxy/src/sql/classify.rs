@@ -344,7 +344,15 @@ impl<'a> Statement<'_, 'a> {
                     continue;
                 }
             }
-            if !qualified && self.is_cte_name(i) {
+            // PostgreSQL's own session functions pin wherever they stand, even where
+            // the CTE reading below could take the name for a CTE's.
+            let session_call = match self.token(i) {
+                Some(Token::Word(w)) if !qualified || self.is(i - 2, "pg_catalog") => {
+                    w.eq_ignore_ascii_case("set_config") || session_function(w).is_some()
+                }
+                _ => false,
+            };
+            if !qualified && !session_call && self.is_cte_name(i) {
                 continue;
             }
             let known = match self.token(i) {

@@ -377,6 +377,11 @@ fn review_cases_that_hid_state_or_panicked() {
     ] {
         assert_eq!(pin_of(sql), Some(PinReason::UnknownFunction), "{sql}");
     }
+    // A column definition list read like a CTE's column list hides no session function.
+    assert_eq!(
+        pin_of("select * from json_to_record('{}') as (x int), pg_advisory_lock(1) as (y int)"),
+        Some(PinReason::AdvisoryLock)
+    );
     // N'..' takes backslash escapes as a plain string does.
     let none = TrustedFunctions::default();
     let hidden = r"select N'\'', set_config('role', 'x', false) -- '";
