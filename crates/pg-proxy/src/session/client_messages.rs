@@ -315,12 +315,6 @@ impl Relay {
             });
             return;
         }
-        if self.backslash_escapes() {
-            // The shared statement was read with standard strings; this client's are
-            // not, and what it holds may read otherwise.
-            let own = commands_of(parse.query, true, self.trusted());
-            self.pin_for(own.as_deref());
-        }
         let shared = self.route.statements.intern(parse);
         let name = Bytes::copy_from_slice(parse.name);
         self.view.statements.insert(name.clone(), shared.clone());
