@@ -278,3 +278,69 @@ async fn prefer_without_tls_asks_for_no_rsa_key_unless_allowed() {
         Ok(format!("{DB_USER}@%"))
     );
 }
+
+#[tokio::test]
+async fn idle_sockets_lock_no_app_out() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        extra_mysql: "max_client_conn = 1\nmax_handshakes_per_address = 2".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let open_idle = || std::net::TcpStream::connect(("127.0.0.1", s.rw_port)).unwrap();
+    let mut idle = vec![open_idle(), open_idle()];
+    // The next connection from that address gets "Too many connections" in place of
+    // the greeting. (One that still gets in means an idle socket was refused while
+    // sluice's start-up probe was counted: another takes its place.)
+    let mut refused = None;
+    for _ in 0..100 {
+        match app_login(&s, APP_PASSWORD).await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => {
+                idle.push(open_idle());
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let err = refused.expect("the per-address handshake cap was never reached");
+    assert!(
+        err.contains("1040") && err.contains("from this address"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("#08004"),
+        "no SQLSTATE marker before the greeting: {err}"
+    );
+    // From another address the app gets in, and the idle sockets took no client slot
+    // (max_client_conn = 1).
+    let relay = relay_from("127.0.0.2", s.rw_port).await;
+    let url = s.url(relay, APP_USER, APP_PASSWORD, DATABASE);
+    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&url).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.log()));
+    let answer: Option<i64> = c.query_first("SELECT 40 + 2").await.unwrap();
+    assert_eq!(answer, Some(42));
+    drop(idle);
+}
+
+/// A local port whose connections reach `port` from the address `source` (a loopback
+/// address other than 127.0.0.1 stands for another machine).
+async fn relay_from(source: &'static str, port: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket
+                .bind(std::net::SocketAddr::new(source.parse().unwrap(), 0))
+                .unwrap();
+            let mut outbound = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    local
+}

@@ -218,3 +218,99 @@ fn login_raw(sluice: &Sluice) -> TcpStream {
         }
     }
 }
+
+/// A client authenticated over a connection from `source` (an address of the loopback
+/// network other than 127.0.0.1 stands for another machine).
+async fn connect_from(
+    sluice: &Sluice,
+    source: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(source.parse().unwrap(), 0))
+        .unwrap();
+    let stream = socket
+        .connect(([127, 0, 0, 1], sluice.port).into())
+        .await
+        .unwrap();
+    let config: tokio_postgres::Config = sluice.app_conn_str().parse().unwrap();
+    let (client, conn) = config.connect_raw(stream, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_lock_no_app_out() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            extra_postgres:
+                "max_client_conn = 2\nmax_handshakes = 8\nmax_handshakes_per_address = 3".into(),
+            ..Default::default()
+        },
+    );
+    // Sockets that never say anything, from one address, up to its cap.
+    let mut idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", sluice.port)).unwrap())
+        .collect();
+    // The next one from that address is refused. (A client that still gets in means
+    // one of the sockets was itself refused, while sluice's start-up probe was still
+    // counted: another idle socket takes its place.)
+    let mut refused = None;
+    for _ in 0..100 {
+        match connect_from(&sluice, "127.0.0.1").await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(c) => {
+                drop(c);
+                idle.push(TcpStream::connect(("127.0.0.1", sluice.port)).unwrap());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let err = refused.unwrap_or_else(|| {
+        panic!(
+            "the per-address handshake cap was never reached: {}",
+            sluice.log()
+        )
+    });
+    assert_eq!(sqlstate(&err), "53300", "{err}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("from this address"), "{message}");
+
+    // Another address still gets in, and the idle sockets take no client slot: two
+    // clients fit under max_client_conn = 2.
+    let a = connect_from(&sluice, "127.0.0.2").await.unwrap();
+    let b = connect_from(&sluice, "127.0.0.3").await.unwrap();
+    for c in [&a, &b] {
+        let one: i32 = c.query_one("select 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+    // The limit on authenticated clients still holds.
+    let err = connect_from(&sluice, "127.0.0.4").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "53300", "{err}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("too many clients"), "{message}");
+
+    // Once the idle sockets are gone, their address is welcome again.
+    drop(idle);
+    drop(a);
+    let mut back = None;
+    for _ in 0..100 {
+        if let Ok(c) = connect_from(&sluice, "127.0.0.1").await {
+            back = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = back.expect("127.0.0.1 stayed refused after its idle sockets closed");
+    c.simple_query("select 1").await.unwrap();
+    let log = sluice.log();
+    assert!(
+        log.contains("too many connections from this address"),
+        "{log}"
+    );
+}

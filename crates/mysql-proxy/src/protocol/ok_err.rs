@@ -168,6 +168,18 @@ impl ErrPacket {
         packet::end(out, start);
     }
 
+    /// The form a server sends in place of its greeting (e.g. "Too many
+    /// connections"): no SQLSTATE, since the client has not yet said it speaks
+    /// protocol 4.1 and would print the marker as part of the message.
+    pub fn encode_before_greeting(&self, out: &mut BytesMut) {
+        let start = packet::begin(out, 0);
+        out.put_u8(ERR);
+        out.put_u16_le(self.code);
+        let msg = self.message.as_bytes();
+        out.put_slice(&msg[..msg.len().min(4096)]);
+        packet::end(out, start);
+    }
+
     pub fn sql_state(&self) -> &str {
         std::str::from_utf8(&self.sql_state).unwrap_or("HY000")
     }

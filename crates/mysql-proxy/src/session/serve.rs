@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::frontend::HandshakeRefusal;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -20,12 +21,19 @@ use crate::state::client::ClientState;
 /// Runs one client from accept to close.
 pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, access: Access) {
     let _ = tcp.set_nodelay(true);
-    let (mut slot, admitted) = fe.admit();
+    let handshake_slot = match fe.begin_handshake(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => return refuse_before_greeting(tcp, peer, refusal).await,
+    };
     let connection_id = fe.kills.next_id();
-    let Some(mut authed) = authenticate(&fe, tcp, peer, connection_id).await else {
+    let authed = authenticate(&fe, tcp, peer, connection_id).await;
+    drop(handshake_slot);
+    let Some(mut authed) = authed else {
         return;
     };
     let refuse_seq = authed.seq.wrapping_sub(1);
+    // Counted only now: a client that has not proved who it is takes no one's place.
+    let (mut slot, admitted) = fe.admit();
     if !admitted {
         count_error("too_many_clients");
         let err = ErrPacket::new(1040, "08004", "Too many connections");
@@ -104,6 +112,18 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
     }
     session.finish().await;
     drop(registration);
+}
+
+/// Over the cap on handshakes in progress: the server's "Too many connections" in
+/// place of its greeting, as MySQL sends it when it is full.
+async fn refuse_before_greeting(mut tcp: TcpStream, peer: SocketAddr, refusal: HandshakeRefusal) {
+    count_error(refusal.as_str());
+    tracing::info!(%peer, reason = %refusal, "MySQL connection refused");
+    let mut out = BytesMut::with_capacity(64);
+    ErrPacket::new(1040, "08004", format!("Too many connections: {refusal}"))
+        .encode_before_greeting(&mut out);
+    let _ = tcp.write_all(&out).await;
+    let _ = tcp.shutdown().await;
 }
 
 /// The handshake within the frontend's time limit; `None` (logged and counted) when

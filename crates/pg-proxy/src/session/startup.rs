@@ -28,6 +28,17 @@ use crate::stream::Stream;
 /// Serves one client connection from accept to close.
 pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     let _ = tcp.set_nodelay(true);
+    let handshake_slot = match fe.begin_handshake(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            count_error(refusal.as_str());
+            // Before the startup packet: libpq and the drivers read an ErrorResponse
+            // in place of the answer to SSLRequest or the authentication request.
+            let mut stream = Stream::Plain(tcp);
+            send_refusal(&mut stream, peer, refuse("53300", refusal.to_string())).await;
+            return;
+        }
+    };
     let mut buf = BytesMut::new();
     let started = tokio::time::timeout(fe.auth_timeout, async {
         let (mut stream, params) = match negotiate(&fe, Stream::Plain(tcp), &mut buf, peer).await {
@@ -39,6 +50,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
         Some((Some(stream), result))
     })
     .await;
+    drop(handshake_slot);
     let (mut stream, client) = match started {
         Ok(None) => return,
         Ok(Some((Some(stream), Ok(client)))) => (stream, client),
@@ -242,24 +254,12 @@ async fn handshake(
             "replication connections are not supported by sluice",
         ));
     }
-    let (mut slot, admitted) = fe.admit();
-    if !admitted {
-        count_error("too_many_clients");
-        return Err(refuse("53300", "sorry, too many clients already"));
-    }
     let Some(route) = fe.route(&database) else {
         return Err(refuse(
             "3D000",
             format!("database \"{database}\" does not exist"),
         ));
     };
-    if !slot.join_route(&route) {
-        count_error("too_many_clients");
-        return Err(refuse(
-            "53300",
-            format!("sorry, too many clients already for database \"{database}\""),
-        ));
-    }
     let auth = fe.auth();
     if !auth.databases.admits(&database, &user) {
         // As an access rule would, before any password: the database is bound to
@@ -295,6 +295,19 @@ async fn handshake(
             },
             other => refuse("08P01", other.to_string()),
         });
+    }
+    // Counted only now: a client that has not proved who it is takes no one's place.
+    let (mut slot, admitted) = fe.admit();
+    if !admitted {
+        count_error("too_many_clients");
+        return Err(refuse("53300", "sorry, too many clients already"));
+    }
+    if !slot.join_route(&route) {
+        count_error("too_many_clients");
+        return Err(refuse(
+            "53300",
+            format!("sorry, too many clients already for database \"{database}\""),
+        ));
     }
     Ok(Authenticated {
         route,

@@ -2,10 +2,12 @@
 //! `Frontend` holds one and adds what only it has (cancel keys, KILL ids, RSA key).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::admission::{Admission, ClientSlot, CountsClients};
+use super::handshakes::{HandshakeRefusal, HandshakeSlot, Handshakes};
 use super::sessions::Sessions;
 use crate::shutdown::Shutdown;
 
@@ -19,6 +21,7 @@ pub struct FrontendCore<R, A> {
     auth: RwLock<Arc<A>>,
     tls: RwLock<Option<Arc<rustls::ServerConfig>>>,
     admission: Arc<Admission>,
+    handshakes: Arc<Handshakes>,
     /// The client sessions running now.
     pub sessions: Sessions,
     /// How long a client may take from connecting to being authenticated.
@@ -40,6 +43,7 @@ impl<R: CountsClients, A> FrontendCore<R, A> {
             auth: RwLock::new(Arc::new(auth)),
             tls: RwLock::new(tls),
             admission: Arc::new(Admission::new(max_clients)),
+            handshakes: Arc::new(Handshakes::default()),
             sessions: Sessions::default(),
             auth_timeout,
             shutdown,
@@ -87,8 +91,24 @@ impl<R: CountsClients, A> FrontendCore<R, A> {
         self.admission.count()
     }
 
-    /// Counts a new client; the flag is false when the listener is at its global limit.
+    /// Counts an authenticated client; the flag is false when the listener is at its
+    /// global limit.
     pub fn admit(&self) -> (ClientSlot<R>, bool) {
         self.admission.admit()
+    }
+
+    pub fn set_handshake_limits(&self, max_total: usize, max_per_address: usize) {
+        self.handshakes.set_limits(max_total, max_per_address);
+    }
+
+    /// Handshakes in progress now.
+    pub fn handshake_count(&self) -> usize {
+        self.handshakes.count()
+    }
+
+    /// Counts a connection from `address` that has yet to authenticate, or says
+    /// which cap it would exceed.
+    pub fn begin_handshake(&self, address: IpAddr) -> Result<HandshakeSlot, HandshakeRefusal> {
+        self.handshakes.begin(address)
     }
 }

@@ -27,6 +27,10 @@ pub struct MysqlConfig {
     pub listen_ro: String,
     #[serde(default = "default_max_client_conn")]
     pub max_client_conn: usize,
+    #[serde(default = "default_max_handshakes")]
+    pub max_handshakes: usize,
+    #[serde(default = "default_max_handshakes_per_address")]
+    pub max_handshakes_per_address: usize,
     #[serde(default = "default_auth_timeout")]
     pub auth_timeout: String,
     /// Largest command packet a client may send, in bytes.
@@ -53,6 +57,12 @@ fn default_listen_rw() -> String {
 }
 fn default_listen_ro() -> String {
     "0.0.0.0:6447".into()
+}
+fn default_max_handshakes() -> usize {
+    pool_core::frontend::DEFAULT_MAX_HANDSHAKES
+}
+fn default_max_handshakes_per_address() -> usize {
+    pool_core::frontend::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS
 }
 fn default_max_client_conn() -> usize {
     10_000
@@ -112,6 +122,9 @@ pub struct MysqlSettings {
     pub listen_rw: SocketAddr,
     pub listen_ro: Option<SocketAddr>,
     pub max_client_conn: usize,
+    /// Connections still authenticating, over all and per source address.
+    pub max_handshakes: usize,
+    pub max_handshakes_per_address: usize,
     pub auth_timeout: Duration,
     pub max_packet: usize,
     pub client_write_timeout: Duration,
@@ -160,6 +173,12 @@ pub(super) fn validate(
     if m.max_client_conn == 0 {
         c.add("mysql.max_client_conn", "must be at least 1");
     }
+    if m.max_handshakes == 0 {
+        c.add("mysql.max_handshakes", "must be at least 1");
+    }
+    if m.max_handshakes_per_address == 0 {
+        c.add("mysql.max_handshakes_per_address", "must be at least 1");
+    }
     if m.max_packet_size < 1024 {
         c.add("mysql.max_packet_size", "must be at least 1024 bytes");
     }
@@ -199,6 +218,8 @@ pub(super) fn validate(
         listen_rw,
         listen_ro,
         max_client_conn: m.max_client_conn,
+        max_handshakes: m.max_handshakes,
+        max_handshakes_per_address: m.max_handshakes_per_address,
         auth_timeout,
         max_packet: m.max_packet_size,
         client_write_timeout,

@@ -22,6 +22,10 @@ pub struct PostgresConfig {
     pub listen: String,
     #[serde(default = "default_max_client_conn")]
     pub max_client_conn: usize,
+    #[serde(default = "default_max_handshakes")]
+    pub max_handshakes: usize,
+    #[serde(default = "default_max_handshakes_per_address")]
+    pub max_handshakes_per_address: usize,
     #[serde(default = "default_auth_timeout")]
     pub auth_timeout: String,
     #[serde(default = "default_client_write_timeout")]
@@ -38,6 +42,12 @@ pub struct PostgresConfig {
 
 fn default_pg_listen() -> String {
     "0.0.0.0:6432".into()
+}
+fn default_max_handshakes() -> usize {
+    pool_core::frontend::DEFAULT_MAX_HANDSHAKES
+}
+fn default_max_handshakes_per_address() -> usize {
+    pool_core::frontend::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS
 }
 fn default_max_client_conn() -> usize {
     10_000
@@ -94,6 +104,9 @@ fn default_idle_in_tx() -> String {
 pub struct PgSettings {
     pub listen: SocketAddr,
     pub max_client_conn: usize,
+    /// Connections still authenticating, over all and per source address.
+    pub max_handshakes: usize,
+    pub max_handshakes_per_address: usize,
     pub auth_timeout: Duration,
     /// A client that reads nothing of what sluice sends it for this long is cut off.
     pub client_write_timeout: Duration,
@@ -123,6 +136,12 @@ pub(super) fn validate(
     let listen = c.addr("postgres.listen", &pg.listen);
     if pg.max_client_conn == 0 {
         c.add("postgres.max_client_conn", "must be at least 1");
+    }
+    if pg.max_handshakes == 0 {
+        c.add("postgres.max_handshakes", "must be at least 1");
+    }
+    if pg.max_handshakes_per_address == 0 {
+        c.add("postgres.max_handshakes_per_address", "must be at least 1");
     }
     let auth_timeout = c.duration("postgres.auth_timeout", &pg.auth_timeout);
     let client_write_timeout =
@@ -158,6 +177,8 @@ pub(super) fn validate(
     PgSettings {
         listen,
         max_client_conn: pg.max_client_conn,
+        max_handshakes: pg.max_handshakes,
+        max_handshakes_per_address: pg.max_handshakes_per_address,
         auth_timeout,
         client_write_timeout,
         client,

@@ -54,6 +54,7 @@ impl MysqlSide {
             ctx.shutdown.clone(),
         );
         frontend.client_write_timeout = m.client_write_timeout;
+        frontend.set_handshake_limits(m.max_handshakes, m.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         let listeners = listen(&m, &frontend, ctx.runtimes)?;
         if let Some(key) = m.rsa_key {
@@ -151,6 +152,8 @@ impl Side for MysqlSide {
         self.frontend.set_auth(auth(m));
         self.frontend.set_tls(m.client.tls.clone());
         self.frontend.set_max_clients(m.max_client_conn);
+        self.frontend
+            .set_handshake_limits(m.max_handshakes, m.max_handshakes_per_address);
         self.frontend.set_routes(next.routes.routes());
         *built = next;
         Ok(())

@@ -52,6 +52,7 @@ impl PostgresSide {
             ctx.shutdown,
         );
         frontend.client_write_timeout = pg.client_write_timeout;
+        frontend.set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         let bound = bind_reuseport(pg.listen, ctx.runtimes.len())
             .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
@@ -113,6 +114,8 @@ impl Side for PostgresSide {
         ));
         self.frontend.set_tls(pg.client.tls.clone());
         self.frontend.set_max_clients(pg.max_client_conn);
+        self.frontend
+            .set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
         self.frontend.set_routes(next.routes());
         *routes = next;
         Ok(())
