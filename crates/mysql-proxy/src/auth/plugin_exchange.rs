@@ -25,9 +25,42 @@ pub enum Action {
     Send(Vec<u8>),
     /// Get sluice's RSA key and pass it to [`PluginExchange::with_rsa_key`].
     NeedRsaKey,
+    /// Run the decryption (an RSA private-key operation, some milliseconds: off the
+    /// event loop) and pass its result to [`PluginExchange::decrypted`].
+    Decrypt(Decryption),
     /// The exchange is over.
     Done(Outcome),
 }
+
+/// The client's RSA-encrypted password, with the key and scramble to decrypt it.
+pub struct Decryption {
+    key: Arc<RsaKey>,
+    ciphertext: Vec<u8>,
+    scramble: [u8; SCRAMBLE_LEN],
+}
+
+impl Decryption {
+    /// The password, without its NUL; `None` when the ciphertext does not decrypt.
+    pub fn run(self) -> Option<Zeroizing<Vec<u8>>> {
+        self.key.decrypt_password(&self.ciphertext, &self.scramble)
+    }
+}
+
+impl std::fmt::Debug for Decryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Decryption({} bytes)", self.ciphertext.len())
+    }
+}
+
+impl PartialEq for Decryption {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.key, &other.key)
+            && self.ciphertext == other.ciphertext
+            && self.scramble == other.scramble
+    }
+}
+
+impl Eq for Decryption {}
 
 /// How the exchange ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +89,8 @@ enum State {
     AwaitingKey(Vec<u8>),
     /// The public key was sent: the encrypted password comes next.
     Encrypted(Arc<RsaKey>),
+    /// The encrypted password is being decrypted.
+    Decrypting,
     Over,
 }
 
@@ -137,8 +172,8 @@ impl<'a> PluginExchange<'a> {
                 self.state = State::AwaitingKey(packet.to_vec());
                 Action::NeedRsaKey
             }
-            State::Encrypted(key) => self.decrypt(&key, packet),
-            State::Start | State::AwaitingKey(_) | State::Over => {
+            State::Encrypted(key) => self.decrypt(key, packet.to_vec()),
+            State::Start | State::AwaitingKey(_) | State::Decrypting | State::Over => {
                 self.deny(Some("client packet out of sequence"))
             }
         }
@@ -158,7 +193,23 @@ impl<'a> PluginExchange<'a> {
             self.state = State::Encrypted(key);
             return Action::Send(data);
         }
-        self.decrypt(&key, &reply)
+        self.decrypt(key, reply)
+    }
+
+    /// Takes the result of [`Action::Decrypt`].
+    pub fn decrypted(&mut self, password: Option<Zeroizing<Vec<u8>>>) -> Action {
+        if !matches!(
+            std::mem::replace(&mut self.state, State::Over),
+            State::Decrypting
+        ) {
+            return self.deny(Some("decryption result out of sequence"));
+        }
+        match password {
+            Some(password) => self.done(Outcome::CheckPassword(password)),
+            None => self.deny(Some(
+                "caching_sha2_password full authentication without TLS: the answer is not encrypted with sluice's RSA key",
+            )),
+        }
     }
 
     fn switch_to(&mut self, plugin: &'static str) -> Action {
@@ -191,13 +242,13 @@ impl<'a> PluginExchange<'a> {
         Action::Send(vec![0x01, caching_sha2::PERFORM_FULL_AUTH])
     }
 
-    fn decrypt(&mut self, key: &RsaKey, ciphertext: &[u8]) -> Action {
-        match key.decrypt_password(ciphertext, &self.scramble) {
-            Some(password) => self.done(Outcome::CheckPassword(password)),
-            None => self.deny(Some(
-                "caching_sha2_password full authentication without TLS: the answer is not encrypted with sluice's RSA key",
-            )),
-        }
+    fn decrypt(&mut self, key: Arc<RsaKey>, ciphertext: Vec<u8>) -> Action {
+        self.state = State::Decrypting;
+        Action::Decrypt(Decryption {
+            key,
+            ciphertext,
+            scramble: self.scramble,
+        })
     }
 
     fn check_password(&mut self, password: &[u8]) -> Action {

@@ -160,22 +160,38 @@ fn full_authentication_without_tls_goes_through_the_rsa_key() {
     let mut pem = vec![0x01];
     pem.extend_from_slice(key.public_pem().as_bytes());
     assert_eq!(x.with_rsa_key(key.clone()), Action::Send(pem));
-    assert_eq!(x.receive(&encrypted), check(PASSWORD));
+    let action = x.receive(&encrypted);
+    assert_eq!(x.decrypted(decrypt(action)), check(PASSWORD));
 
     // A client that has the key sends the encrypted password at once.
     let mut x = PluginExchange::new(SCRAMBLE, false, true, None, None);
     x.start(Some(CACHING_SHA2), b"x");
     assert_eq!(x.receive(&encrypted), Action::NeedRsaKey);
-    assert_eq!(x.with_rsa_key(key.clone()), check(PASSWORD));
+    let action = x.with_rsa_key(key.clone());
+    assert_eq!(x.decrypted(decrypt(action)), check(PASSWORD));
 
     // Anything else does not decrypt.
     let mut x = PluginExchange::new(SCRAMBLE, false, true, None, None);
     x.start(Some(CACHING_SHA2), b"x");
     assert_eq!(x.receive(b"s3cret\0"), Action::NeedRsaKey);
+    let action = x.with_rsa_key(key);
     assert!(matches!(
-        x.with_rsa_key(key),
+        x.decrypted(decrypt(action)),
         Action::Done(Outcome::Denied { why: Some(_) })
     ));
+    // A result nobody asked for is refused.
+    assert!(matches!(
+        x.decrypted(None),
+        Action::Done(Outcome::Denied { why: Some(_) })
+    ));
+}
+
+/// Runs the decryption an action asks for, as the session does off the event loop.
+fn decrypt(action: Action) -> Option<Zeroizing<Vec<u8>>> {
+    match action {
+        Action::Decrypt(d) => d.run(),
+        other => panic!("expected a decryption, got {other:?}"),
+    }
 }
 
 #[test]

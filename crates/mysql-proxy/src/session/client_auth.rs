@@ -217,7 +217,7 @@ async fn exchange(
     buf: &mut BytesMut,
     seq: &mut u8,
     fe: &Frontend,
-    auth: &AuthConfig,
+    auth: &Arc<AuthConfig>,
     scramble: &[u8; SCRAMBLE_LEN],
     resp: &HandshakeResponse,
 ) -> Result<bool, HandshakeError> {
@@ -239,6 +239,13 @@ async fn exchange(
                 machine.receive(&answer)
             }
             Action::NeedRsaKey => machine.with_rsa_key(fe.rsa_key().await),
+            Action::Decrypt(decryption) => {
+                // Milliseconds of CPU: on a blocking thread, not the event loop.
+                let password = tokio::task::spawn_blocking(move || decryption.run())
+                    .await
+                    .map_err(|e| HandshakeError::Io(std::io::Error::other(e)))?;
+                machine.decrypted(password)
+            }
             Action::Done(Outcome::Accepted { fast_auth_notice }) => {
                 if fast_auth_notice {
                     send(stream, seq, &[0x01, caching_sha2::FAST_AUTH_SUCCESS]).await?;
@@ -246,7 +253,12 @@ async fn exchange(
                 return Ok(true);
             }
             Action::Done(Outcome::CheckPassword(password)) => {
-                return Ok(auth.check_clear(&resp.username, &password))
+                // A SCRAM verifier's check is an iterated hash: off the event loop too.
+                let auth = auth.clone();
+                let user = resp.username.clone();
+                return tokio::task::spawn_blocking(move || auth.check_clear(&user, &password))
+                    .await
+                    .map_err(|e| HandshakeError::Io(std::io::Error::other(e)));
             }
             Action::Done(Outcome::Denied { why }) => {
                 if let Some(why) = why {

@@ -84,12 +84,18 @@ pub async fn authenticate(
                 scram = Some(s);
             }
             auth::SASL_CONTINUE => {
-                let s = scram
-                    .as_mut()
+                let mut s = scram
+                    .take()
                     .ok_or_else(|| ServerError::Protocol("SASL continue before start".into()))?;
-                s.update(data)
+                // The server's salt and iterations come now, and with them the
+                // iterated hash of the password (milliseconds): off the event loop.
+                let data = data.to_vec();
+                let s = tokio::task::spawn_blocking(move || s.update(&data).map(|()| s))
+                    .await
+                    .map_err(|e| ServerError::Scram(e.to_string()))?
                     .map_err(|e| ServerError::Scram(e.to_string()))?;
                 frontend::write_sasl_response(&mut out, s.message());
+                scram = Some(s);
             }
             auth::SASL_FINAL => {
                 let mut s = scram
