@@ -70,6 +70,8 @@ pub struct RouteSettings {
     pub max_clients: Option<usize>,
     /// Whether LOAD DATA LOCAL INFILE may pass.
     pub local_infile: bool,
+    /// A client idle inside a transaction this long is disconnected.
+    pub idle_in_transaction_timeout: Option<Duration>,
 }
 
 pub struct Route {

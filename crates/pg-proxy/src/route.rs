@@ -136,7 +136,12 @@ pub struct RouteSettings {
     pub idle_in_transaction_timeout: Option<Duration>,
     /// Functions besides PostgreSQL's own whose calls do not pin a client.
     pub trusted_functions: TrustedFunctions,
+    /// Named prepared statements one transaction-mode client may hold at once.
+    pub max_prepared_statements: usize,
 }
+
+/// `max_prepared_statements` unless configured.
+pub const DEFAULT_MAX_PREPARED_STATEMENTS: usize = 10_000;
 
 pub struct Route {
     pub name: String,

@@ -287,6 +287,39 @@ async fn transactions_keep_their_connection_and_abandoned_ones_roll_back() {
     assert_eq!(n, 1);
 }
 
+/// A client idle inside a transaction past `idle_in_transaction_timeout` loses its
+/// session, its transaction is rolled back, and the pool's only connection serves others.
+#[tokio::test]
+async fn a_client_idle_in_a_transaction_is_disconnected() {
+    let m = start_mariadb();
+    let s = MySluice::start(Options {
+        pool_size: 1,
+        extra_database: "idle_in_transaction_timeout = \"500ms\"".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    a.query_drop("CREATE TABLE idle_t (id INT PRIMARY KEY) ENGINE=InnoDB")
+        .await
+        .unwrap();
+    // Idle outside a transaction: no timeout.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    a.query_drop("START TRANSACTION").await.unwrap();
+    a.query_drop("INSERT INTO idle_t VALUES (1)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let err = a.query_drop("COMMIT").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("4031"), "the client was told why: {text}");
+    let mut b = s.connect().await;
+    let n: i64 = b
+        .query_first("SELECT COUNT(*) FROM idle_t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "the idle client's transaction was committed");
+    let log = s.log();
+    assert!(log.contains("idle in a transaction"), "{log}");
+}
+
 /// A deadlock rolls the victim's transaction back on the server: its connection goes
 /// back to the pool at once, though the ERR packet carries no status saying so.
 #[tokio::test]

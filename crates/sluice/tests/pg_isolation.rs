@@ -304,3 +304,42 @@ async fn other_clients_statements_are_neither_shown_nor_run() {
     // The other client's statement still works.
     assert_eq!(other.query(&secret, &[&1i32]).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holds_at_most_max_prepared_statements() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            extra_database: "max_prepared_statements = 3".into(),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    let mut held = Vec::new();
+    for i in 0..3 {
+        held.push(c.prepare(&format!("select {i}")).await.unwrap());
+    }
+    let err = c.prepare("select 3").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "53400", "{err:?}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(message.contains("max_prepared_statements"), "{message}");
+    // As in PostgreSQL, a bad query is reported as such first.
+    let err = c.prepare("selec 3").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42601", "{err:?}");
+    // The statements held still work, the session goes on, and closing one makes room.
+    let row = c.query_one(&held[2], &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
+    // A row holds its statement: both go, and the statement is closed.
+    drop(row);
+    held.pop();
+    // The Close goes out with the next request.
+    assert_eq!(answer(&c, "select 1").await, "1");
+    let s = c.prepare("select 3").await.unwrap();
+    assert_eq!(c.query_one(&s, &[]).await.unwrap().get::<_, i32>(0), 3);
+    // Another client has its own count.
+    let other = sluice.connect().await;
+    for i in 0..3 {
+        other.prepare(&format!("select {i} + 10")).await.unwrap();
+    }
+}

@@ -10,6 +10,14 @@ use crate::io::{read_split_payload, ReadError};
 use crate::metrics::count_error;
 use crate::protocol::ok_err::ErrPacket;
 
+/// Sleeps for `d`, or forever without one.
+async fn sleep_or_never(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Session {
     pub(super) async fn run(&mut self) -> Result<(), SessionEnd> {
         // Made once for the whole session: they are watched while every command is read.
@@ -22,11 +30,17 @@ impl Session {
         tokio::pin!(drained, closed, killed);
         loop {
             let idle = self.server.is_none() || !self.state.in_transaction;
+            let idle_timeout = self
+                .route
+                .settings
+                .idle_in_transaction_timeout
+                .filter(|_| !idle);
             let read = tokio::select! {
                 r = read_split_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
                 _ = &mut killed => return Ok(()),
                 _ = &mut drained, if idle => return Ok(()),
                 _ = &mut closed => return Ok(()),
+                _ = sleep_or_never(idle_timeout) => return self.idle_in_transaction_too_long().await,
             };
             let Some(payload) = self.command_packet(read).await? else {
                 return Ok(());
@@ -35,6 +49,25 @@ impl Session {
                 return Ok(());
             }
         }
+    }
+
+    /// Over `idle_in_transaction_timeout`: the client is told why (read as the answer
+    /// to its next command, with MySQL's code for a disconnection for inactivity), and
+    /// the session ends;
+    /// its transaction is rolled back before the server connection serves anyone else.
+    async fn idle_in_transaction_too_long(&mut self) -> Result<(), SessionEnd> {
+        count_error("idle_in_transaction_timeout");
+        tracing::info!(peer = %self.peer, user = %self.user, route = %self.route.name,
+            "MySQL client idle in a transaction for longer than idle_in_transaction_timeout; disconnected");
+        let err = ErrPacket::new(
+            4031,
+            "HY000",
+            "The client was disconnected by sluice because it was idle inside a transaction \
+             for longer than idle_in_transaction_timeout",
+        );
+        // Sequence 1: drivers read it as the answer to their next command, and show it.
+        let _ = self.send_err(1, err).await;
+        Ok(())
     }
 
     /// The payload of a well-framed command; `None` when the client closed the

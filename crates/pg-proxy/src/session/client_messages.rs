@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::attached::Attached;
 use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
-use super::pipeline::Expect;
+use super::pipeline::{Expect, ParseFailure};
 use super::portals::Bound;
 use super::relay::{Flow, Relay};
 use super::view_change::ViewChange;
@@ -305,14 +305,25 @@ impl Relay {
             });
             return;
         }
-        if let Some(existing) = self.view.statements.get(parse.name).cloned() {
-            // A name in use: the server fails it as PostgreSQL would, checking the
-            // query first, under the name of the statement it holds.
-            self.ensure_prepared(server, &existing);
-            parse.encode_named(&mut self.server_out, &existing.name);
-            self.pipeline.push(Expect::DuplicateParse {
-                name: Bytes::copy_from_slice(parse.name),
-            });
+        let failure = if self.view.statements.get(parse.name).is_some() {
+            Some(ParseFailure::NameInUse(Bytes::copy_from_slice(parse.name)))
+        } else {
+            let limit = self.route.settings.max_prepared_statements;
+            (self.view.statements.len() >= limit).then_some(ParseFailure::TooManyStatements(limit))
+        };
+        if let Some(failure) = failure {
+            // The server fails it as PostgreSQL would, checking the query first, under
+            // the name of a statement of the client's that it holds.
+            let held = self
+                .view
+                .statements
+                .get(parse.name)
+                .or_else(|| self.view.statements.any())
+                .cloned()
+                .expect("a client at its statement limit holds statements");
+            self.ensure_prepared(server, &held);
+            parse.encode_named(&mut self.server_out, &held.name);
+            self.pipeline.push(Expect::FailingParse { failure });
             return;
         }
         let shared = self.route.statements.intern(parse);

@@ -42,12 +42,12 @@ pub enum Expect {
     InjectedParse {
         statement: u64,
     },
-    /// A client's Parse of a name it already uses, sent to the server under the name of
-    /// a statement the server holds so that the server fails it: with the client's
-    /// query's own error if the query is bad, else with "already exists", which is shown
-    /// with the client's name (as PostgreSQL checks the name after the query).
-    DuplicateParse {
-        name: Bytes,
+    /// A client's Parse that must fail, sent to the server under the name of a
+    /// statement the server holds so that the server fails it: with the client's
+    /// query's own error if the query is bad, else with "already exists", which is
+    /// shown as `failure` says (PostgreSQL too checks the query first).
+    FailingParse {
+        failure: ParseFailure,
     },
     /// BindComplete; `statement` is the shared statement bound, whose plan PostgreSQL
     /// revalidates at Bind.
@@ -95,6 +95,37 @@ pub enum Expect {
     /// Where the client ended a COPY (CopyDone or CopyFail); no reply. Marks which Syncs
     /// the server ignores because they arrived during copy-in.
     CopyEnd,
+}
+
+/// Why a client's Parse fails once its query has passed the server's checks.
+#[derive(Debug)]
+pub enum ParseFailure {
+    /// The client already has a statement of this name.
+    NameInUse(Bytes),
+    /// The client holds `max_prepared_statements` statements already.
+    TooManyStatements(usize),
+}
+
+impl ParseFailure {
+    /// The error the client is shown: SQLSTATE and message.
+    pub fn error(&self) -> (&'static str, String) {
+        match self {
+            ParseFailure::NameInUse(name) => (
+                "42P05",
+                format!(
+                    "prepared statement \"{}\" already exists",
+                    String::from_utf8_lossy(name)
+                ),
+            ),
+            ParseFailure::TooManyStatements(limit) => (
+                "53400",
+                format!(
+                    "too many prepared statements: this connection holds {limit}, the \
+                     database's max_prepared_statements; deallocate some first"
+                ),
+            ),
+        }
+    }
 }
 
 impl Expect {

@@ -275,18 +275,11 @@ impl Relay {
                 let id = *id;
                 server.conn.statements.invalidate(id);
             }
-            Some(Expect::DuplicateParse { name }) if fields.code == "42P05" => {
-                // The server named the statement it holds; the client named its own.
-                let message = format!(
-                    "prepared statement \"{}\" already exists",
-                    String::from_utf8_lossy(name)
-                );
-                backend::error_response(
-                    &mut self.client.output,
-                    Severity::Error,
-                    "42P05",
-                    &message,
-                );
+            Some(Expect::FailingParse { failure }) if fields.code == "42P05" => {
+                // The server named the statement it holds; the client is told why its
+                // own Parse failed.
+                let (code, message) = failure.error();
+                backend::error_response(&mut self.client.output, Severity::Error, code, &message);
                 forward = false;
             }
             _ => {}

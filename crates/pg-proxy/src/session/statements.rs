@@ -27,6 +27,15 @@ impl ClientStatements {
         self.by_name.remove(name)
     }
 
+    /// Some statement of the client's, when it has one.
+    pub fn any(&self) -> Option<&Arc<SharedStatement>> {
+        self.by_name.values().next()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
     pub fn clear(&mut self) {
         self.by_name.clear();
     }

@@ -10,7 +10,7 @@
 //! name. Clients still holding the old one keep it, with PostgreSQL's own answer to a
 //! changed result ("cached plan must not change result type").
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -48,6 +48,10 @@ pub struct StatementRegistry {
     /// The route's trusted functions, for the statements' classification.
     trusted: TrustedFunctions,
     next_id: AtomicU64,
+    /// The size at which unused entries are pruned next: doubled when a pruning frees
+    /// little, so that a table full of statements clients still hold is not scanned
+    /// at every new Parse.
+    prune_at: AtomicUsize,
     /// Bumped by DDL: statements of older generations are not handed to new Parses.
     generation: AtomicU64,
 }
@@ -65,6 +69,7 @@ impl StatementRegistry {
             name_tag: rand::random(),
             trusted,
             next_id: AtomicU64::new(0),
+            prune_at: AtomicUsize::new(REGISTRY_SOFT_LIMIT),
             generation: AtomicU64::new(0),
         }
     }
@@ -87,9 +92,11 @@ impl StatementRegistry {
                 return s.clone();
             }
         }
-        if self.by_key.len() >= REGISTRY_SOFT_LIMIT {
+        if self.by_key.len() >= self.prune_at.load(Ordering::Relaxed) {
             // Outside any entry guard: pruning locks every shard.
             self.by_key.retain(|_, s| Arc::strong_count(s) > 1);
+            let next = (self.by_key.len() * 2).max(REGISTRY_SOFT_LIMIT);
+            self.prune_at.store(next, Ordering::Relaxed);
         }
         // The entry holds its shard locked, so one Parse text gets one id.
         match self.by_key.entry(key) {

@@ -50,6 +50,19 @@ fn unused_statements_are_pruned_past_the_soft_limit() {
 }
 
 #[test]
+fn statements_clients_hold_are_not_rescanned_at_every_parse() {
+    let r = StatementRegistry::default();
+    let held: Vec<_> = (0..REGISTRY_SOFT_LIMIT)
+        .map(|i| intern(&r, b"h", format!("select {i}").as_bytes(), NO_TYPES))
+        .collect();
+    intern(&r, b"n", b"select 'one more'", NO_TYPES);
+    // Nothing could go: the next pruning waits until the table has doubled.
+    assert_eq!(r.len(), REGISTRY_SOFT_LIMIT + 1);
+    assert_eq!(r.prune_at.load(Ordering::Relaxed), 2 * REGISTRY_SOFT_LIMIT);
+    drop(held);
+}
+
+#[test]
 fn ddl_gives_later_parses_a_new_statement() {
     let r = StatementRegistry::default();
     let before = intern(&r, b"a", b"select * from t", NO_TYPES);

@@ -98,6 +98,11 @@ pub(super) fn default_server_idle_timeout() -> String {
 pub(super) fn default_statement_cache() -> usize {
     500
 }
+/// A client idle inside a transaction holds a server connection no one else can use:
+/// after this long it is disconnected. Long enough for any interactive pause.
+pub(super) fn default_idle_in_transaction_timeout() -> String {
+    "10m".into()
+}
 
 /// A validated database: what a route is built from.
 #[derive(Debug, Clone)]

@@ -107,7 +107,10 @@ database_config! {
     /// A `[mysql.databases.NAME]` block.
     pub struct MysqlDatabaseConfig {
         head {}
-        middle {}
+        middle {
+            #[serde(default = "crate::config::database::default_idle_in_transaction_timeout")]
+            pub idle_in_transaction_timeout: String,
+        }
         tail {
             /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
             #[serde(default)]
@@ -161,6 +164,7 @@ pub struct MysqlRouteSettings {
     pub max_clients: Option<usize>,
     pub statement_cache: usize,
     pub local_infile: bool,
+    pub idle_in_transaction_timeout: Option<Duration>,
 }
 
 pub(super) fn validate(
@@ -293,14 +297,21 @@ fn database(
         fields,
         cluster_known,
         vault,
-        |_, _, pooling| MysqlRouteSettings {
-            mode: match pooling {
-                Pooling::Session => PoolMode::Session,
-                Pooling::Transaction => PoolMode::Transaction,
-            },
-            max_clients: db.max_client_conn,
-            statement_cache: db.prepared_statement_cache,
-            local_infile: db.local_infile,
+        |c, loc, pooling| {
+            let idle_tx = c.duration(
+                &format!("{loc}.idle_in_transaction_timeout"),
+                &db.idle_in_transaction_timeout,
+            );
+            MysqlRouteSettings {
+                mode: match pooling {
+                    Pooling::Session => PoolMode::Session,
+                    Pooling::Transaction => PoolMode::Transaction,
+                },
+                max_clients: db.max_client_conn,
+                statement_cache: db.prepared_statement_cache,
+                local_infile: db.local_infile,
+                idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
+            }
         },
     )
 }

@@ -86,17 +86,19 @@ database_config! {
             pub server_database: Option<String>,
         }
         middle {
-            #[serde(default = "default_idle_in_tx")]
+            #[serde(default = "crate::config::database::default_idle_in_transaction_timeout")]
             pub idle_in_transaction_timeout: String,
             #[serde(default)]
             pub trusted_functions: Vec<String>,
+            #[serde(default = "default_max_prepared_statements")]
+            pub max_prepared_statements: usize,
         }
         tail {}
     }
 }
 
-fn default_idle_in_tx() -> String {
-    "0".into()
+fn default_max_prepared_statements() -> usize {
+    pg_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS
 }
 
 /// The validated `[postgres]` section.
@@ -126,6 +128,7 @@ pub struct PgRouteSettings {
     pub idle_in_transaction_timeout: Option<Duration>,
     pub statement_cache: usize,
     pub trusted_functions: TrustedFunctions,
+    pub max_prepared_statements: usize,
 }
 
 pub(super) fn validate(
@@ -250,8 +253,15 @@ fn database(
                     c.add(format!("{loc}.trusted_functions"), e);
                     TrustedFunctions::default()
                 });
+            if db.max_prepared_statements == 0 {
+                c.add(
+                    format!("{loc}.max_prepared_statements"),
+                    "must be at least 1",
+                );
+            }
             PgRouteSettings {
                 trusted_functions,
+                max_prepared_statements: db.max_prepared_statements,
                 server_database: db
                     .server_database
                     .clone()

@@ -154,6 +154,7 @@ fn new_route(
             mode: db.route.mode,
             max_clients: db.route.max_clients,
             local_infile: db.route.local_infile,
+            idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
         },
         cluster,
         options,

@@ -230,6 +230,7 @@ fn new_route(
             max_clients: db.route.max_clients,
             idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
             trusted_functions: db.route.trusted_functions.clone(),
+            max_prepared_statements: db.route.max_prepared_statements,
         },
         PgConnector::new(cluster, options),
         credentials,
