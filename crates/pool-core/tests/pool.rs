@@ -740,3 +740,18 @@ fn sharded_pool_splits_small_pools_into_fewer_shards() {
     let pool = ShardedPool::new(FakeManager(Arc::default()), config(3), 8);
     assert_eq!(pool.shards().len(), 3);
 }
+
+#[tokio::test]
+async fn a_connection_held_by_a_panicking_task_is_closed_not_reused() {
+    let (pool, counters) = pool(config(1));
+    let held = pool.clone();
+    let task = tokio::spawn(async move {
+        let _conn = held.get().await.unwrap();
+        panic!("a session failed mid-use");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert_eq!(counters.live(), 0, "the connection was kept");
+    // The slot is free again: the next checkout opens a new connection.
+    let conn = pool.get().await.unwrap();
+    assert_eq!(conn.id, 2);
+}

@@ -131,8 +131,22 @@ impl<'a> Statement<'_, 'a> {
         } else if is("create") {
             self.find_temporary(effects);
             // A definition runs none of the calls in it, except the query of a
-            // CREATE TABLE/MATERIALIZED VIEW ... AS.
+            // CREATE TABLE/MATERIALIZED VIEW ... AS, a partition's bounds, and an
+            // index's expressions and predicate (run on every row as it is built).
             if let Some(at) = self.query_after_as() {
+                self.scan_calls(at, effects);
+            }
+            let index = self.is(1, "index") || (self.is(1, "unique") && self.is(2, "index"));
+            if index {
+                // From the key list on: `ON table [USING method] (` reads as calls.
+                let on = (1..self.tokens.len()).find(|&i| self.is(i, "on"));
+                let keys = on.and_then(|on| {
+                    (on..self.tokens.len()).find(|&i| self.token(i) == Some(Token::Punct(b'(')))
+                });
+                self.scan_calls(keys.unwrap_or(1), effects);
+            } else if let Some(at) =
+                (1..self.tokens.len()).find(|&i| self.is(i - 1, "for") && self.is(i, "values"))
+            {
                 self.scan_calls(at, effects);
             }
         } else {
@@ -221,6 +235,10 @@ impl<'a> Statement<'_, 'a> {
         if value.is_empty() {
             return effects.pin(PinReason::Unreadable);
         }
+        if name == "search_path" && self.names_temp_schema(value_at) {
+            // Tables created without a schema would then be temporary ones.
+            return effects.pin(PinReason::TemporaryObject);
+        }
         let to_default = self.tokens.len() == value_at + 1
             && (self.is(value_at, "default") || (name == "timezone" && self.is(value_at, "local")));
         effects.commands.push(if to_default {
@@ -304,7 +322,7 @@ impl<'a> Statement<'_, 'a> {
                     .iter()
                     .any(|kw| self.is(i - 1, kw));
             let temp_schema =
-                self.is(i, "pg_temp") && self.token(i + 1) == Some(Token::Punct(b'.'));
+                is_temp_schema(self.token(i)) && self.token(i + 1) == Some(Token::Punct(b'.'));
             temp_word || temp_schema
         });
         let dropped_at_commit =
@@ -312,6 +330,17 @@ impl<'a> Statement<'_, 'a> {
         if temporary && !dropped_at_commit {
             effects.pin(PinReason::TemporaryObject);
         }
+    }
+
+    /// Whether a `search_path` value from token `from` on names the temporary schema,
+    /// as a word, a quoted name, or inside a string (`'pg_temp, public'`).
+    fn names_temp_schema(&self, from: usize) -> bool {
+        (from..self.tokens.len()).any(|i| match self.token(i) {
+            Some(Token::Literal(l)) => l
+                .split(|c: char| c == ',' || c == '\'' || c == '"' || c.is_whitespace())
+                .any(|part| is_temp_schema_name(part, true)),
+            t => is_temp_schema(t),
+        })
     }
 
     /// The token after a `CREATE ... AS` that starts the query it runs, if any.
@@ -387,70 +416,6 @@ impl<'a> Statement<'_, 'a> {
         }
     }
 
-    /// Whether the `name (` at `i` names a common table expression with its column list
-    /// (`WITH name (a, b) AS (...)`, or after an earlier one's closing parenthesis).
-    fn is_cte_name(&self, i: usize) -> bool {
-        // Bounds the parenthesis matching on huge statements (it would be quadratic):
-        // past this, a CTE name with a column list reads as a call, which can only pin.
-        if self.tokens.len() > MAX_TOKENS_FOR_CTE_NAMES {
-            return false;
-        }
-        let Some(close) = self.matching_close(i + 1) else {
-            return false;
-        };
-        let body_follows = self.is(close + 1, "as")
-            && (self.token(close + 2) == Some(Token::Punct(b'('))
-                || self.is(close + 2, "materialized")
-                || self.is(close + 2, "not"));
-        if !body_follows || i == 0 {
-            return false;
-        }
-        if self.is(i - 1, "with") || self.is(i - 1, "recursive") {
-            return true;
-        }
-        // `..., name (`: the token before the comma ends an earlier body, `AS (...)`.
-        i >= 2
-            && self.token(i - 1) == Some(Token::Punct(b','))
-            && self.token(i - 2) == Some(Token::Punct(b')'))
-            && self.matching_open(i - 2).is_some_and(|open| {
-                open > 0 && (self.is(open - 1, "as") || self.is(open - 1, "materialized"))
-            })
-    }
-
-    fn matching_close(&self, open: usize) -> Option<usize> {
-        let mut depth = 0usize;
-        for i in open..self.tokens.len() {
-            match self.token(i) {
-                Some(Token::Punct(b'(')) => depth += 1,
-                Some(Token::Punct(b')')) => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
-    fn matching_open(&self, close: usize) -> Option<usize> {
-        let mut depth = 0usize;
-        for i in (0..=close).rev() {
-            match self.token(i) {
-                Some(Token::Punct(b')')) => depth += 1,
-                Some(Token::Punct(b'(')) => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
-
     /// Whether the `set_config(name, value, is_local)` at `at` has a literal true
     /// `is_local`, which lasts until the end of the transaction.
     fn set_config_is_local(&self, at: usize) -> bool {
@@ -479,6 +444,35 @@ impl<'a> Statement<'_, 'a> {
         false
     }
 }
+
+/// `pg_temp`, or a backend's own `pg_temp_N`: the session's temporary schema.
+fn is_temp_schema(t: Option<Token<'_>>) -> bool {
+    match t {
+        Some(Token::Word(w)) => is_temp_schema_name(w, true),
+        Some(Token::QuotedIdent(q)) => is_temp_schema_name(q, false),
+        _ => false,
+    }
+}
+
+fn is_temp_schema_name(name: &str, any_case: bool) -> bool {
+    let b = name.as_bytes();
+    let prefix = b.get(..7).is_some_and(|p| {
+        if any_case {
+            p.eq_ignore_ascii_case(b"pg_temp")
+        } else {
+            p == b"pg_temp"
+        }
+    });
+    prefix
+        && match &b[7..] {
+            [] => true,
+            [b'_', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
+#[path = "classify_cte.rs"]
+mod cte;
 
 #[cfg(test)]
 #[path = "classify_tests.rs"]

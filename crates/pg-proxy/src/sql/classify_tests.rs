@@ -177,7 +177,13 @@ fn temporary_objects_pin_unless_dropped_at_commit() {
         "create or replace temp view v as select 1",
         "select * into temp t from x",
         "create table pg_temp.t (a int)",
+        "create table \"pg_temp\".t (a int)",
+        "create table PG_TEMP_3.t (a int)",
         "CREATE TEMP TABLE t (a int) ON COMMIT DELETE ROWS",
+        "set search_path = pg_temp, public",
+        "set search_path to \"pg_temp\"",
+        "SET search_path TO 'pg_temp, public'",
+        "set schema 'pg_temp'",
     ] {
         assert_eq!(pin_of(sql), Some(PinReason::TemporaryObject), "{sql}");
     }
@@ -185,8 +191,17 @@ fn temporary_objects_pin_unless_dropped_at_commit() {
         "create temp table t (a int) on commit drop",
         "select temp from readings",
         "create table temps (temp int)",
+        "create table pg_temporal.t (a int)",
+        "create table \"PG_TEMP\".t (a int)",
+        "select * from pg_temp_x.t",
     ] {
         assert_eq!(pin_of(sql), None, "{sql}");
+    }
+    // An ordinary search_path is movable.
+    for sql in ["set search_path = app, public", "set search_path to 'app'"] {
+        let effects = classify_query(sql, false, &TrustedFunctions::default());
+        assert_eq!(effects.pin, None, "{sql}");
+        assert_eq!(effects.commands.len(), 1, "{sql}");
     }
 }
 
@@ -250,6 +265,15 @@ fn functions_it_does_not_know_pin() {
         "select * from t join lateral my_srf(t.id) on true",
         "explain analyze select my_func()",
         "create table t as select my_func()",
+        // Run as the statement runs: an index's expressions and predicate, a
+        // partition's bounds.
+        "create index on t (my_func(a))",
+        "create unique index i on t (a) where my_pred(a)",
+        "create table p1 partition of p for values in (my_func())",
+        "create table p2 partition of p for values from (my_lo()) to (10)",
+        // A column definition list after a call is no CTE: the second call is one too.
+        "select * from a() as x (n int), my_func() as (b int)",
+        "select * from generate_series(1, 2) as (n int), my_func() as (b int)",
     ] {
         assert_eq!(pin_of(sql), Some(PinReason::UnknownFunction), "{sql}");
     }
@@ -271,6 +295,7 @@ fn ordinary_queries_pin_nothing() {
         "select count(*) filter (where a) over (partition by b order by c) from t",
         "create table t (id uuid default my_uuid(), n varchar(10), check (n <> ''))",
         "create index on t (lower(name))",
+        "create index concurrently if not exists i on only t using btree (lower(a), (b + 1)) include (c)",
         "create function f(a int) returns int language sql as $$ select set_config('a.b', 'c', false)::int $$",
         "drop function if exists f(int)",
         "alter table t add constraint c foreign key (a) references u (id)",

@@ -73,7 +73,13 @@ impl<M: Manager> DerefMut for PooledConnection<M> {
 impl<M: Manager> Drop for PooledConnection<M> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.shared.give_back(conn);
+            if std::thread::panicking() {
+                // The session panicked mid-use: nothing vouches for the connection's
+                // state (a transaction, half a reply), so no other client gets it.
+                self.shared.discard(conn);
+            } else {
+                self.shared.give_back(conn);
+            }
         }
     }
 }
