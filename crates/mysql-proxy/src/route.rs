@@ -70,7 +70,12 @@ pub struct RouteSettings {
     pub max_clients: Option<usize>,
     /// Whether LOAD DATA LOCAL INFILE may pass.
     pub local_infile: bool,
+    /// Prepared statements one client may hold open; the next prepare gets error 1461.
+    pub max_prepared_statements: usize,
 }
+
+/// MySQL's own default of `max_prepared_stmt_count`.
+pub const DEFAULT_MAX_PREPARED_STATEMENTS: usize = 16382;
 
 pub struct Route {
     pub name: String,

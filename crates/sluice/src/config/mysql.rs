@@ -83,6 +83,10 @@ pub struct MysqlClusterConfig {
     pub allow_plaintext_password: bool,
 }
 
+fn default_max_prepared_statements() -> usize {
+    mysql_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS
+}
+
 fn default_tls_mode() -> String {
     "prefer".into()
 }
@@ -102,6 +106,10 @@ database_config! {
             /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
             #[serde(default)]
             pub local_infile: bool,
+            /// Prepared statements one client may hold open (MySQL's
+            /// `max_prepared_stmt_count` default).
+            #[serde(default = "default_max_prepared_statements")]
+            pub max_prepared_statements: usize,
         }
     }
 }
@@ -148,6 +156,7 @@ pub struct MysqlRouteSettings {
     pub max_clients: Option<usize>,
     pub statement_cache: usize,
     pub local_infile: bool,
+    pub max_prepared_statements: usize,
 }
 
 pub(super) fn validate(
@@ -272,7 +281,7 @@ fn database(
         fields,
         cluster_known,
         vault,
-        |_, _, pooling| MysqlRouteSettings {
+        |c, loc, pooling| MysqlRouteSettings {
             mode: match pooling {
                 Pooling::Session => PoolMode::Session,
                 Pooling::Transaction => PoolMode::Transaction,
@@ -280,6 +289,15 @@ fn database(
             max_clients: db.max_client_conn,
             statement_cache: db.prepared_statement_cache,
             local_infile: db.local_infile,
+            max_prepared_statements: {
+                if db.max_prepared_statements == 0 {
+                    c.add(
+                        format!("{loc}.max_prepared_statements"),
+                        "must be at least 1",
+                    );
+                }
+                db.max_prepared_statements
+            },
         },
     )
 }

@@ -154,6 +154,7 @@ fn new_route(
             mode: db.route.mode,
             max_clients: db.route.max_clients,
             local_infile: db.route.local_infile,
+            max_prepared_statements: db.route.max_prepared_statements,
         },
         cluster,
         options,
