@@ -182,3 +182,37 @@ async fn prepared_statements_per_client_are_bounded() {
     let v: i64 = d.exec_first(&st, (1,)).await.unwrap().unwrap();
     assert_eq!(v, 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_role_set_by_one_client_never_reaches_the_next() {
+    let m = start_mariadb();
+    m.sql(&format!(
+        "CREATE ROLE audit_role; GRANT audit_role TO '{DB_USER}'@'%';"
+    ));
+    let s = MySluice::start(Options {
+        pool_size: 1,
+        extra_database: "checkout_timeout = \"1s\"\n".into(),
+        ..Options::new(vec![m.port()])
+    });
+    let mut a = s.connect().await;
+    let mut b = s.connect().await;
+    a.query_drop("/* c */ SET ROLE audit_role").await.unwrap();
+    // `a` keeps the only server connection.
+    let e = b.query_drop("SELECT 1").await.unwrap_err();
+    assert_eq!(server_code(&e), Some(1040), "{e}");
+    let role: Option<String> = a
+        .query_first("SELECT CURRENT_ROLE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role.as_deref(), Some("audit_role"));
+    a.disconnect().await.unwrap();
+    let role: Option<String> = b
+        .query_first("SELECT CURRENT_ROLE()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role, None, "the role reached another client");
+    let metrics = s.admin_get("/metrics").1;
+    assert!(metrics.contains("reason=\"role\""), "{metrics}");
+}

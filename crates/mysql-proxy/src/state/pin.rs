@@ -52,6 +52,13 @@ pub enum PinReason {
 }
 
 impl PinReason {
+    /// Whether COM_RESET_CONNECTION surely clears the state. Whether it drops a role
+    /// set with `SET ROLE` differs between servers and versions, so a connection
+    /// pinned for one is closed instead of reset.
+    pub fn reset_clears(self) -> bool {
+        self != PinReason::Role
+    }
+
     /// The reason as a metric label and in log lines.
     pub fn as_str(self) -> &'static str {
         match self {
