@@ -1,5 +1,6 @@
-//! `KILL [QUERY|CONNECTION] <id>`: clients see connection ids sluice gave them, and a
-//! kill reaches only the server connection serving that client at that moment.
+//! Carrying out `KILL [QUERY|CONNECTION] <id>` (read by `sql/classify.rs`) and
+//! COM_PROCESS_KILL: clients see connection ids sluice gave them, and a kill reaches
+//! only the server connection serving that client at that moment.
 //! A session holds its slot's lock while it changes server connection, and a kill
 //! holds it while the KILL runs, so a kill never lands on a connection that has
 //! moved on to another client.
@@ -137,45 +138,4 @@ async fn kill_query(manager: &MemberManager, thread_id: u32) -> Result<(), Serve
     let result = conn.execute(&format!("KILL QUERY {thread_id}")).await;
     conn.quit().await;
     result.map(|_| ())
-}
-
-/// Parses `KILL [HARD|SOFT] [QUERY|CONNECTION] [ID] <n>` (with an optional `;`).
-/// Returns the id and whether the whole connection is killed.
-pub fn parse_kill(sql: &[u8]) -> Option<(u32, bool)> {
-    let text = std::str::from_utf8(sql).ok()?;
-    let text = text.trim().trim_end_matches(';').trim_end();
-    let mut words = text.split_ascii_whitespace();
-    if !words.next()?.eq_ignore_ascii_case("kill") {
-        return None;
-    }
-    let mut connection = true;
-    for word in words {
-        if word.eq_ignore_ascii_case("query") {
-            connection = false;
-        } else if word.eq_ignore_ascii_case("connection")
-            || word.eq_ignore_ascii_case("hard")
-            || word.eq_ignore_ascii_case("soft")
-            || word.eq_ignore_ascii_case("id")
-        {
-        } else {
-            return word.parse().ok().map(|id| (id, connection));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_kill;
-
-    #[test]
-    fn kill_forms() {
-        assert_eq!(parse_kill(b"KILL 42"), Some((42, true)));
-        assert_eq!(parse_kill(b"kill query 42;"), Some((42, false)));
-        assert_eq!(parse_kill(b"  KILL CONNECTION 7 "), Some((7, true)));
-        assert_eq!(parse_kill(b"KILL HARD QUERY ID 9"), Some((9, false)));
-        assert_eq!(parse_kill(b"KILL QUERY x"), None);
-        assert_eq!(parse_kill(b"KILL USER bob"), None);
-        assert_eq!(parse_kill(b"SELECT 'KILL 1'"), None);
-    }
 }

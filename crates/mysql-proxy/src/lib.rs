@@ -13,4 +13,5 @@ pub mod protocol;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod sql;
 pub mod state;

@@ -72,7 +72,12 @@ pub struct RouteSettings {
     pub local_infile: bool,
     /// A client idle inside a transaction this long is disconnected.
     pub idle_in_transaction_timeout: Option<Duration>,
+    /// Prepared statements one client may hold open; the next prepare gets error 1461.
+    pub max_prepared_statements: usize,
 }
+
+/// MySQL's own default of `max_prepared_stmt_count`.
+pub const DEFAULT_MAX_PREPARED_STATEMENTS: usize = 16382;
 
 pub struct Route {
     pub name: String,

@@ -137,9 +137,13 @@ impl Session {
             return;
         };
         self.kill.set_serving(None).await;
-        if self.state.pinned.is_some() {
+        if let Some(why) = self.state.pinned {
             // Its state (user variables, temporary tables, locks) must not reach
             // another client: reset on the server, or closed when that fails.
+            if !why.reset_clears() {
+                guard.discard();
+                return;
+            }
             if let Err(e) = guard.reset().await {
                 tracing::debug!(error = %e, "resetting a server connection failed; closing it");
                 guard.discard();

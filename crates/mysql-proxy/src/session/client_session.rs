@@ -15,6 +15,7 @@ use crate::protocol::capabilities::{self as caps, status};
 use crate::protocol::ok_err::{ErrPacket, OkPacket};
 use crate::route::{Access, MemberManager, Route};
 use crate::state::client::ClientState;
+use crate::state::pin::PinReason;
 
 /// A server connection checked out of a route's pool.
 pub(super) type ServerGuard = PooledConnection<Arc<MemberManager>>;
@@ -110,10 +111,10 @@ impl Session {
         self.flush().await
     }
 
-    pub(super) fn pin(&mut self, why: &'static str) {
+    pub(super) fn pin(&mut self, why: PinReason) {
         if self.state.pinned.is_none() {
-            tracing::debug!(peer = %self.peer, route = %self.route.name, reason = why, "client keeps its server connection");
-            self.route.metrics.count_pinned(why);
+            tracing::debug!(peer = %self.peer, route = %self.route.name, reason = why.as_str(), "client keeps its server connection");
+            self.route.metrics.count_pinned(why.as_str());
             self.state.pinned = Some(why);
         }
     }

@@ -6,7 +6,6 @@ pub mod client_auth;
 mod client_session;
 mod commands;
 mod failure;
-pub mod pinning;
 mod relay;
 mod run;
 mod serve;

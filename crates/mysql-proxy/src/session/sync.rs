@@ -29,7 +29,7 @@ impl From<ServerError> for SyncError {
 }
 
 impl Session {
-    pub(super) async fn sync(&mut self, sql: Option<&[u8]>) -> Result<(), SyncError> {
+    pub(super) async fn sync(&mut self, reads_last_insert_id: bool) -> Result<(), SyncError> {
         let conn = self.server.as_mut().expect("checked out");
         if let Some(schema) = &self.state.schema {
             if conn.schema.as_deref() != Some(schema.as_str()) {
@@ -58,17 +58,13 @@ impl Session {
             }
             conn.multi_statements = self.state.multi_statements;
         }
-        if let Some(sql) = sql {
-            if conn.last_insert_id != self.state.last_insert_id
-                && super::pinning::reads_last_insert_id(sql)
-            {
-                conn.execute(&format!(
-                    "SET SESSION last_insert_id = {}",
-                    self.state.last_insert_id
-                ))
-                .await?;
-                conn.last_insert_id = self.state.last_insert_id;
-            }
+        if reads_last_insert_id && conn.last_insert_id != self.state.last_insert_id {
+            conn.execute(&format!(
+                "SET SESSION last_insert_id = {}",
+                self.state.last_insert_id
+            ))
+            .await?;
+            conn.last_insert_id = self.state.last_insert_id;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::pin::PinReason;
 use super::vars::{self, Vars};
 use crate::protocol::session_track::Change;
 
@@ -16,6 +17,8 @@ pub struct ClientStatement {
     pub columns: u16,
     /// Parameter types of the client's latest binding.
     pub types: Option<Vec<u8>>,
+    /// Executing it pins the client (its text creates session state).
+    pub pin: Option<PinReason>,
 }
 
 #[derive(Debug)]
@@ -28,7 +31,7 @@ pub struct ClientState {
     pub statements: HashMap<u32, ClientStatement>,
     next_statement: u32,
     /// Set once the client holds state sluice cannot move: it keeps its connection.
-    pub pinned: Option<&'static str>,
+    pub pinned: Option<PinReason>,
     /// A transaction is open on the server connection.
     pub in_transaction: bool,
 }
@@ -54,14 +57,21 @@ impl ClientState {
 
     pub fn add_statement(&mut self, stmt: ClientStatement) -> u32 {
         let id = self.next_statement;
-        self.next_statement = self.next_statement.wrapping_add(1).max(1);
         self.statements.insert(id, stmt);
+        // The next id is one no open statement has, also once the ids wrap around
+        // (the number of open statements is bounded, so there is always one).
+        loop {
+            self.next_statement = self.next_statement.wrapping_add(1).max(1);
+            if !self.statements.contains_key(&self.next_statement) {
+                break;
+            }
+        }
         id
     }
 
     /// Takes in what a response reported. Returns a reason to pin when it reported
     /// state that cannot be replayed.
-    pub fn apply(&mut self, changes: &[Change]) -> Option<&'static str> {
+    pub fn apply(&mut self, changes: &[Change]) -> Option<PinReason> {
         let mut described = false;
         let mut state_changed = false;
         let mut pin = None;
@@ -73,7 +83,7 @@ impl ClientState {
                 Change::SystemVariable { name, value } => {
                     described = true;
                     if !vars::is_replayable(name) {
-                        pin = Some("session variable that cannot be replayed");
+                        pin = Some(PinReason::UnreplayableVariable);
                     }
                     self.vars.set(name, value);
                 }
@@ -86,7 +96,7 @@ impl ClientState {
             }
         }
         if state_changed && !described && pin.is_none() {
-            pin = Some("session state (user variables, temporary tables or similar)");
+            pin = Some(PinReason::UnreportedState);
         }
         pin
     }

@@ -93,6 +93,10 @@ pub struct MysqlClusterConfig {
     pub allow_plaintext_password: bool,
 }
 
+fn default_max_prepared_statements() -> usize {
+    mysql_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS
+}
+
 fn default_tls_mode() -> String {
     "prefer".into()
 }
@@ -115,6 +119,10 @@ database_config! {
             /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
             #[serde(default)]
             pub local_infile: bool,
+            /// Prepared statements one client may hold open (MySQL's
+            /// `max_prepared_stmt_count` default).
+            #[serde(default = "default_max_prepared_statements")]
+            pub max_prepared_statements: usize,
         }
     }
 }
@@ -165,6 +173,7 @@ pub struct MysqlRouteSettings {
     pub statement_cache: usize,
     pub local_infile: bool,
     pub idle_in_transaction_timeout: Option<Duration>,
+    pub max_prepared_statements: usize,
 }
 
 pub(super) fn validate(
@@ -302,6 +311,12 @@ fn database(
                 &format!("{loc}.idle_in_transaction_timeout"),
                 &db.idle_in_transaction_timeout,
             );
+            if db.max_prepared_statements == 0 {
+                c.add(
+                    format!("{loc}.max_prepared_statements"),
+                    "must be at least 1",
+                );
+            }
             MysqlRouteSettings {
                 mode: match pooling {
                     Pooling::Session => PoolMode::Session,
@@ -311,6 +326,7 @@ fn database(
                 statement_cache: db.prepared_statement_cache,
                 local_infile: db.local_infile,
                 idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
+                max_prepared_statements: db.max_prepared_statements,
             }
         },
     )

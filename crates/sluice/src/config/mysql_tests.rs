@@ -24,6 +24,7 @@ fn mysql_section_problems_carry_their_location() {
         [mysql.databases.shop]
         cluster = "missing"
         pool_size = 0
+        max_prepared_statements = 0
         credentials = { username = "app" }
         "#,
     )
@@ -37,6 +38,7 @@ fn mysql_section_problems_carry_their_location() {
         "mysql.clusters.c.tls_mode",
         "mysql.databases.shop.cluster",
         "mysql.databases.shop.pool_size",
+        "mysql.databases.shop.max_prepared_statements",
         "mysql.databases.shop.credentials",
     ] {
         assert!(
@@ -74,5 +76,6 @@ fn a_mysql_only_config_is_valid_with_defaults() {
     assert_eq!(m.clusters["innodb"].servers.endpoints.len(), 2);
     assert_eq!(m.databases["shop"].pool.max_size, 20);
     assert!(!m.databases["shop"].route.local_infile);
+    assert_eq!(m.databases["shop"].route.max_prepared_statements, 16382);
     assert!(v.postgres.is_none());
 }

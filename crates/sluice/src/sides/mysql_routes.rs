@@ -155,6 +155,7 @@ fn new_route(
             max_clients: db.route.max_clients,
             local_infile: db.route.local_infile,
             idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
+            max_prepared_statements: db.route.max_prepared_statements,
         },
         cluster,
         options,

@@ -2,7 +2,6 @@
 
 use bytes::BytesMut;
 
-use crate::kill::parse_kill;
 use crate::metrics::count_error;
 use crate::protocol::command::Command;
 use crate::protocol::ok_err::ErrPacket;
@@ -30,10 +29,8 @@ impl Session {
             Command::StmtClose => self.close_statement(&payload),
             Command::SetOption => self.set_option(&payload).await?,
             Command::ProcessKill => self.process_kill(&payload).await?,
-            Command::Query => match parse_kill(&payload[1..]) {
-                Some((id, connection)) => self.kill(id, connection).await?,
-                None => self.forward(cmd, payload).await?,
-            },
+            Command::Query => self.query(payload).await?,
+            Command::StmtPrepare => self.prepare(payload).await?,
             Command::ResetConnection => self.reset_connection().await?,
             Command::ChangeUser => self.refuse_change_user().await?,
             Command::Unsupported(_) => {
@@ -43,7 +40,7 @@ impl Session {
             }
             _ => {
                 self.no_reply = cmd.has_no_response();
-                let served = self.forward(cmd, payload).await;
+                let served = self.forward(cmd, payload, false).await;
                 self.no_reply = false;
                 served?
             }

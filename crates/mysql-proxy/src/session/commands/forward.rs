@@ -16,6 +16,7 @@ use crate::session::client_session::{Session, SessionEnd};
 use crate::session::relay::{relay, RelayError, RelayOptions};
 use crate::session::sync::SyncError;
 use crate::state::client::ClientStatement;
+use crate::state::pin::PinReason;
 
 fn expect_for(cmd: Command) -> Expect {
     match cmd {
@@ -39,19 +40,16 @@ enum NotSent {
 }
 
 impl Session {
+    /// Runs `cmd`; `reads_last_insert_id` when it is a query that reads
+    /// `LAST_INSERT_ID()`, which is then set on the server connection first.
     pub(super) async fn forward(
         &mut self,
         cmd: Command,
         payload: BytesMut,
+        reads_last_insert_id: bool,
     ) -> Result<(), SessionEnd> {
         // What the command refers to, checked before a server connection is taken.
         let statement = match cmd {
-            Command::Query => {
-                if let Some(why) = crate::session::pinning::pin_reason(&payload[1..]) {
-                    self.pin(why);
-                }
-                None
-            }
             Command::StmtExecute
             | Command::StmtSendLongData
             | Command::StmtReset
@@ -64,8 +62,7 @@ impl Session {
         if let Err(err) = self.ensure_server().await {
             return self.send_err(1, err).await;
         }
-        let sql = (cmd == Command::Query).then(|| &payload[1..]);
-        if let Err(e) = self.sync(sql).await {
+        if let Err(e) = self.sync(reads_last_insert_id).await {
             return self.sync_failed(e).await;
         }
         let prepare_id = (cmd == Command::StmtPrepare).then(|| self.state.next_statement_id());
@@ -205,7 +202,7 @@ impl Session {
             self.state.in_transaction = st & status::IN_TRANS != 0;
             self.server_flags = st & status::SQL_MODE;
             if st & status::CURSOR_EXISTS != 0 {
-                self.pin("cursor");
+                self.pin(PinReason::Cursor);
             }
         }
         if tracker.error.as_ref().is_some_and(|e| e.code == DEADLOCK) {

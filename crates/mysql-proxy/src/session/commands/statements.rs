@@ -1,8 +1,11 @@
-//! Prepared statements under the ids sluice gave the client: closing one, looking one
-//! up before a command that names it goes to a server, and recording one the server
-//! has just prepared.
+//! Prepared statements under the ids sluice gave the client: preparing one (within the
+//! route's bound on open statements per client), closing one, looking one up before a
+//! command that names it goes to a server, and recording one the server has just
+//! prepared.
 
 use std::sync::Arc;
+
+use bytes::BytesMut;
 
 use crate::protocol::command::Command;
 use crate::protocol::ok_err::ErrPacket;
@@ -10,7 +13,9 @@ use crate::protocol::statement::{execute_opens_cursor, stmt_id, PrepareOk};
 use crate::server::ServerStatement;
 use crate::session::client_session::{Session, SessionEnd};
 use crate::session::sync::SyncError;
+use crate::sql::classify::{classify, Verdict};
 use crate::state::client::ClientStatement;
+use crate::state::pin::{PinReason, Refusal};
 
 /// A command that names a prepared statement, after the look-up.
 pub(super) enum Lookup {
@@ -20,7 +25,35 @@ pub(super) enum Lookup {
     Answered,
 }
 
+/// ER_MAX_PREPARED_STMT_COUNT_REACHED, as the server words it.
+fn too_many_statements(limit: usize) -> ErrPacket {
+    ErrPacket::new(
+        1461,
+        "42000",
+        format!(
+            "Can't create more than max_prepared_stmt_count statements (current value: {limit})"
+        ),
+    )
+}
+
 impl Session {
+    /// COM_STMT_PREPARE: refused when the client already holds the route's limit of
+    /// open statements, or when its text is a KILL (its id would only be bound at
+    /// execution, past sluice); otherwise prepared on a server connection.
+    pub(super) async fn prepare(&mut self, payload: BytesMut) -> Result<(), SessionEnd> {
+        let limit = self.route.settings.max_prepared_statements;
+        if self.state.statements.len() >= limit {
+            tracing::debug!(peer = %self.peer, route = %self.route.name, limit, "prepared statement limit reached");
+            return self.send_err(1, too_many_statements(limit)).await;
+        }
+        match classify(&payload[1..]).verdict {
+            Verdict::Refuse(r) => return self.refuse(r).await,
+            Verdict::Kill { .. } => return self.refuse(Refusal::KillPrepared).await,
+            Verdict::Harmless | Verdict::Pin(_) => {}
+        }
+        self.forward(Command::StmtPrepare, payload, false).await
+    }
+
     /// COM_STMT_CLOSE: forgotten by the client's session; the server connections keep
     /// their copy for the next client that prepares the same text.
     pub(super) fn close_statement(&mut self, payload: &[u8]) {
@@ -59,12 +92,18 @@ impl Session {
             params: s.params,
             columns: s.columns,
             types: None,
+            pin: s.pin,
         };
         if cmd == Command::StmtSendLongData {
-            self.pin("long data sent for a prepared statement");
+            self.pin(PinReason::LongData);
         }
-        if cmd == Command::StmtExecute && execute_opens_cursor(payload) {
-            self.pin("cursor");
+        if cmd == Command::StmtExecute {
+            if let Some(why) = statement.pin {
+                self.pin(why);
+            }
+            if execute_opens_cursor(payload) {
+                self.pin(PinReason::Cursor);
+            }
         }
         if cmd == Command::StmtReset && self.server.is_none() {
             // Nothing of the statement lives on any server connection yet.
@@ -88,11 +127,17 @@ impl Session {
             params: prepared.params,
             columns: prepared.columns,
         };
+        // Executing it has the effects its text would have as a query.
+        let pin = match classify(&sql).verdict {
+            Verdict::Pin(why) => Some(why),
+            _ => None,
+        };
         let added = self.state.add_statement(ClientStatement {
             sql: sql.clone(),
             params: prepared.params,
             columns: prepared.columns,
             types: None,
+            pin,
         });
         debug_assert_eq!(added, client_id);
         self.remember_statement(sql, stmt).await
