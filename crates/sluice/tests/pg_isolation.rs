@@ -343,3 +343,41 @@ async fn a_client_holds_at_most_max_prepared_statements() {
         other.prepare(&format!("select {i} + 10")).await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_is_no_way_around_the_bindings() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let c = sluice.connect().await;
+    assert_eq!(answer(&c, "select 1").await, "1");
+    // What it shows holds no password, neither a client's nor the database's.
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        let (code, body) = sluice.admin_get(path);
+        assert_eq!(code, 200, "{path}: {body}");
+        assert!(
+            !body.contains(APP_PASSWORD) && !body.contains(DB_PASSWORD),
+            "{path} shows a password"
+        );
+    }
+    // It takes no commands: only GET of those three paths is answered.
+    for path in [
+        "/",
+        "/clients",
+        "/databases/appdb",
+        "/reload",
+        "/sql?q=select%201",
+    ] {
+        assert_eq!(sluice.admin_get(path).0, 404, "{path}");
+    }
+    use std::io::{Read, Write};
+    for request in [
+        "POST /metrics HTTP/1.1\r\n\r\n",
+        "PUT /readyz HTTP/1.1\r\n\r\n",
+    ] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", sluice.admin_port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 405"), "{request}: {reply}");
+    }
+}
