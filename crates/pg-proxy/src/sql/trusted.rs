@@ -10,7 +10,8 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedFunctions {
     unqualified: HashSet<String>,
-    qualified: HashSet<(String, String)>,
+    /// `schema.name`.
+    qualified: HashSet<String>,
     schemas: HashSet<String>,
 }
 
@@ -30,7 +31,7 @@ impl TrustedFunctions {
                     t.schemas.insert(schema.to_owned());
                 }
                 Some((schema, name)) if word(schema) && word(name) => {
-                    t.qualified.insert((schema.to_owned(), name.to_owned()));
+                    t.qualified.insert(format!("{schema}.{name}"));
                 }
                 _ => {
                     return Err(format!(
@@ -48,12 +49,14 @@ impl TrustedFunctions {
         if self.is_empty() {
             return false;
         }
-        let name = name.to_ascii_lowercase();
+        // Lowercased on the stack: this runs for calls in every query.
+        let mut buf = [0u8; 2 * MAX_NAME + 1];
         match schema {
-            None => self.unqualified.contains(&name),
+            None => lowered(&mut buf, &[name]).is_some_and(|n| self.unqualified.contains(n)),
             Some(schema) => {
-                let schema = schema.to_ascii_lowercase();
-                self.schemas.contains(&schema) || self.qualified.contains(&(schema, name))
+                lowered(&mut buf, &[schema]).is_some_and(|s| self.schemas.contains(s))
+                    || lowered(&mut buf, &[schema, ".", name])
+                        .is_some_and(|q| self.qualified.contains(q))
             }
         }
     }
@@ -61,6 +64,23 @@ impl TrustedFunctions {
     pub fn is_empty(&self) -> bool {
         self.unqualified.is_empty() && self.qualified.is_empty() && self.schemas.is_empty()
     }
+}
+
+/// PostgreSQL's longest identifier (NAMEDATALEN - 1); longer names are truncated to it,
+/// so no configured name is longer.
+const MAX_NAME: usize = 63;
+
+/// `parts` joined and lowercased in `buf`; `None` when they do not fit.
+fn lowered<'b>(buf: &'b mut [u8], parts: &[&str]) -> Option<&'b str> {
+    let mut len = 0;
+    for part in parts {
+        let dest = buf.get_mut(len..len + part.len())?;
+        dest.copy_from_slice(part.as_bytes());
+        dest.make_ascii_lowercase();
+        len += part.len();
+    }
+    // ASCII lowercasing of UTF-8 text keeps it UTF-8.
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 #[cfg(test)]
