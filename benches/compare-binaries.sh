@@ -5,7 +5,8 @@
 # benches/pgbench.sh run once per binary would compare two differently noisy runs.
 #
 # Usage: benches/compare-binaries.sh OLD_BINARY NEW_BINARY
-#        (CLIENTS="16 64" ROUNDS=6 DURATION=10 POOL_SIZE=20 to change)
+#        (CLIENTS="16 64" ROUNDS=6 DURATION=10 POOL_SIZE=20 to change;
+#         PGBENCH_FLAGS="-C" adds pgbench options, e.g. a new connection per transaction)
 set -euo pipefail
 OLD=${1:?usage: $0 OLD_BINARY NEW_BINARY}
 NEW=${2:?usage: $0 OLD_BINARY NEW_BINARY}
@@ -13,6 +14,7 @@ CLIENTS=${CLIENTS:-"16 64"}
 ROUNDS=${ROUNDS:-6}
 DURATION=${DURATION:-10}
 POOL_SIZE=${POOL_SIZE:-20}
+PGBENCH_FLAGS=${PGBENCH_FLAGS:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/lib/local-postgres.sh
 . "$ROOT/scripts/lib/local-postgres.sh"
@@ -62,14 +64,14 @@ for v in old new; do
   for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "${PORT[$v]}" && break; sleep 0.1; done
 done
 
-echo "pgbench -S, $DURATION s per run, pool size $POOL_SIZE; old = $OLD, new = $NEW"
+echo "pgbench -S $PGBENCH_FLAGS, $DURATION s per run, pool size $POOL_SIZE; old = $OLD, new = $NEW"
 for clients in $CLIENTS; do
   declare -A SUM=([old]=0 [new]=0)
   for r in $(seq "$ROUNDS"); do
     order="old new"
     [ $((r % 2)) = 0 ] && order="new old"
     for v in $order; do
-      tps=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$v]}" -U bench -S -n -c "$clients" \
+      tps=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$v]}" -U bench -S -n $PGBENCH_FLAGS -c "$clients" \
         -j 2 -T "$DURATION" bench 2>&1 | awk '/^tps/ {print int($3)}')
       echo "  $clients clients, round $r, $v: ${tps:-0} tps"
       SUM[$v]=$(( ${SUM[$v]} + ${tps:-0} ))

@@ -35,7 +35,13 @@ pub struct Cluster {
     /// Status flags of that member's greeting that clients act on (see
     /// [`Cluster::status_flags`]).
     status_flags: AtomicU16,
+    /// How long a client between transactions waits for a writable member when there
+    /// is none (a switchover), before it gets an error.
+    pub failover_timeout: Duration,
 }
+
+/// `failover_timeout` unless set.
+pub const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Cluster {
     pub fn new(name: impl Into<String>, endpoints: Vec<Endpoint>) -> Self {
@@ -48,7 +54,13 @@ impl Cluster {
             next_read: AtomicUsize::new(0),
             version: RwLock::new(None),
             status_flags: AtomicU16::new(0),
+            failover_timeout: DEFAULT_FAILOVER_TIMEOUT,
         }
+    }
+
+    pub fn with_failover_timeout(mut self, timeout: Duration) -> Self {
+        self.failover_timeout = timeout;
+        self
     }
 
     pub fn roles(&self) -> Vec<Role> {

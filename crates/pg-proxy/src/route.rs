@@ -23,14 +23,22 @@ pub use pool_core::mode::PoolMode;
 pub struct Cluster {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
+    /// How long a client between transactions waits for a primary when none is
+    /// reachable (a switchover), before it gets an error.
+    pub failover_timeout: Duration,
     primary_hint: AtomicUsize,
 }
 
 impl Cluster {
-    pub fn new(name: impl Into<String>, endpoints: Vec<Endpoint>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        endpoints: Vec<Endpoint>,
+        failover_timeout: Duration,
+    ) -> Self {
         Self {
             name: name.into(),
             endpoints,
+            failover_timeout,
             primary_hint: AtomicUsize::new(0),
         }
     }
@@ -199,6 +207,11 @@ impl Route {
             }
             Err(_) => false,
         }
+    }
+
+    /// The cluster the route's server connections go to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.pool.manager().cluster
     }
 
     /// Whether the latest connection attempt reached a primary.

@@ -66,6 +66,22 @@ impl RouteMetrics {
     }
 }
 
+impl RouteMetrics {
+    /// Records a client held while its cluster had no reachable primary, and whether a
+    /// server connection came in time. Switchovers are rare: label lookups are fine.
+    pub fn count_held(&self, held: std::time::Duration, served: bool) {
+        let outcome = if served { "served" } else { "timed_out" };
+        counter!("sluice_clients_held_total", "protocol" => self.protocol.label(), "pool" => self.route.clone(), "outcome" => outcome).increment(1);
+        histogram!("sluice_client_hold_seconds", "protocol" => self.protocol.label(), "pool" => self.route.clone()).record(held.as_secs_f64());
+    }
+
+    /// Counts a pooled server connection found closed by its server (stopped, failed
+    /// over, backend terminated) and closed before any client used it.
+    pub fn count_lost_server(&self) {
+        counter!("sluice_server_connections_lost_total", "protocol" => self.protocol.label(), "pool" => self.route.clone()).increment(1);
+    }
+}
+
 /// Counts an error by kind; errors are rare, so the label lookup is acceptable here.
 pub fn count_error(protocol: Protocol, kind: &'static str) {
     counter!("sluice_errors_total", "protocol" => protocol.label(), "kind" => kind).increment(1);

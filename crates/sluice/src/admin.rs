@@ -1,6 +1,6 @@
-//! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process runs) and
-//! `/readyz` (listeners up, every route of every side reaches its servers and has usable
-//! credentials; see `status`). A deliberately small HTTP/1.1 responder: one GET per
+//! The admin HTTP listener: `/metrics` (Prometheus), `/healthz` (the process runs),
+//! `/readyz` (the listeners are up; route problems are listed but do not fail it) and
+//! `/routes` (each route's health, JSON; see `status`). A deliberately small HTTP/1.1 responder: one GET per
 //! connection.
 
 use std::sync::Arc;
@@ -73,6 +73,7 @@ async fn handle(mut stream: TcpStream, state: Arc<Status>) {
             state.render_metrics(),
         ),
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
+        ("GET", "/routes") => ("200 OK", "application/json", state.routes_json()),
         ("GET", "/readyz") => {
             let (ready, lines) = state.readiness();
             let mut body = if ready { "ready\n" } else { "not ready\n" }.to_owned();

@@ -36,19 +36,21 @@ impl Status {
         self.listening.store(up, Ordering::Relaxed);
     }
 
-    /// Whether sluice can serve, and one line per problem. A credential source that
-    /// fails while its cached credentials still work is reported but keeps it ready:
-    /// taking every replica out of service because Vault is down would turn a Vault
-    /// outage into a database outage.
+    /// Whether this replica can take clients (its listeners are up with its
+    /// configuration loaded), and one line per problem of a route. A route's problem
+    /// (no primary, credentials refused, Vault failing) never makes the replica
+    /// unready: every replica shares it, so Kubernetes would take all of them out of
+    /// service together and every app, not just that route's, would lose sluice.
+    /// Route health is watched per route instead (`/routes`, `sluice_route_ready`).
     pub fn readiness(&self) -> (bool, Vec<String>) {
-        let mut ready = self.listening.load(Ordering::Relaxed);
+        let ready = self.listening.load(Ordering::Relaxed);
         let mut lines = Vec::new();
         if !ready {
             lines.push("not listening".to_owned());
         }
         for side in &self.sides {
             for route in side.route_health() {
-                ready &= route_readiness(&route, &mut lines);
+                route_readiness(&route, &mut lines);
             }
         }
         if let Some(vault) = &self.vault {
@@ -61,6 +63,31 @@ impl Status {
             }
         }
         (ready, lines)
+    }
+
+    /// Every route's health as JSON: protocol, route, whether it can serve, and its
+    /// problems (the same lines as `/readyz`).
+    pub fn routes_json(&self) -> String {
+        let routes: Vec<serde_json::Value> = self
+            .sides
+            .iter()
+            .flat_map(|side| {
+                let protocol = side.protocol();
+                side.route_health().into_iter().map(move |route| {
+                    let mut problems = Vec::new();
+                    let ready = route_readiness(&route, &mut problems);
+                    serde_json::json!({
+                        "protocol": protocol,
+                        "route": route.name,
+                        "ready": ready,
+                        "problems": problems,
+                    })
+                })
+            })
+            .collect();
+        let mut body = serde_json::json!({ "routes": routes }).to_string();
+        body.push('\n');
+        body
     }
 
     /// The Prometheus text: the recorded metrics, with the gauges set from each side's

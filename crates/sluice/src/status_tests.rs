@@ -39,6 +39,7 @@ impl CredentialSource for Fixed {
 
 fn route(unreachable: Option<&str>, health: SourceHealth) -> RouteHealth {
     RouteHealth {
+        name: "shop".into(),
         label: "mysql shop".into(),
         unreachable: unreachable.map(str::to_owned),
         credentials: Arc::new(Fixed(health)),

@@ -71,7 +71,11 @@ async fn writes_go_to_the_writable_member_and_reads_to_the_replica() {
 async fn reads_fall_back_when_a_member_stops_and_writes_follow_a_role_change() {
     let primary = start_mariadb();
     let replica = MariaDbServer::start_replica_of(&primary);
-    let s = MySluice::start(Options::new(vec![primary.port(), replica.port()]));
+    // Writes wait out a gap between writable members for up to 3 s, then are refused.
+    let s = MySluice::start(Options {
+        extra_cluster: "failover_timeout = \"3s\"".into(),
+        ..Options::new(vec![primary.port(), replica.port()])
+    });
     assert_eq!(server_id(&s, s.ro_port).await, replica.server_id());
 
     // The replica stops answering: once the watcher notices, reads go to the primary
@@ -137,9 +141,12 @@ async fn reads_fall_back_when_a_member_stops_and_writes_follow_a_role_change() {
         refused.contains("no writable member") && refused.contains(DATABASE),
         "{refused}"
     );
+    // A route's problem, not the replica's: it stays ready and says why.
     let (code, body) = s.admin_get("/readyz");
-    assert_eq!(code, 503, "{body}");
+    assert_eq!(code, 200, "{body}");
     assert!(body.contains("no writable member"), "{body}");
+    let (_, routes) = s.admin_get("/routes");
+    assert!(routes.contains("\"ready\":false"), "{routes}");
 }
 
 async fn try_database(s: &MySluice, db: &str) -> Result<String, String> {
@@ -220,4 +227,44 @@ async fn a_reload_adds_changes_and_removes_databases() {
     assert_eq!(try_database(&s, DATABASE).await, Ok(DATABASE.to_owned()));
     old_client.query_drop("SELECT 1").await.unwrap();
     assert!(s.log().contains("MySQL database removed"));
+}
+
+/// A client between transactions waits while the cluster has no writable member and
+/// goes on on the new one: no error, same session.
+#[tokio::test]
+async fn a_client_between_transactions_is_held_until_a_member_is_writable() {
+    let primary = start_mariadb();
+    let replica = MariaDbServer::start_replica_of(&primary);
+    let s = MySluice::start(Options {
+        extra_cluster: "failover_timeout = \"20s\"".into(),
+        ..Options::new(vec![primary.port(), replica.port()])
+    });
+    let mut c = s.connect().await;
+    let id: u32 = c.query_first("SELECT @@server_id").await.unwrap().unwrap();
+    assert_eq!(id, primary.server_id());
+    // Switch-over with a gap: no writable member for a second.
+    primary.set_read_only(true);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let started = std::time::Instant::now();
+    let query = tokio::spawn(async move {
+        let id: Result<Option<u32>, _> = c.query_first("SELECT @@server_id").await;
+        (id, c)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !query.is_finished(),
+        "the query did not wait for a writable member"
+    );
+    replica.set_read_only(false);
+    let (id, mut c) = query.await.unwrap();
+    assert_eq!(id.unwrap(), Some(replica.server_id()), "{}", s.log());
+    eprintln!("held for {:?}", started.elapsed());
+    c.query_drop("CREATE TABLE after_hold (x INT)")
+        .await
+        .unwrap();
+    assert!(
+        s.metric("sluice_clients_held_total", "outcome=\"served\"")
+            .unwrap_or(0.0)
+            >= 1.0
+    );
 }

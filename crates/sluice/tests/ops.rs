@@ -41,20 +41,32 @@ async fn metrics_health_and_readiness() {
     assert!(!body.contains(DB_PASSWORD) && !sluice.log().contains(DB_PASSWORD));
     assert!(!sluice.log().contains(APP_PASSWORD));
 
-    // The database goes away: readiness follows within the probe interval.
+    // The database goes away: the route's health follows within the probe interval,
+    // and the replica stays ready (every replica shares the problem).
     drop(c);
     pg.stop();
     let mut unready = false;
     for _ in 0..60 {
-        let (code, body) = sluice.admin_get("/readyz");
-        if code == 503 {
-            assert!(body.contains("appdb"), "{body}");
+        let (_, routes) = sluice.admin_get("/routes");
+        let routes: serde_json::Value = serde_json::from_str(&routes).unwrap();
+        let appdb = &routes["routes"][0];
+        assert_eq!(appdb["route"], "appdb", "{routes}");
+        if appdb["ready"] == false {
+            let problems = appdb["problems"].to_string();
+            assert!(problems.contains("no primary reachable"), "{routes}");
             unready = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(unready, "/readyz stayed ready without a database");
+    assert!(unready, "/routes kept the route ready without a database");
+    let (code, body) = sluice.admin_get("/readyz");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("appdb: no primary reachable"), "{body}");
+    assert_eq!(
+        sluice.metric("sluice_route_ready", "pool=\"appdb\""),
+        Some(0.0)
+    );
 }
 
 #[test]

@@ -242,7 +242,7 @@ async fn only_the_primary_serves_and_a_promoted_standby_takes_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_of_standbys_is_not_ready_and_says_why() {
+async fn a_cluster_of_standbys_shows_as_a_route_problem_and_says_why() {
     let mut standby = start_postgres();
     standby.restart_as_standby();
     let sluice = Sluice::start(&standby, SluiceOptions::default());
@@ -255,14 +255,20 @@ async fn a_cluster_of_standbys_is_not_ready_and_says_why() {
         .map(|e| e.message().to_owned())
         .unwrap_or_else(|| err.to_string());
     assert!(msg.contains("primary"), "{msg}");
+    // The replica stays ready (the problem is the route's, shared by every replica),
+    // and says why the route cannot serve.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (code, body) = sluice.admin_get("/readyz");
-        if code == 503 {
-            assert!(body.contains("no primary reachable"), "{body}");
+        assert_eq!(code, 200, "{body}");
+        let (_, routes) = sluice.admin_get("/routes");
+        if body.contains("no primary reachable") && routes.contains("\"ready\":false") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still ready: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "route still ready: {routes}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -325,4 +331,82 @@ async fn prefer_without_tls_sends_no_md5_or_cleartext_password_unless_allowed() 
             .get(0);
         assert_eq!(who, user);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_between_transactions_is_held_through_a_switchover() {
+    let mut primary = start_postgres();
+    let mut standby = start_postgres();
+    standby.restart_as_standby();
+    let sluice = Sluice::start(
+        &primary,
+        SluiceOptions {
+            hosts: Some(vec![primary.port(), standby.port()]),
+            extra_cluster: "failover_timeout = \"20s\"".into(),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    assert_eq!(server_port(&c).await.unwrap(), primary.port());
+    // Between transactions the client holds no server connection; the primary stops
+    // and its idle pooled connections die with it.
+    primary.stop();
+    let started = std::time::Instant::now();
+    let query = tokio::spawn(async move {
+        let port = server_port(&c).await;
+        (port, c)
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!query.is_finished(), "the query did not wait for a primary");
+    standby.promote();
+    let (port, c) = query.await.unwrap();
+    let held = started.elapsed();
+    assert_eq!(
+        port.unwrap(),
+        standby.port(),
+        "served by the promoted standby"
+    );
+    assert!(held >= std::time::Duration::from_secs(1));
+    // The session goes on.
+    c.batch_execute("create table after_hold(x int)")
+        .await
+        .unwrap();
+    assert_eq!(
+        sluice.metric("sluice_clients_held_total", "outcome=\"served\""),
+        Some(1.0)
+    );
+    assert!(
+        sluice
+            .metric("sluice_client_hold_seconds_count", "")
+            .unwrap()
+            >= 1.0
+    );
+    eprintln!("held for {held:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_ends_with_an_error_after_failover_timeout() {
+    let mut primary = start_postgres();
+    let sluice = Sluice::start(
+        &primary,
+        SluiceOptions {
+            extra_cluster: "failover_timeout = \"1s\"".into(),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    c.simple_query("select 1").await.unwrap();
+    primary.stop();
+    let started = std::time::Instant::now();
+    let err = c.simple_query("select 1").await.unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let message = err
+        .as_db_error()
+        .map(|e| format!("{} {}", e.code().code(), e.message()))
+        .unwrap_or_else(|| err.to_string());
+    assert!(message.contains("08006"), "{message}");
+    assert_eq!(
+        sluice.metric("sluice_clients_held_total", "outcome=\"timed_out\""),
+        Some(1.0)
+    );
 }

@@ -28,6 +28,19 @@ pub enum ServerError {
     Credentials(#[from] pool_core::credentials::CredentialError),
 }
 
+impl ServerError {
+    /// Whether the member is gone or shutting down (a switchover cures it), unlike
+    /// refused credentials or an unknown database.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ServerError::Link(_) | ServerError::Io(_) | ServerError::NoMember { .. } => true,
+            // ER_SERVER_SHUTDOWN, ER_CON_COUNT_ERROR is not one: a full server stays full.
+            ServerError::Rejected(e) => e.code == 1053,
+            _ => false,
+        }
+    }
+}
+
 impl From<Malformed> for ServerError {
     fn from(m: Malformed) -> Self {
         ServerError::Protocol(m.0)

@@ -3,6 +3,9 @@
 //! back at transaction boundaries, and handing it back clean when the client leaves.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use pool_core::pool::PoolError;
 
@@ -13,6 +16,40 @@ use crate::protocol::capabilities as caps;
 use crate::protocol::ok_err::ErrPacket;
 use crate::route::{Access, PoolMode};
 use crate::server::ServerError;
+
+/// A client waiting for a writable member, up to the cluster's `failover_timeout`.
+struct Hold {
+    timeout: Duration,
+    started: Option<Instant>,
+    pause: Duration,
+}
+
+impl Hold {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            started: None,
+            pause: Duration::from_millis(25),
+        }
+    }
+
+    /// Pauses before the next attempt; false when the time to wait is used up.
+    async fn wait(&mut self) -> bool {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let left = self.timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(self.pause.min(left)).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(500));
+        true
+    }
+
+    /// How long the client has been held, if at all.
+    fn held(&self) -> Option<Duration> {
+        self.started.map(|t| t.elapsed())
+    }
+}
 
 impl Session {
     /// After a reload replaced this client's route (new credentials, cluster, mode),
@@ -37,19 +74,43 @@ impl Session {
             return Ok(());
         }
         let mut attempts = self.route.pools.len();
+        let mut hold = Hold::new(self.route.cluster.failover_timeout);
         loop {
             let found_rows = self.capabilities & caps::FOUND_ROWS != 0;
-            let (member, pool) = self.route.pool_for(self.access, found_rows).map_err(|e| {
-                count_error("no_member");
-                ErrPacket::new(
-                    1105,
-                    "HY000",
-                    format!("sluice: pool '{}': {e}", self.route.name),
-                )
-            })?;
+            let (member, pool) = match self.route.pool_for(self.access, found_rows) {
+                Ok(found) => found,
+                // No writable member (a switchover): wait for the member watcher to
+                // find the new one.
+                Err(_) if hold.wait().await => continue,
+                Err(e) => {
+                    count_error("no_member");
+                    self.record_hold(&hold, false);
+                    return Err(ErrPacket::new(
+                        1105,
+                        "HY000",
+                        format!("sluice: pool '{}': {e}", self.route.name),
+                    ));
+                }
+            };
             let guard = match pool.get().await {
                 Ok(g) => g,
                 Err(PoolError::Closed) if self.follow_reloaded_route() => continue,
+                Err(PoolError::Connect(inner))
+                    if self.access == Access::ReadWrite && inner.is_unavailable() =>
+                {
+                    // The writable member went away: it is marked down until the
+                    // watcher finds it (or another) writable again.
+                    tracing::warn!(route = %self.route.name, member = %self.route.cluster.endpoints[member],
+                        error = %inner, "writable member unreachable; holding the client");
+                    self.route
+                        .cluster
+                        .set_role(member, crate::members::Role::Down);
+                    if hold.wait().await {
+                        continue;
+                    }
+                    self.record_hold(&hold, false);
+                    return Err(self.checkout_error(member, PoolError::Connect(inner)));
+                }
                 Err(PoolError::Connect(inner))
                     if self.access == Access::ReadOnly && attempts > 1 =>
                 {
@@ -69,9 +130,11 @@ impl Session {
                 .record(guard.waited().as_secs_f64());
             if !guard.tcp_alive() {
                 // Closed by the server while idle (timeout, restart, failover).
+                self.route.metrics.count_lost_server();
                 guard.discard();
                 continue;
             }
+            self.record_hold(&hold, true);
             self.kill
                 .set_serving(Some(Serving {
                     member,
@@ -80,6 +143,14 @@ impl Session {
                 .await;
             self.server = Some(guard);
             return Ok(());
+        }
+    }
+
+    fn record_hold(&self, hold: &Hold, served: bool) {
+        if let Some(held) = hold.held() {
+            self.route.metrics.count_held(held, served);
+            tracing::info!(peer = %self.peer, route = %self.route.name, held_ms = held.as_millis() as u64, served,
+                "client held while the cluster had no writable member");
         }
     }
 

@@ -33,6 +33,23 @@ pub enum ServerError {
 }
 
 impl ServerError {
+    /// Whether the error says the cluster has no usable primary right now (stopped,
+    /// unreachable, starting up or shutting down, still in recovery), which a
+    /// switchover cures, unlike refused credentials or a missing database.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ServerError::Link(_)
+            | ServerError::Io(_)
+            | ServerError::NotPrimary(_)
+            | ServerError::NoPrimary(_) => true,
+            // cannot_connect_now, admin_shutdown, crash_shutdown, connection failures.
+            ServerError::Rejected(f) => {
+                matches!(f.code.as_str(), "57P01" | "57P02" | "57P03") || f.code.starts_with("08")
+            }
+            _ => false,
+        }
+    }
+
     /// SQLSTATEs PostgreSQL uses for a refused login: invalid password or authorization.
     pub(crate) fn from_startup_error(fields: ErrorFields) -> Self {
         if fields.code == "28P01" || fields.code == "28000" {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pool_core::pool::PoolError;
+use pool_core::pool::{hold_while_unavailable, Held, PoolError};
 
 use super::attached::{Attached, ServerGuard};
 use super::error::SessionError;
@@ -19,28 +19,45 @@ use crate::server::{simple_query, QueryAnswer, ServerError};
 /// closed instead.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks out a server connection, skipping idle ones the server has closed. A failure
-/// comes with its SQLSTATE and message for the client.
+/// Checks out a server connection, skipping idle ones the server has closed. While
+/// the cluster has no reachable primary (a switchover), the client is held up to the
+/// cluster's `failover_timeout`. A failure comes with its SQLSTATE and message for the
+/// client.
 pub(super) async fn check_out(route: &Route) -> Result<ServerGuard, (&'static str, String)> {
     let started = std::time::Instant::now();
-    let conn = loop {
-        let conn = match route.pool.get().await {
-            Ok(c) => c,
-            Err(e) => return Err(checkout_error(&route.name, &e)),
-        };
-        if conn.is_quiet() {
-            break conn;
-        }
-        // Closed (or condemned) by the server while idle: take another.
-        tracing::debug!(route = %route.name, "idle server connection was closed by the server");
-        conn.discard();
-    };
+    let timeout = route.cluster().failover_timeout;
+    let Held { result, held } = hold_while_unavailable(
+        timeout,
+        || quiet_connection(route),
+        ServerError::is_unavailable,
+    )
+    .await;
+    if !held.is_zero() {
+        route.metrics.count_held(held, result.is_ok());
+        tracing::info!(route = %route.name, held_ms = held.as_millis() as u64, served = result.is_ok(), "client held while the cluster had no reachable primary");
+    }
+    let conn = result.map_err(|e| checkout_error(&route.name, &e))?;
     route
         .metrics
         .checkout_wait
         .record(started.elapsed().as_secs_f64());
     tracing::trace!(waited = ?started.elapsed(), server_pid = conn.cancel.process_id, "server attached");
     Ok(conn)
+}
+
+/// The next pooled connection the server has not closed meanwhile.
+async fn quiet_connection(route: &Route) -> Result<ServerGuard, PoolError<ServerError>> {
+    loop {
+        let conn = route.pool.get().await?;
+        if conn.is_quiet() {
+            return Ok(conn);
+        }
+        // Closed (or condemned) by the server while idle, as every connection to a
+        // primary that stopped is: take another.
+        tracing::debug!(route = %route.name, "idle server connection was closed by the server");
+        route.metrics.count_lost_server();
+        conn.discard();
+    }
 }
 
 fn checkout_error(pool: &str, e: &PoolError<ServerError>) -> (&'static str, String) {

@@ -44,7 +44,30 @@ pub async fn connect_tcp(endpoint: &Endpoint, limit: Duration) -> Result<TcpStre
     .map_err(|_| LinkError::Timeout(endpoint.to_string()))?
     .map_err(unreachable)?;
     tcp.set_nodelay(true).map_err(unreachable)?;
+    watch_liveness(&tcp).map_err(unreachable)?;
     Ok(tcp)
+}
+
+/// Idle time before the first keepalive probe, and between probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_PROBES: u32 = 3;
+/// Unacknowledged data older than this ends the connection.
+const USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A member that vanishes without closing its connections (a node lost, a network
+/// partition) is noticed in seconds rather than after the kernel's two hours: idle
+/// connections are probed, and sent data left unacknowledged fails the connection.
+fn watch_liveness(tcp: &TcpStream) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(tcp);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
+    Ok(())
 }
 
 /// The error of a set-up that overran its deadline. The protocol runs its whole set-up

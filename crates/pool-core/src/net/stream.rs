@@ -32,15 +32,19 @@ impl Stream {
     /// Whether an idle connection still looks usable: nothing arrived on it since it
     /// was last used (a server that went away has closed it or sent an error). The
     /// look is one non-blocking read, which costs less than a failed client query.
-    /// Peeking under TLS would eat record bytes, so TLS connections pass unchecked.
+    /// Under TLS the socket is peeked beneath the TLS session, which consumes nothing:
+    /// on an idle connection any record (an error, a close_notify) or the end of the
+    /// stream means the server is done with it.
     pub fn is_quiet(&self) -> bool {
-        let Stream::Plain(tcp) = self else {
-            return true;
-        };
-        let mut byte = [0u8; 1];
-        match tcp.try_read(&mut byte) {
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            Ok(_) => false,
+        match self {
+            Stream::Plain(tcp) => {
+                let mut byte = [0u8; 1];
+                match tcp.try_read(&mut byte) {
+                    Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+                    Ok(_) => false,
+                }
+            }
+            Stream::Accepted(_) | Stream::Connected(_) => nothing_to_read(self.tcp()),
         }
     }
 
@@ -51,6 +55,16 @@ impl Stream {
             Stream::Connected(s) => s.get_ref().0,
         }
     }
+}
+
+/// Whether the socket has nothing to read (no byte, no end of stream), by a peek that
+/// leaves what there is in place.
+fn nothing_to_read(tcp: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    // Nobody waits on an idle connection: a waker that does nothing will do.
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    matches!(tcp.poll_peek(&mut cx, &mut buf), Poll::Pending)
 }
 
 impl AsyncRead for Stream {

@@ -15,6 +15,7 @@ pub(super) struct ClusterFields<'a> {
     pub tls_mode: &'a str,
     pub tls_ca_file: Option<&'a str>,
     pub connect_timeout: &'a str,
+    pub failover_timeout: &'a str,
     pub allow_plaintext_password: bool,
 }
 
@@ -24,6 +25,9 @@ pub struct ClusterSettings {
     pub tls_mode: ServerTlsMode,
     pub tls_ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// How long a client between transactions waits for a primary (a writable member)
+    /// when there is none, before it gets an error.
+    pub failover_timeout: Duration,
     /// With `tls_mode = "prefer"` on a server without TLS: whether sluice may still
     /// send a password it exposes (PostgreSQL's cleartext or md5, MySQL's password
     /// encrypted with an RSA key the unencrypted link delivered).
@@ -63,13 +67,21 @@ pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -
         c.add(format!("{loc}.tls_ca_file"), "verify-full needs a CA file");
     }
     let connect_timeout = c.positive_duration(&format!("{loc}.connect_timeout"), f.connect_timeout);
+    let failover_timeout = c.duration(&format!("{loc}.failover_timeout"), f.failover_timeout);
     ClusterSettings {
         endpoints,
         tls_mode,
         tls_ca_file,
         connect_timeout,
+        failover_timeout,
         allow_plaintext_password: f.allow_plaintext_password,
     }
+}
+
+/// `failover_timeout` unless configured: longer than a switchover takes
+/// (CloudNativePG's and InnoDB Cluster's take seconds).
+pub(super) fn default_failover_timeout() -> String {
+    "30s".into()
 }
 
 pub(super) fn parse_endpoint(h: &str) -> Result<Endpoint, String> {

@@ -89,6 +89,8 @@ pub struct MysqlClusterConfig {
     /// How often each member is asked its role.
     #[serde(default = "default_check_interval")]
     pub check_interval: String,
+    #[serde(default = "super::cluster::default_failover_timeout")]
+    pub failover_timeout: String,
     #[serde(default)]
     pub allow_plaintext_password: bool,
 }
@@ -282,6 +284,7 @@ fn mysql_cluster(
         tls_mode: &cl.tls_mode,
         tls_ca_file: cl.tls_ca_file.as_deref(),
         connect_timeout: &cl.connect_timeout,
+        failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
     };
     MysqlClusterSettings {

@@ -68,6 +68,8 @@ pub struct ClusterConfig {
     pub tls_ca_file: Option<String>,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: String,
+    #[serde(default = "super::cluster::default_failover_timeout")]
+    pub failover_timeout: String,
     #[serde(default)]
     pub allow_plaintext_password: bool,
 }
@@ -223,6 +225,7 @@ fn cluster_fields(cl: &ClusterConfig) -> ClusterFields<'_> {
         tls_mode: &cl.tls_mode,
         tls_ca_file: cl.tls_ca_file.as_deref(),
         connect_timeout: &cl.connect_timeout,
+        failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
     }
 }

@@ -189,6 +189,7 @@ impl Side for MysqlSide {
                 // Every member's pool logs in with the route's one source.
                 let credentials = route.all_pools().next()?.manager().credentials.clone();
                 Some(RouteHealth {
+                    name: name.clone(),
                     label: format!("mysql {name}"),
                     unreachable: (!route.is_ready())
                         .then(|| format!("no writable member among {}", route.cluster.describe())),

@@ -106,10 +106,10 @@ pub fn assemble(
                 _ => {
                     new_clusters.push(db.cluster.clone());
                     WatchedCluster {
-                        cluster: Arc::new(Cluster::new(
-                            db.cluster.clone(),
-                            cs.servers.endpoints.clone(),
-                        )),
+                        cluster: Arc::new(
+                            Cluster::new(db.cluster.clone(), cs.servers.endpoints.clone())
+                                .with_failover_timeout(cs.servers.failover_timeout),
+                        ),
                         settings: cs.clone(),
                         credentials: db.credentials.clone(),
                     }

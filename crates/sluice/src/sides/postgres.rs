@@ -142,6 +142,7 @@ impl Side for PostgresSide {
         by_name(&self.frontend.routes())
             .into_iter()
             .map(|(name, route)| RouteHealth {
+                name: name.clone(),
                 label: name.clone(),
                 unreachable: (!route.is_ready()).then(|| "no primary reachable".to_owned()),
                 credentials: route.pool.manager().credentials.clone(),
@@ -195,6 +196,7 @@ fn build_routes(
                 Arc::new(Cluster::new(
                     db.cluster.clone(),
                     cluster_settings.endpoints.clone(),
+                    cluster_settings.failover_timeout,
                 ))
             })
             .clone();

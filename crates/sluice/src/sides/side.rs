@@ -82,6 +82,8 @@ pub trait Side: Send + Sync {
 
 /// Whether a route can serve, for `/readyz`.
 pub struct RouteHealth {
+    /// The route's (database's) name.
+    pub name: String,
     /// How `/readyz` names the route.
     pub label: String,
     /// Why it cannot reach a server that can take its queries, when it cannot.
