@@ -410,3 +410,45 @@ async fn a_hold_ends_with_an_error_after_failover_timeout() {
         Some(1.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_transaction_lost_its_server_keeps_its_session() {
+    let mut primary = start_postgres();
+    let mut standby = start_postgres();
+    standby.restart_as_standby();
+    let sluice = Sluice::start(
+        &primary,
+        SluiceOptions {
+            hosts: Some(vec![primary.port(), standby.port()]),
+            ..Default::default()
+        },
+    );
+    let committing = sluice.connect().await;
+    let rolling_back = sluice.connect().await;
+    for c in [&committing, &rolling_back] {
+        c.batch_execute("begin; select 1").await.unwrap();
+    }
+    primary.stop();
+    standby.promote();
+    // COMMIT of a transaction whose work is gone fails, and the session goes on.
+    let err = committing.simple_query("commit").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    assert_eq!(server_port(&committing).await.unwrap(), standby.port());
+    // Any other request fails the transaction, as in a failed transaction, until the
+    // client rolls back.
+    let err = rolling_back.simple_query("select 1").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    let err = rolling_back.simple_query("select 2").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02", "{err}");
+    let err = rolling_back
+        .query("select $1::int", &[&3i32])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02", "{err}");
+    rolling_back.simple_query("rollback").await.unwrap();
+    assert_eq!(server_port(&rolling_back).await.unwrap(), standby.port());
+    rolling_back
+        .batch_execute("begin; create table after_loss(x int); commit")
+        .await
+        .unwrap();
+}

@@ -8,6 +8,7 @@ mod client_messages;
 mod error;
 mod idle_answers;
 mod lifecycle;
+mod lost_transaction;
 pub mod pipeline;
 mod portals;
 mod relay;

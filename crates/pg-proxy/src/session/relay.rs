@@ -106,11 +106,24 @@ impl Relay {
 
     async fn run_loop(&mut self, attached: &mut Option<Attached>) -> Result<(), SessionError> {
         loop {
+            if attached
+                .as_ref()
+                .is_some_and(|s| s.is_unusable() && self.view.lost_transaction.is_some())
+            {
+                // Its server went away under an idle transaction: the session goes on.
+                if let Some(server) = attached.take() {
+                    self.release(server).await;
+                }
+            }
             let server = match attached {
                 Some(server) => server,
                 None => {
                     if !self.wait_for_request().await? {
                         return Ok(());
+                    }
+                    if self.answer_lost_transaction()? {
+                        self.flush_client().await?;
+                        continue;
                     }
                     if self.answer_parses_without_server()? {
                         self.flush_client().await?;
@@ -266,6 +279,11 @@ impl Relay {
             _ = shutdown.reached(Phase::Closing) => Event::Shutdown,
         };
         match event {
+            Event::Server(Ok(0) | Err(_)) if self.can_lose_only_the_transaction() => {
+                server.health = ServerHealth::Broken;
+                self.lose_transaction();
+                Ok(())
+            }
             Event::Server(Ok(0)) => {
                 server.health = ServerHealth::Broken;
                 self.send_fatal("08006", "server closed the connection unexpectedly")

@@ -232,6 +232,14 @@ impl Relay {
     /// as it is (false when sluice sent its own in its place).
     fn on_error(&mut self, server: &mut Attached, body: &[u8]) -> bool {
         let fields = ErrorFields::parse(body);
+        if fields.is_fatal() && is_going_away(&fields.code) && self.can_lose_only_the_transaction()
+        {
+            // The server stops (shutdown, failover) under an idle transaction: only the
+            // transaction is lost, and the client hears of it at its next request.
+            server.health = ServerHealth::Broken;
+            self.lose_transaction();
+            return false;
+        }
         // The transaction (implicit or not) fails: its SETs are rolled back with it.
         self.abandon_pending_commands(server);
         // An error ends copy-in on the server side.
@@ -358,4 +366,10 @@ impl Relay {
             c.apply(&mut server.conn.settings, &server_base);
         }
     }
+}
+
+/// FATAL codes of a server that is going away rather than refusing this client:
+/// admin_shutdown, crash_shutdown, cannot_connect_now, and connection failures.
+fn is_going_away(code: &str) -> bool {
+    matches!(code, "57P01" | "57P02" | "57P03") || code.starts_with("08")
 }

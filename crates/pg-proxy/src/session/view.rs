@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::lost_transaction::LostTransaction;
 use super::portals::Portals;
 use super::statements::ClientStatements;
 use super::view_change::{Undone, ViewChange};
@@ -25,6 +26,8 @@ pub(super) struct ClientView {
     /// Why the client keeps its server connection to the end of its session (session
     /// state that cannot follow it), if it does.
     pub pinned: Option<PinReason>,
+    /// The transaction whose server went away, until the client ends it.
+    pub lost_transaction: Option<LostTransaction>,
 }
 
 impl ClientView {
@@ -38,6 +41,7 @@ impl ClientView {
             unnamed_commands: None,
             portals: Portals::default(),
             pinned: None,
+            lost_transaction: None,
         }
     }
 
