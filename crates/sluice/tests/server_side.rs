@@ -333,19 +333,26 @@ async fn prefer_without_tls_sends_no_md5_or_cleartext_password_unless_allowed() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_between_transactions_is_held_through_a_switchover() {
-    let mut primary = start_postgres();
+/// A primary, a standby (not replicating: the tests need none of its data), and a
+/// sluice with both, the primary first.
+fn primary_and_standby(extra_cluster: &str) -> (PgServer, PgServer, Sluice) {
+    let primary = start_postgres();
     let mut standby = start_postgres();
     standby.restart_as_standby();
     let sluice = Sluice::start(
         &primary,
         SluiceOptions {
             hosts: Some(vec![primary.port(), standby.port()]),
-            extra_cluster: "failover_timeout = \"20s\"".into(),
+            extra_cluster: extra_cluster.to_owned(),
             ..Default::default()
         },
     );
+    (primary, standby, sluice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_between_transactions_is_held_through_a_switchover() {
+    let (mut primary, standby, sluice) = primary_and_standby("failover_timeout = \"20s\"");
     let c = sluice.connect().await;
     assert_eq!(server_port(&c).await.unwrap(), primary.port());
     // Between transactions the client holds no server connection; the primary stops
@@ -413,16 +420,7 @@ async fn a_hold_ends_with_an_error_after_failover_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_transaction_lost_its_server_keeps_its_session() {
-    let mut primary = start_postgres();
-    let mut standby = start_postgres();
-    standby.restart_as_standby();
-    let sluice = Sluice::start(
-        &primary,
-        SluiceOptions {
-            hosts: Some(vec![primary.port(), standby.port()]),
-            ..Default::default()
-        },
-    );
+    let (mut primary, standby, sluice) = primary_and_standby("");
     let committing = sluice.connect().await;
     let rolling_back = sluice.connect().await;
     for c in [&committing, &rolling_back] {
