@@ -1,8 +1,9 @@
 //! A route is what a client's database name selects: a cluster, the server database,
 //! the pooling mode, its pool, and its shared prepared statements.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use pool_core::credentialed::{Connector, CredentialedManager};
@@ -27,6 +28,8 @@ pub struct Cluster {
     /// reachable (a switchover), before it gets an error.
     pub failover_timeout: Duration,
     primary_hint: AtomicUsize,
+    /// The address of the server last found primary, once one was.
+    primary_addr: RwLock<Option<SocketAddr>>,
 }
 
 impl Cluster {
@@ -40,7 +43,42 @@ impl Cluster {
             endpoints,
             failover_timeout,
             primary_hint: AtomicUsize::new(0),
+            primary_addr: RwLock::new(None),
         }
+    }
+
+    /// Records the server a connection found primary; a different one than before is a
+    /// switchover, counted and logged.
+    fn found_primary(&self, index: usize, addr: SocketAddr) {
+        self.primary_hint.store(index, Ordering::Relaxed);
+        if *self.primary_addr.read().expect("primary poisoned") == Some(addr) {
+            return;
+        }
+        let previous = self
+            .primary_addr
+            .write()
+            .expect("primary poisoned")
+            .replace(addr);
+        let endpoint = self.endpoints[index].to_string();
+        if let Some(previous) = previous.filter(|p| *p != addr) {
+            tracing::warn!(cluster = %self.name, from = %previous, to = %addr, "the cluster's primary changed");
+            metrics::counter!("sluice_cluster_switchovers_total", "protocol" => "postgres", "cluster" => self.name.clone()).increment(1);
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            let primary = if i == index { 1.0 } else { 0.0 };
+            metrics::gauge!("sluice_cluster_primary", "protocol" => "postgres", "cluster" => self.name.clone(), "member" => e.to_string()).set(primary);
+        }
+        tracing::debug!(cluster = %self.name, primary = %endpoint, "primary found");
+    }
+
+    /// Whether a server connection to `addr` may still serve: false once another
+    /// server has been found primary (the old primary of a switchover may still run,
+    /// demoted or, worse, writable).
+    pub fn is_current_primary(&self, addr: SocketAddr) -> bool {
+        self.primary_addr
+            .read()
+            .expect("primary poisoned")
+            .is_none_or(|p| p == addr)
     }
 
     /// The hosts, for messages.
@@ -103,7 +141,7 @@ impl Connector for PgConnector {
         for (idx, endpoint) in self.cluster.candidates() {
             match connect(endpoint, &self.options, creds).await {
                 Ok(conn) => {
-                    self.cluster.primary_hint.store(idx, Ordering::Relaxed);
+                    self.cluster.found_primary(idx, conn.cancel.addr);
                     *self.startup_params.lock().expect("params poisoned") =
                         Some(Arc::new(conn.params.clone()));
                     return Ok(conn);

@@ -388,6 +388,19 @@ async fn a_client_between_transactions_is_held_through_a_switchover() {
             .unwrap()
             >= 1.0
     );
+    assert_eq!(
+        sluice.metric("sluice_cluster_switchovers_total", "cluster=\"main\""),
+        Some(1.0)
+    );
+    let member = |port: u16| format!("member=\"127.0.0.1:{port}\"");
+    assert_eq!(
+        sluice.metric("sluice_cluster_primary", &member(standby.port())),
+        Some(1.0)
+    );
+    assert_eq!(
+        sluice.metric("sluice_cluster_primary", &member(primary.port())),
+        Some(0.0)
+    );
     eprintln!("held for {held:?}");
 }
 

@@ -49,6 +49,13 @@ pub(super) async fn check_out(route: &Route) -> Result<ServerGuard, (&'static st
 async fn quiet_connection(route: &Route) -> Result<ServerGuard, PoolError<ServerError>> {
     loop {
         let conn = route.pool.get().await?;
+        if !route.cluster().is_current_primary(conn.cancel.addr) {
+            // Opened before a switchover, to the server that was primary then.
+            tracing::debug!(route = %route.name, "server connection to a former primary closed");
+            route.metrics.count_lost_server();
+            conn.discard();
+            continue;
+        }
         if conn.is_quiet() {
             return Ok(conn);
         }
