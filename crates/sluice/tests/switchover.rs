@@ -129,7 +129,10 @@ async fn bounded<T, E: std::error::Error>(
             let mut text = e.to_string();
             let mut cause = e.source();
             while let Some(c) = cause {
-                text.push_str(&format!(": {c}"));
+                let more = c.to_string();
+                if !text.contains(&more) {
+                    text.push_str(&format!(": {more}"));
+                }
                 cause = c.source();
             }
             text
