@@ -51,6 +51,27 @@ impl TlsFiles {
         ]
     }
 
+    /// Copies the files into `dir` (created when missing), keeping their modes: a
+    /// second server with the same certificate, signed by the same CA.
+    pub(crate) fn copy_into(&self, dir: &Path) -> TlsFiles {
+        fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        let copy = |from: &Path| -> PathBuf {
+            let name = from.file_name().expect("TLS file name");
+            let to = dir.join(name);
+            fs::copy(from, &to)
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+            to
+        };
+        TlsFiles {
+            dir: dir.to_path_buf(),
+            ca_cert: copy(&self.ca_cert),
+            ca_key: copy(&self.ca_key),
+            server_cert: copy(&self.server_cert),
+            server_key: copy(&self.server_key),
+            _tmp: None,
+        }
+    }
+
     /// Gives the directory and its files to the `postgres` OS user when we are root,
     /// so that a PostgreSQL server can read them.
     pub(crate) fn give_to_postgres(&self) {

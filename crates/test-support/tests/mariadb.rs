@@ -162,3 +162,48 @@ fn pause_resume_and_stop() {
     drop(server);
     assert!(!dir.exists());
 }
+
+#[test]
+fn the_writable_role_moves_to_the_replica_and_back() {
+    let primary = MariaDbServer::start();
+    primary.create_user("app", "pw");
+    primary
+        .sql("CREATE TABLE test.kv (k INT PRIMARY KEY, v INT); INSERT INTO test.kv VALUES (1, 1)");
+    let replica = MariaDbServer::start_replica_of(&primary);
+    let write = |server: &MariaDbServer, k: u32| {
+        run_mariadb(
+            server.host(),
+            server.port(),
+            "app",
+            "pw",
+            Some("test"),
+            &format!("INSERT INTO kv VALUES ({k}, {k})"),
+        )
+    };
+
+    MariaDbServer::switch_writable(&primary, &replica);
+    assert_eq!(primary.sql("SELECT @@global.read_only"), "1");
+    assert_eq!(replica.sql("SELECT @@global.read_only"), "0");
+    assert!(replica.replica_status().is_none());
+    let status = primary
+        .replica_status()
+        .expect("the old primary replicates");
+    assert_eq!(status["Slave_IO_Running"], "Yes");
+    assert_eq!(status["Master_Port"], replica.port().to_string());
+    let err = write(&primary, 2).unwrap_err();
+    assert!(err.contains("ERROR 1290"), "{err}");
+    write(&replica, 2).unwrap();
+    primary.wait_replicated(&replica);
+    assert_eq!(primary.sql("SELECT v FROM test.kv WHERE k = 2"), "2");
+
+    // And back again: both directions keep their GTID positions.
+    MariaDbServer::switch_writable(&replica, &primary);
+    assert_eq!(primary.sql("SELECT @@global.read_only"), "0");
+    assert_eq!(replica.sql("SELECT @@global.read_only"), "1");
+    assert!(primary.replica_status().is_none());
+    write(&primary, 3).unwrap();
+    let err = write(&replica, 4).unwrap_err();
+    assert!(err.contains("ERROR 1290"), "{err}");
+    replica.wait_replicated(&primary);
+    assert_eq!(replica.sql("SELECT COUNT(*) FROM test.kv"), "3");
+}

@@ -266,3 +266,64 @@ fn drop_stops_a_running_server() {
     assert!(!wait_for_port(port, Duration::from_millis(200)));
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_streaming_standby_follows_is_promoted_and_the_old_primary_rejoins() {
+    let mut primary = PgServer::start_with(PgOptions {
+        tls: true,
+        ..Default::default()
+    });
+    primary.create_user("app", "app-pw", AuthMethod::Scram);
+    primary.psql(
+        "create table kv (k int primary key, v text); insert into kv values (1, 'a'); \
+         grant all on kv to app",
+    );
+
+    let standby = PgServer::start_standby_of(&primary);
+    assert_ne!(standby.port(), primary.port());
+    assert!(standby.is_in_recovery());
+    assert!(!primary.is_in_recovery());
+    assert_eq!(standby.psql("select v from kv where k = 1"), "a");
+    assert_eq!(
+        primary.psql("select count(*) from pg_stat_replication where state = 'streaming'"),
+        "1"
+    );
+
+    // Later writes reach it too.
+    primary.psql("insert into kv values (2, 'b')");
+    standby.wait_caught_up(&primary);
+    assert_eq!(standby.psql("select v from kv where k = 2"), "b");
+
+    // Same roles and passwords; the same CA verifies its certificate.
+    let ca = primary.tls_files().unwrap().ca_cert.display().to_string();
+    let app = format!(
+        "{} sslmode=verify-full sslrootcert={ca}",
+        standby.connection_string("app", "app-pw", "postgres")
+    );
+    assert_eq!(
+        run_psql(
+            &app,
+            "select current_user || ' ' || ssl from pg_stat_ssl where pid = pg_backend_pid()"
+        )
+        .unwrap(),
+        "app true"
+    );
+    let err = run_psql(&app, "insert into kv values (3, 'c')").unwrap_err();
+    assert!(err.contains("read-only transaction"), "{err}");
+
+    // Switchover: the primary stops, the standby takes over.
+    primary.stop();
+    standby.promote();
+    assert!(!standby.is_in_recovery());
+    run_psql(&app, "insert into kv values (3, 'c')").unwrap();
+
+    // The former primary re-joins on its port as a standby of the new one.
+    let port = primary.port();
+    primary.restart_as_standby_of(&standby);
+    assert_eq!(primary.port(), port);
+    assert!(primary.is_in_recovery());
+    assert_eq!(primary.psql("select v from kv where k = 3"), "c");
+    standby.psql("insert into kv values (4, 'd')");
+    primary.wait_caught_up(&standby);
+    assert_eq!(primary.psql("select count(*) from kv"), "4");
+}

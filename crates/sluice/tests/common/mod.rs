@@ -57,6 +57,9 @@ pub struct SluiceOptions {
     pub extra_sections: String,
     /// Ports of the cluster's members, in order; by default the one server's.
     pub hosts: Option<Vec<u16>>,
+    /// The `credentials` value of one database's block only, by its name, in place
+    /// of `credentials`.
+    pub database_credentials: Vec<(&'static str, String)>,
 }
 
 impl Default for SluiceOptions {
@@ -77,6 +80,7 @@ impl Default for SluiceOptions {
             credentials: None,
             extra_sections: String::new(),
             hosts: None,
+            database_credentials: Vec::new(),
         }
     }
 }
@@ -97,17 +101,28 @@ impl Sluice {
                 format!("{}\n{own}", opts.extra_database)
             })
             .collect();
+        let own_credentials: Vec<&str> = opts
+            .databases
+            .iter()
+            .map(|(name, _)| {
+                opts.database_credentials
+                    .iter()
+                    .find(|(db, _)| db == name)
+                    .map_or(credentials.as_str(), |(_, own)| own.as_str())
+            })
+            .collect();
         let databases = opts
             .databases
             .iter()
             .zip(&extras)
-            .map(|((name, server_db), extra)| DatabaseConfig {
+            .zip(&own_credentials)
+            .map(|(((name, server_db), extra), credentials)| DatabaseConfig {
                 name,
                 server_database: Some(server_db),
                 pool_mode: opts.pool_mode,
                 pool_size: opts.pool_size,
                 extra,
-                credentials: &credentials,
+                credentials,
             })
             .collect();
         let config = SluiceConfig {

@@ -1,5 +1,6 @@
 //! A MariaDB replica that follows a test server by real GTID binlog replication,
-//! and waiting until it has applied what its primary has written.
+//! waiting until it has applied what its primary has written, and moving the
+//! writable role from a primary to its replica as an operator does.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,18 +30,39 @@ impl MariaDbServer {
             pw = quote_string(REPLICATION_PASSWORD),
         ));
         let replica = MariaDbServer::start_server(true);
-        replica.sql(&format!(
-            "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
-             MASTER_PASSWORD={pw}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; \
-             START SLAVE;",
-            host = quote_string(primary.host()),
-            port = primary.port(),
-            user = quote_string(REPLICATION_USER),
-            pw = quote_string(REPLICATION_PASSWORD),
-        ));
+        replica.sql(&replicate_from(primary));
         replica.wait_replication_running(primary);
         replica.wait_replicated(primary);
         replica
+    }
+
+    /// Moves the writable role from `primary` to `replica` (one started by
+    /// [`MariaDbServer::start_replica_of`] on `primary`), as an operator's
+    /// switchover does: `read_only` on `primary`; wait until `replica` has applied
+    /// all it binlogged; `STOP SLAVE; RESET SLAVE ALL` and `read_only = OFF` on
+    /// `replica`; then `primary` replicates from `replica` (GTID, from the position
+    /// `replica` had when it took over). Returns once `primary`'s replication
+    /// threads run. Application accounts get error 1290 on `primary` from the first
+    /// step on, and can write on `replica` from the fourth.
+    pub fn switch_writable(primary: &MariaDbServer, replica: &MariaDbServer) {
+        primary.set_read_only(true);
+        replica.wait_replicated(primary);
+        replica.sql(&format!(
+            "STOP SLAVE; RESET SLAVE ALL; SET SESSION sql_log_bin = 0; \
+             CREATE USER IF NOT EXISTS {user}@'%' IDENTIFIED BY {pw}; \
+             GRANT REPLICATION SLAVE ON *.* TO {user}@'%';",
+            user = quote_string(REPLICATION_USER),
+            pw = quote_string(REPLICATION_PASSWORD),
+        ));
+        // Taken before any write of the new primary: the old one replays all of them.
+        let position = replica.sql("SELECT @@GLOBAL.gtid_binlog_pos");
+        replica.set_read_only(false);
+        primary.sql(&format!(
+            "SET GLOBAL gtid_slave_pos = {}; {}",
+            quote_string(&position),
+            replicate_from(replica)
+        ));
+        primary.wait_replication_running(replica);
     }
 
     /// `SHOW SLAVE STATUS` as column name → value, or `None` when the server
@@ -133,4 +155,18 @@ impl MariaDbServer {
             );
         }
     }
+}
+
+/// `CHANGE MASTER TO` `primary` by GTID (from the replica's `gtid_slave_pos`) and
+/// `START SLAVE`.
+fn replicate_from(primary: &MariaDbServer) -> String {
+    format!(
+        "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
+         MASTER_PASSWORD={pw}, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; \
+         START SLAVE;",
+        host = quote_string(primary.host()),
+        port = primary.port(),
+        user = quote_string(REPLICATION_USER),
+        pw = quote_string(REPLICATION_PASSWORD),
+    )
 }

@@ -1,6 +1,7 @@
 //! The configuration files of a test server: the settings included from
-//! `postgresql.conf` (port, sockets, speed over durability, logging, TLS), and
-//! `pg_hba.conf` with one line per role that logs in by a method of its own.
+//! `postgresql.conf` (port, sockets, speed over durability, replication, logging,
+//! TLS), and `pg_hba.conf` with one line per role that logs in by a method of its
+//! own.
 
 use std::fs;
 
@@ -31,6 +32,11 @@ impl PgServer {
         set("synchronous_commit", "off".into());
         set("full_page_writes", "off".into());
         set("shared_buffers", conf_quote("64MB"));
+        // Every server can be the primary of a streaming standby.
+        set("wal_level", "replica".into());
+        set("max_wal_senders", "10".into());
+        set("wal_keep_size", conf_quote("128MB"));
+        set("hot_standby", "on".into());
         set("password_encryption", conf_quote("scram-sha-256"));
         set("logging_collector", "off".into());
         set("log_connections", "on".into());

@@ -18,6 +18,7 @@ mod config_files;
 mod handle;
 pub(crate) mod psql;
 pub(crate) mod server;
+mod standby;
 
 pub use auth::{AuthMethod, SUPERUSER, SUPERUSER_PASSWORD};
 pub use binaries::{pg_bin, pgbench_bin, psql_bin, INSTALL_HINT};

@@ -85,6 +85,24 @@ impl PgServer {
     /// become ready within 30 seconds.
     pub fn start_with(options: PgOptions) -> PgServer {
         let initdb = pg_bin("initdb");
+        let mut server = PgServer::prepare(options);
+        server.init_cluster(&initdb);
+
+        if server.options.tls {
+            let tls = write_tls_files(&server.root.join("tls"), &[]);
+            tls.give_to_postgres();
+            server.tls = Some(tls);
+        }
+
+        server.write_hba(&[]);
+        server.spawn_watchdog();
+        server.launch();
+        server
+    }
+
+    /// A server that is not running yet: its temporary directory with the socket
+    /// directory and the log file in it, but no data directory.
+    pub(super) fn prepare(options: PgOptions) -> PgServer {
         pg_bin("pg_ctl");
         pg_bin("postgres");
         psql_bin();
@@ -97,7 +115,7 @@ impl PgServer {
         set_mode(&root, 0o755);
         give_to_postgres(&root);
 
-        let mut server = PgServer {
+        let server = PgServer {
             port: 0,
             options,
             data_dir: root.join("data"),
@@ -120,18 +138,6 @@ impl PgServer {
         fs::write(&server.log_path, b"").expect("create log file");
         set_mode(&server.log_path, 0o644);
         give_to_postgres(&server.log_path);
-
-        server.init_cluster(&initdb);
-
-        if server.options.tls {
-            let tls = write_tls_files(&server.root.join("tls"), &[]);
-            tls.give_to_postgres();
-            server.tls = Some(tls);
-        }
-
-        server.write_hba(&[]);
-        server.spawn_watchdog();
-        server.launch();
         server
     }
 
@@ -168,7 +174,7 @@ impl PgServer {
     /// this process goes away without dropping the `PgServer` (for example
     /// when the test binary is killed). It waits for end-of-file on a pipe
     /// whose write end only this process holds.
-    fn spawn_watchdog(&mut self) {
+    pub(super) fn spawn_watchdog(&mut self) {
         let pg_ctl = pg_bin("pg_ctl");
         let stop = if running_as_root() {
             format!(
@@ -190,12 +196,19 @@ impl PgServer {
         self.watchdog = Watchdog::spawn(cmd);
     }
 
-    fn launch(&mut self) {
+    /// Starts the server on a new free port.
+    pub(super) fn launch(&mut self) {
+        self.launch_on(None);
+    }
+
+    /// Starts the server on `port`, or on a new free port when `None` (retrying
+    /// with another one when another process took it first).
+    pub(super) fn launch_on(&mut self, port: Option<u16>) {
         let pg_ctl = pg_bin("pg_ctl");
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.port = free_port();
+            self.port = port.unwrap_or_else(free_port);
             self.write_settings();
             let log_before = fs::metadata(&self.log_path).map(|m| m.len()).unwrap_or(0);
 
@@ -221,6 +234,9 @@ impl PgServer {
                 || new_log.contains("could not create any TCP/IP sockets");
             self.kill_immediately();
             if port_taken && attempt < START_ATTEMPTS {
+                if port.is_some() {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 continue;
             }
             panic!(
@@ -261,6 +277,9 @@ impl PgServer {
         }
     }
 
+    /// Restarts the server as a standby that replicates from nothing (a
+    /// `standby.signal` file and no `primary_conninfo`), on a new port. See
+    /// [`PgServer::start_standby_of`] for a streaming standby.
     pub fn restart_as_standby(&mut self) {
         self.stop();
         let signal = self.data_dir.join("standby.signal");
