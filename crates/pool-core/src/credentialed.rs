@@ -41,6 +41,8 @@ pub struct CredentialedManager<C: Connector> {
     pub credentials: Arc<dyn CredentialSource>,
     /// Whether the latest attempt reached a usable server (for readiness).
     reachable: AtomicBool,
+    /// Why the latest attempt failed, when it did (for readiness lines).
+    last_error: std::sync::Mutex<Option<String>>,
     /// Highest credentials generation a server connection was opened with; shared by
     /// the managers of one route (one per member on the MySQL side).
     generation_seen: Arc<AtomicU64>,
@@ -58,6 +60,7 @@ impl<C: Connector> CredentialedManager<C> {
             connector,
             credentials,
             reachable: AtomicBool::new(false),
+            last_error: std::sync::Mutex::new(None),
             generation_seen,
             metrics,
         }
@@ -65,6 +68,11 @@ impl<C: Connector> CredentialedManager<C> {
 
     pub fn is_reachable(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Why the latest attempt to open a connection failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("last error poisoned").clone()
     }
 
     /// Opens a connection outside the pool's accounting (a probe, a KILL QUERY),
@@ -126,6 +134,8 @@ impl<C: Connector> Manager for CredentialedManager<C> {
     async fn connect(&self) -> Result<Box<C::Conn>, C::Error> {
         let result = self.open().await.map(Box::new);
         self.reachable.store(result.is_ok(), Ordering::Relaxed);
+        *self.last_error.lock().expect("last error poisoned") =
+            result.as_ref().err().map(ToString::to_string);
         match &result {
             Ok(_) => self.metrics.server_connects.increment(1),
             Err(e) => {

@@ -144,7 +144,10 @@ impl Side for PostgresSide {
             .map(|(name, route)| RouteHealth {
                 name: name.clone(),
                 label: name.clone(),
-                unreachable: (!route.is_ready()).then(|| "no primary reachable".to_owned()),
+                unreachable: (!route.is_ready()).then(|| match route.pool.manager().last_error() {
+                    Some(e) => format!("no primary reachable: {e}"),
+                    None => "no primary reachable".to_owned(),
+                }),
                 credentials: route.pool.manager().credentials.clone(),
             })
             .collect()
