@@ -526,7 +526,6 @@ async fn mysql_client(
     (r, at)
 }
 
-#[ignore = "issue 13 is open: a write that reaches the old member after read_only = ON gets 1290 before the member check sees the change; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mysql_writable_member_switch_costs_clients_between_transactions_nothing() {
     let label = "MariaDB writable member switch";

@@ -195,6 +195,14 @@ impl Session {
 
     /// Closes the server connection instead of giving it back: it is in a state
     /// sluice does not know (a response half-read).
+    /// Gives the server connection back now, whatever the session's state (the
+    /// caller knows the connection is clean: its last command was refused unrun).
+    pub(super) async fn release_now(&mut self) {
+        if self.server.take().is_some() {
+            self.kill.set_serving(None).await;
+        }
+    }
+
     pub(super) async fn discard_server(&mut self) {
         if let Some(g) = self.server.take() {
             self.kill.set_serving(None).await;

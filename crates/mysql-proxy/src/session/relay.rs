@@ -34,6 +34,9 @@ pub struct RelayOptions {
     /// net_write_timeout): a client that stops reading mid-result must not hold a
     /// server connection for ever.
     pub client_write_timeout: Duration,
+    /// A response that is only a read-only refusal (1290, 1836) is not passed on: the
+    /// caller sends the query to another member.
+    pub withhold_read_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +117,17 @@ pub async fn relay(
                 server.read_buf.advance(total);
                 server.stream.write_all(&empty).await?;
                 continue;
+            }
+            if first
+                && opts.withhold_read_only
+                && progress == Progress::Done
+                && tracker
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.code == 1290 || e.code == 1836)
+            {
+                server.read_buf.advance(total);
+                return Ok((tracker, sent));
             }
             let payload = &server.read_buf[HEADER_LEN..total];
             if let (true, Some(id), Some(_)) = (first, opts.prepare_id, tracker.prepared) {

@@ -5,6 +5,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use super::statements::Lookup;
+use crate::members::Role;
 use crate::protocol::capabilities::{self as caps, status};
 use crate::protocol::command::Command;
 use crate::protocol::handshake::Malformed;
@@ -12,11 +13,24 @@ use crate::protocol::ok_err::ErrPacket;
 use crate::protocol::packet;
 use crate::protocol::response::{Expect, ResponseTracker};
 use crate::protocol::statement::{set_stmt_id, write_execute};
+use crate::route::Access;
 use crate::session::client_session::{Session, SessionEnd};
 use crate::session::relay::{relay, RelayError, RelayOptions};
 use crate::session::sync::SyncError;
 use crate::state::client::ClientStatement;
 use crate::state::pin::PinReason;
+
+/// How many times one autocommit query follows a writable member that turned read-only.
+const READ_ONLY_RETRIES: u8 = 3;
+
+/// ER_OPTION_PREVENTS_STATEMENT (`--read-only`) and ER_READ_ONLY_MODE, as the whole
+/// response: the statement was refused before it ran.
+fn is_read_only_refusal(tracker: &ResponseTracker) -> bool {
+    tracker
+        .error
+        .as_ref()
+        .is_some_and(|e| e.code == 1290 || e.code == 1836)
+}
 
 fn expect_for(cmd: Command) -> Expect {
     match cmd {
@@ -59,46 +73,70 @@ impl Session {
             },
             _ => None,
         };
-        if let Err(err) = self.ensure_server().await {
-            return self.send_err(1, err).await;
-        }
-        if let Err(e) = self.sync(reads_last_insert_id).await {
-            return self.sync_failed(e).await;
-        }
-        let prepare_id = (cmd == Command::StmtPrepare).then(|| self.state.next_statement_id());
-        let mut wire = std::mem::take(&mut self.wire);
-        wire.clear();
-        let encoded = self
-            .encode_for_server(&mut wire, cmd, &payload, statement)
-            .await;
-        let written = match encoded {
-            Ok(()) => {
-                let conn = self.server.as_mut().expect("checked out");
-                conn.stream.write_all(&wire).await
+        let mut statement = statement;
+        // A switchover under way: the member believed writable refuses a write with
+        // 1290 (read-only) before the member checks see it. An autocommit query that
+        // was refused so did not run: it goes again to the next writable member.
+        let mut read_only_retries = READ_ONLY_RETRIES;
+        loop {
+            let withhold_read_only = cmd == Command::Query
+                && self.access == Access::ReadWrite
+                && read_only_retries > 0
+                && !self.state.in_transaction
+                && self.state.pinned.is_none();
+            if let Err(err) = self.ensure_server().await {
+                return self.send_err(1, err).await;
             }
-            Err(NotSent::Sync(e)) => {
-                self.wire = wire;
+            if let Err(e) = self.sync(reads_last_insert_id).await {
                 return self.sync_failed(e).await;
             }
-            Err(NotSent::Malformed(m)) => {
-                self.wire = wire;
-                let message = format!("Malformed communication packet: {m}");
-                return self
-                    .send_err(1, ErrPacket::new(1835, "08S01", message))
-                    .await;
+            let prepare_id = (cmd == Command::StmtPrepare).then(|| self.state.next_statement_id());
+            let mut wire = std::mem::take(&mut self.wire);
+            wire.clear();
+            let encoded = self
+                .encode_for_server(&mut wire, cmd, &payload, statement.take())
+                .await;
+            let written = match encoded {
+                Ok(()) => {
+                    let conn = self.server.as_mut().expect("checked out");
+                    conn.stream.write_all(&wire).await
+                }
+                Err(NotSent::Sync(e)) => {
+                    self.wire = wire;
+                    return self.sync_failed(e).await;
+                }
+                Err(NotSent::Malformed(m)) => {
+                    self.wire = wire;
+                    let message = format!("Malformed communication packet: {m}");
+                    return self
+                        .send_err(1, ErrPacket::new(1835, "08S01", message))
+                        .await;
+                }
+            };
+            self.wire = wire;
+            if let Err(e) = written {
+                return self.server_failed(e.to_string(), false).await;
             }
-        };
-        self.wire = wire;
-        if let Err(e) = written {
-            return self.server_failed(e.to_string(), false).await;
+            if cmd.has_no_response() {
+                return Ok(());
+            }
+            let Some(tracker) = self
+                .relay_response(cmd, prepare_id, withhold_read_only)
+                .await?
+            else {
+                return Ok(());
+            };
+            if withhold_read_only && is_read_only_refusal(&tracker) {
+                let member = self.server.as_ref().expect("checked out").member;
+                tracing::info!(route = %self.route.name, member = %self.route.cluster.endpoints[member],
+                "the writable member turned read-only; the query goes to the next writable member");
+                self.route.cluster.set_role(member, Role::Readable);
+                self.release_now().await;
+                read_only_retries -= 1;
+                continue;
+            }
+            return self.take_in(tracker, prepare_id, &payload).await;
         }
-        if cmd.has_no_response() {
-            return Ok(());
-        }
-        let Some(tracker) = self.relay_response(cmd, prepare_id).await? else {
-            return Ok(());
-        };
-        self.take_in(tracker, prepare_id, &payload).await
     }
 
     /// The packet for the server: the client's, with the server connection's
@@ -133,8 +171,10 @@ impl Session {
         &mut self,
         cmd: Command,
         prepare_id: Option<u32>,
+        withhold_read_only: bool,
     ) -> Result<Option<ResponseTracker>, SessionEnd> {
         let opts = RelayOptions {
+            withhold_read_only,
             session_track: self.capabilities & caps::SESSION_TRACK != 0,
             local_infile: self.capabilities & caps::LOCAL_FILES != 0
                 && self.route.settings.local_infile,
