@@ -180,6 +180,12 @@ impl ErrPacket {
         packet::end(out, start);
     }
 
+    /// ER_OPTION_PREVENTS_STATEMENT (`--read-only`, 1290) or ER_READ_ONLY_MODE
+    /// (1836): the member refused the statement before running it.
+    pub fn is_read_only_refusal(&self) -> bool {
+        self.code == 1290 || self.code == 1836
+    }
+
     pub fn sql_state(&self) -> &str {
         std::str::from_utf8(&self.sql_state).unwrap_or("HY000")
     }

@@ -124,7 +124,7 @@ pub async fn relay(
                 && tracker
                     .error
                     .as_ref()
-                    .is_some_and(|e| e.code == 1290 || e.code == 1836)
+                    .is_some_and(ErrPacket::is_read_only_refusal)
             {
                 server.read_buf.advance(total);
                 return Ok((tracker, sent));

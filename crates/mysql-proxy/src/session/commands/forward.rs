@@ -23,15 +23,6 @@ use crate::state::pin::PinReason;
 /// How many times one autocommit query follows a writable member that turned read-only.
 const READ_ONLY_RETRIES: u8 = 3;
 
-/// ER_OPTION_PREVENTS_STATEMENT (`--read-only`) and ER_READ_ONLY_MODE, as the whole
-/// response: the statement was refused before it ran.
-fn is_read_only_refusal(tracker: &ResponseTracker) -> bool {
-    tracker
-        .error
-        .as_ref()
-        .is_some_and(|e| e.code == 1290 || e.code == 1836)
-}
-
 fn expect_for(cmd: Command) -> Expect {
     match cmd {
         Command::Query | Command::StmtExecute => Expect::Results,
@@ -126,7 +117,12 @@ impl Session {
             else {
                 return Ok(());
             };
-            if withhold_read_only && is_read_only_refusal(&tracker) {
+            if withhold_read_only
+                && tracker
+                    .error
+                    .as_ref()
+                    .is_some_and(ErrPacket::is_read_only_refusal)
+            {
                 let member = self.server.as_ref().expect("checked out").member;
                 tracing::info!(route = %self.route.name, member = %self.route.cluster.endpoints[member],
                 "the writable member turned read-only; the query goes to the next writable member");
