@@ -463,3 +463,83 @@ async fn a_client_whose_transaction_lost_its_server_keeps_its_session() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_transaction_ends_with_a_prepared_rollback_and_fails_a_late_commit() {
+    let (mut primary, standby, sluice) = primary_and_standby("");
+    let closing = sluice.connect().await;
+    let prepared = sluice.connect().await;
+    let extended = sluice.connect().await;
+    for c in [&closing, &prepared, &extended] {
+        c.batch_execute("begin; select 1").await.unwrap();
+    }
+    let statement = closing.prepare("select 1").await.unwrap();
+    let rollback = prepared.prepare("rollback").await.unwrap();
+    primary.stop();
+    standby.promote();
+
+    // The driver closes a statement (Close, Sync) just ahead of COMMIT: the Close
+    // succeeds as in a failed transaction, and COMMIT still hears that the work is
+    // gone.
+    drop(statement);
+    let err = closing.batch_execute("commit").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    assert_eq!(server_port(&closing).await.unwrap(), standby.port());
+
+    // A ROLLBACK prepared before the loss ends the lost transaction.
+    prepared.execute(&rollback, &[]).await.unwrap();
+    assert_eq!(server_port(&prepared).await.unwrap(), standby.port());
+
+    // After the error, a ROLLBACK through Parse, Bind and Execute ends it too.
+    let err = extended
+        .query("select $1::int", &[&1i32])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    let err = extended.execute("select 2", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "25P02", "{err}");
+    extended.execute("rollback", &[]).await.unwrap();
+    extended
+        .batch_execute("begin; create table after_loss(x int); commit")
+        .await
+        .unwrap();
+    assert_eq!(server_port(&extended).await.unwrap(), standby.port());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_when_the_primary_stops_go_on_or_fail_without_ending_the_session() {
+    let (mut primary, standby, sluice) = primary_and_standby("failover_timeout = \"20s\"");
+    let simple = sluice.connect().await;
+    let extended = sluice.connect().await;
+    let inside = sluice.connect().await;
+    inside.batch_execute("begin; select 1").await.unwrap();
+    let sleep = "select pg_sleep(1)";
+    let simple = tokio::spawn(async move { (simple.simple_query(sleep).await.map(drop), simple) });
+    let extended =
+        tokio::spawn(async move { (extended.query(sleep, &[]).await.map(drop), extended) });
+    let inside = tokio::spawn(async move { (inside.simple_query(sleep).await.map(drop), inside) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A fast stop ends every backend with FATAL admin_shutdown, the sleeping ones too.
+    primary.stop();
+    standby.promote();
+
+    // Between transactions, a request the server ended before it ran goes to the new
+    // primary: the client sees no error.
+    for task in [simple, extended] {
+        let (outcome, c) = task.await.unwrap();
+        outcome.expect("a request between transactions is sent to the new primary");
+        assert_eq!(server_port(&c).await.unwrap(), standby.port());
+    }
+    // Inside a transaction: one error, then ROLLBACK succeeds and the session goes on.
+    let (outcome, c) = inside.await.unwrap();
+    let err = outcome.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    c.batch_execute("rollback").await.unwrap();
+    assert_eq!(server_port(&c).await.unwrap(), standby.port());
+    assert!(
+        sluice
+            .metric("sluice_server_connections_lost_total", "")
+            .unwrap_or(0.0)
+            >= 3.0
+    );
+}

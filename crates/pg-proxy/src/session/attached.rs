@@ -33,6 +33,9 @@ pub(super) enum ServerHealth {
     /// The server sent a FATAL error, relayed to the client, and is closing the
     /// connection: the session ends as a direct one would, with no error of sluice's.
     Ending,
+    /// The server went away and the session outlives it (`server_gone.rs`): the client
+    /// was answered for it, or its request goes to the next server.
+    Lost,
 }
 
 impl Attached {
@@ -55,4 +58,16 @@ impl Attached {
     pub fn is_unusable(&self) -> bool {
         self.health != ServerHealth::Sound
     }
+}
+
+/// How the server went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// It sent FATAL admin_shutdown, crash_shutdown or cannot_connect_now (the server
+    /// stops), or a connection failure: whatever came before it was all it ran.
+    Stopping,
+    /// Writing the request to it failed: it read none of it.
+    Unwritable,
+    /// The connection closed or broke: what it ran is unknown.
+    Closed,
 }

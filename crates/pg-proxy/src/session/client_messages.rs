@@ -48,6 +48,7 @@ impl Relay {
             };
             if self.client.input.len() < h.frame_len() {
                 if h.tag == tag::COPY_DATA {
+                    self.resend.shut();
                     // Large COPY chunks are streamed through, not buffered whole.
                     let n = self.client.input.len();
                     self.server_out
@@ -64,6 +65,7 @@ impl Relay {
                 break;
             }
             let frame = self.client.input.split_to(h.frame_len());
+            self.resend.keep(h.tag, &frame);
             if self.on_client_message(server, h.tag, &frame)? == Flow::Terminate {
                 return Ok(Flow::Terminate);
             }
@@ -384,6 +386,8 @@ impl Relay {
                     && self.route.settings.mode == PoolMode::Transaction
                     && self.view.pinned.is_none() =>
             {
+                // Not undone if the request is sent again: it is not.
+                self.resend.shut();
                 self.view.statements.clear();
                 self.view.settings = self.info.base_settings.clone();
                 // The attached server serves the client's next query too.
@@ -392,6 +396,7 @@ impl Relay {
             }
             // In session mode the client's statements are the server's own.
             SessionCommand::DeallocateAll if settled && self.shares_statements() => {
+                self.resend.shut();
                 self.view.statements.clear();
                 ("DEALLOCATE ALL", ViewChange::None)
             }
@@ -462,7 +467,9 @@ impl Relay {
                 Expect::CopyEnd => {}
                 _ => break,
             }
-            self.pipeline.pop();
+            if let Some(e) = self.pipeline.pop() {
+                self.resend.confirmed(e.into_change());
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::server::{simple_query, QueryAnswer, ServerError};
 /// How long a rollback on a server whose client vanished may take before the server is
 /// closed instead.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server connections tried for one request when each goes away as it is prepared.
+const MAX_ATTACH_TRIES: u32 = 3;
 
 /// Checks out a server connection, skipping idle ones the server has closed. While
 /// the cluster has no reachable primary (a switchover), the client is held up to the
@@ -91,15 +93,27 @@ fn checkout_error(pool: &str, e: &PoolError<ServerError>) -> (&'static str, Stri
 }
 
 impl Relay {
-    /// Checks out a server connection and prepares it for this client.
+    /// Checks out a server connection and prepares it for this client. One that goes
+    /// away while it takes the client's settings (a switchover under way) is replaced.
     pub(super) async fn attach(&mut self) -> Result<Attached, SessionError> {
-        match check_out(&self.route).await {
-            Ok(conn) => self.adopt(conn).await,
-            Err((code, message)) => {
-                let info = &self.info;
-                tracing::warn!(route = %self.route.name, user = %info.user, database = %info.database, error = %message, "checkout failed");
-                self.send_fatal(code, &message).await;
-                Err(SessionError::Closed("checkout failed"))
+        let mut tries = 0;
+        loop {
+            let conn = match check_out(&self.route).await {
+                Ok(conn) => conn,
+                Err((code, message)) => {
+                    let info = &self.info;
+                    tracing::warn!(route = %self.route.name, user = %info.user, database = %info.database, error = %message, "checkout failed");
+                    self.send_fatal(code, &message).await;
+                    return Err(SessionError::Closed("checkout failed"));
+                }
+            };
+            tries += 1;
+            match self
+                .adopt_or_give_back(conn, tries < MAX_ATTACH_TRIES)
+                .await
+            {
+                Some(attached) => return attached,
+                None => continue,
             }
         }
     }
@@ -108,13 +122,31 @@ impl Relay {
     /// settings before the client's request goes to it. A server that refuses them
     /// (rare: a value that was valid once) is closed and the session ends with its
     /// error: the request never runs with the previous client's settings.
-    pub(super) async fn adopt(&mut self, mut conn: ServerGuard) -> Result<Attached, SessionError> {
+    pub(super) async fn adopt(&mut self, conn: ServerGuard) -> Result<Attached, SessionError> {
+        self.adopt_or_give_back(conn, false)
+            .await
+            .expect("adopted or failed")
+    }
+
+    /// [`adopt`](Self::adopt); with `may_give_back`, a server that went away while it
+    /// took the settings is closed and None returned, for another to be checked out.
+    async fn adopt_or_give_back(
+        &mut self,
+        mut conn: ServerGuard,
+        may_give_back: bool,
+    ) -> Option<Result<Attached, SessionError>> {
         if let Some(sql) = self.view.settings.diff_sql(&conn.settings) {
             let outcome =
                 tokio::time::timeout(CLEANUP_TIMEOUT, simple_query(&mut conn, &sql)).await;
             match outcome {
                 Ok(Ok(QueryAnswer { idle: true, .. })) => {
                     conn.settings = self.view.settings.clone()
+                }
+                Ok(Err(e)) if may_give_back && e.is_unavailable() => {
+                    tracing::debug!(route = %self.route.name, error = %e, "server went away while taking the client's settings; another is checked out");
+                    self.route.metrics.count_lost_server();
+                    conn.discard();
+                    return None;
                 }
                 failed => {
                     let (code, detail) = match failed {
@@ -126,12 +158,12 @@ impl Relay {
                     conn.discard();
                     let message = format!("sluice could not set this session's settings on a server connection: {detail}");
                     self.send_fatal(&code, &message).await;
-                    return Err(SessionError::Closed("settings replay failed"));
+                    return Some(Err(SessionError::Closed("settings replay failed")));
                 }
             }
         }
         self.cancel.slot.set_target(Some(conn.cancel)).await;
-        Ok(Attached::new(conn))
+        Some(Ok(Attached::new(conn)))
     }
 
     /// Brings the attached server's settings to the client's, ahead of its next request.

@@ -12,6 +12,8 @@ mod lost_transaction;
 pub mod pipeline;
 mod portals;
 mod relay;
+mod resend;
+mod server_gone;
 mod server_messages;
 mod startup;
 mod startup_settings;

@@ -172,6 +172,24 @@ impl Expect {
         self.changes_statements() || self.clears_names()
     }
 
+    /// What translating the message changed in the client's view, to undo it.
+    pub fn into_change(self) -> ViewChange {
+        match self {
+            Expect::ParseComplete { change, .. }
+            | Expect::Local { change, .. }
+            | Expect::StandInQuery { change, .. } => change,
+            _ => ViewChange::None,
+        }
+    }
+
+    /// Whether the server's answer to it ends with ReadyForQuery.
+    pub fn ends_batch(&self) -> bool {
+        matches!(
+            self,
+            Expect::Sync | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. }
+        )
+    }
+
     /// A reply sluice gives itself, changing nothing in the client's view.
     #[cfg(test)]
     pub fn local(reply: Bytes) -> Self {
@@ -341,6 +359,19 @@ impl Pipeline {
         } else {
             false
         }
+    }
+
+    /// The server went away: every expectation, head first. The batch stays as the
+    /// client's messages left it.
+    pub fn take_all(&mut self) -> VecDeque<Expect> {
+        self.statement_changes = 0;
+        self.flushed = true;
+        std::mem::take(&mut self.queue)
+    }
+
+    /// The client's latest message ended a batch (a Sync or a simple Query).
+    pub fn batch_is_closed(&self) -> bool {
+        self.batch == Batch::Closed
     }
 
     /// Whether anything is still owed by the server (not by sluice).

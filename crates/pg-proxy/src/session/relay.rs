@@ -9,10 +9,11 @@ use bytes::BytesMut;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::attached::{Attached, ServerGuard, ServerHealth};
+use super::attached::{Attached, Gone, ServerGuard, ServerHealth};
 use super::client_conn::ClientConn;
 use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
 use super::pipeline::Pipeline;
+use super::resend::Resend;
 use super::view::ClientView;
 use crate::cancel::Registration;
 use crate::protocol::backend::{self, Severity};
@@ -46,6 +47,8 @@ pub struct Relay {
     /// capacity is reused.
     pub(super) server_out: BytesMut,
     pub(super) pipeline: Pipeline,
+    /// The request under way, kept while it can go to another server.
+    pub(super) resend: Resend,
     pub(super) view: ClientView,
     pub(super) cancel: Registration,
     pub(super) shutdown: Shutdown,
@@ -76,6 +79,7 @@ impl Relay {
             client: ClientConn::new(client, client_in),
             server_out: BytesMut::new(),
             pipeline: Pipeline::default(),
+            resend: Resend::default(),
             view,
             cancel,
             shutdown,
@@ -108,11 +112,16 @@ impl Relay {
         loop {
             if attached
                 .as_ref()
-                .is_some_and(|s| s.is_unusable() && self.view.lost_transaction.is_some())
+                .is_some_and(|s| s.health == ServerHealth::Lost)
             {
-                // Its server went away under an idle transaction: the session goes on.
+                // Its server went away and the session goes on (`server_gone.rs`).
                 if let Some(server) = attached.take() {
                     self.release(server).await;
+                }
+                if self.resend.is_due() {
+                    self.take_back_request();
+                } else {
+                    self.flush_client().await?;
                 }
             }
             let server = match attached {
@@ -129,13 +138,22 @@ impl Relay {
                         self.flush_client().await?;
                         continue;
                     }
-                    attached.insert(self.attach().await?)
+                    let server = self.attach().await?;
+                    if self.can_resend_from_here() {
+                        self.resend.open();
+                    }
+                    attached.insert(server)
                 }
             };
             if self.process_client_input(server)? == Flow::Terminate {
                 return Ok(());
             }
-            self.flush(server).await?;
+            match self.flush(server).await {
+                Err(SessionError::ServerIo(_)) if self.outlive_server(server, Gone::Unwritable) => {
+                    continue
+                }
+                flushed => flushed?,
+            }
             if self.can_release(server) {
                 if let Some(server) = attached.take() {
                     self.release(server).await;
@@ -210,15 +228,39 @@ impl Relay {
     /// the client.
     pub(super) async fn flush(&mut self, server: &mut Attached) -> Result<(), SessionError> {
         if !self.server_out.is_empty() {
-            server
-                .conn
-                .stream
-                .write_all(&self.server_out)
-                .await
-                .map_err(SessionError::ServerIo)?;
+            let written = server.conn.stream.write_all(&self.server_out).await;
             self.server_out.clear();
+            written.map_err(SessionError::ServerIo)?;
+        }
+        self.flush_replies().await
+    }
+
+    /// Sends the client its replies, unless they are held back because the request
+    /// may still go to another server (`resend.rs`): only until the server has
+    /// answered the rest, which it sends in the same breath.
+    async fn flush_replies(&mut self) -> Result<(), SessionError> {
+        if self.resend.is_due() {
+            return Ok(());
+        }
+        if self.resend.is_open() {
+            if !self.pipeline.is_empty() {
+                return Ok(());
+            }
+            self.resend.shut();
         }
         self.flush_client().await
+    }
+
+    /// A server attached now serves a new request, from between transactions, that can
+    /// be kept to send again.
+    fn can_resend_from_here(&self) -> bool {
+        self.route.settings.mode == PoolMode::Transaction
+            && self.view.pinned.is_none()
+            && self.view.tx_status == TxStatus::Idle
+            && self.view.lost_transaction.is_none()
+            && self.pipeline.is_settled()
+            && self.client.passthrough == 0
+            && self.client.output.is_empty()
     }
 
     pub(super) async fn flush_client(&mut self) -> Result<(), SessionError> {
@@ -279,11 +321,7 @@ impl Relay {
             _ = shutdown.reached(Phase::Closing) => Event::Shutdown,
         };
         match event {
-            Event::Server(Ok(0) | Err(_)) if self.can_lose_only_the_transaction() => {
-                server.health = ServerHealth::Broken;
-                self.lose_transaction();
-                Ok(())
-            }
+            Event::Server(Ok(0) | Err(_)) if self.outlive_server(server, Gone::Closed) => Ok(()),
             Event::Server(Ok(0)) => {
                 server.health = ServerHealth::Broken;
                 self.send_fatal("08006", "server closed the connection unexpectedly")
@@ -297,7 +335,7 @@ impl Relay {
             }
             Event::Server(Ok(_)) => {
                 self.process_server_input(server)?;
-                self.flush_client().await?;
+                self.flush_replies().await?;
                 if server.health == ServerHealth::Ending {
                     // The client has the server's FATAL error: nothing of sluice's follows.
                     return Err(SessionError::Closed("the server ended the connection"));

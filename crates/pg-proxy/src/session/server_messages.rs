@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::attached::{Attached, ServerHealth};
+use super::attached::{Attached, Gone, ServerHealth};
 use super::error::{SessionError, SERVER_MESSAGE_LIMIT};
 use super::pipeline::Expect;
 use super::relay::Relay;
@@ -54,6 +54,11 @@ impl Relay {
             }
             let frame = server.conn.read_buf.split_to(header.frame_len());
             self.on_server_message(server, header.tag, &frame)?;
+            if server.health == ServerHealth::Lost {
+                // Nothing follows a server's FATAL.
+                server.conn.read_buf.clear();
+                break;
+            }
             self.emit_local_replies();
         }
         Ok(())
@@ -81,6 +86,9 @@ impl Relay {
         let body = &frame[HEADER_LEN..];
         tracing::trace!(tag = %(t as char), len = frame.len(), head = ?self.pipeline.head(), "server message");
         let mut forward = !self.swallowing();
+        if forward && self.resend.is_open() && shows_outcome(t) {
+            self.resend.shut();
+        }
         match t {
             tag::COPY_IN_RESPONSE => {
                 if !self.pipeline.enter_copy_in() {
@@ -120,7 +128,7 @@ impl Relay {
             }
             tag::PARSE_COMPLETE => match self.pipeline.pop() {
                 Some(Expect::InjectedParse { .. }) => forward = false,
-                Some(Expect::ParseComplete { .. }) => {}
+                Some(Expect::ParseComplete { change, .. }) => self.resend.confirmed(change),
                 _ => return Err(self.unexpected(server, t)),
             },
             tag::BIND_COMPLETE => match self.pipeline.pop() {
@@ -232,14 +240,15 @@ impl Relay {
     /// as it is (false when sluice sent its own in its place).
     fn on_error(&mut self, server: &mut Attached, body: &[u8]) -> bool {
         let fields = ErrorFields::parse(body);
-        if fields.is_fatal() && is_going_away(&fields.code) && self.can_lose_only_the_transaction()
+        if fields.is_fatal()
+            && is_going_away(&fields.code)
+            && self.outlive_server(server, Gone::Stopping)
         {
-            // The server stops (shutdown, failover) under an idle transaction: only the
-            // transaction is lost, and the client hears of it at its next request.
-            server.health = ServerHealth::Broken;
-            self.lose_transaction();
+            // The server stops (shutdown, failover): the session goes on without it.
             return false;
         }
+        // An error is an outcome the client sees.
+        self.resend.shut();
         // The transaction (implicit or not) fails: its SETs are rolled back with it.
         self.abandon_pending_commands(server);
         // An error ends copy-in on the server side.
@@ -366,6 +375,24 @@ impl Relay {
             c.apply(&mut server.conn.settings, &server_base);
         }
     }
+}
+
+/// Whether a server message tells the client something of its request's outcome: a
+/// command completed, rows or a notice came, the batch ended. The others (Parse, Bind
+/// and Close completing, descriptions, parameter changes) come before any outcome and
+/// are the same from any server.
+fn shows_outcome(t: u8) -> bool {
+    !matches!(
+        t,
+        tag::PARSE_COMPLETE
+            | tag::BIND_COMPLETE
+            | tag::CLOSE_COMPLETE
+            | tag::PARAMETER_DESCRIPTION
+            | tag::ROW_DESCRIPTION
+            | tag::NO_DATA
+            | tag::PARAMETER_STATUS
+            | tag::ERROR_RESPONSE
+    )
 }
 
 /// FATAL codes of a server that is going away rather than refusing this client:

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::lost_transaction::LostTransaction;
+use super::lost_transaction::{LostTransaction, UnnamedEnds};
 use super::portals::Portals;
 use super::statements::ClientStatements;
 use super::view_change::{Undone, ViewChange};
@@ -28,6 +28,9 @@ pub(super) struct ClientView {
     pub pinned: Option<PinReason>,
     /// The transaction whose server went away, until the client ends it.
     pub lost_transaction: Option<LostTransaction>,
+    /// While the transaction is lost: the ROLLBACK or COMMIT its unnamed statement and
+    /// portal hold.
+    pub unnamed_ends: UnnamedEnds,
 }
 
 impl ClientView {
@@ -42,6 +45,7 @@ impl ClientView {
             portals: Portals::default(),
             pinned: None,
             lost_transaction: None,
+            unnamed_ends: UnnamedEnds::default(),
         }
     }
 

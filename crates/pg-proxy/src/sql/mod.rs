@@ -6,5 +6,6 @@
 pub mod builtin_functions;
 pub mod classify;
 pub mod lexer;
+pub mod transaction_end;
 pub mod trusted;
 pub mod words;
