@@ -247,6 +247,20 @@ impl Route {
         }
     }
 
+    /// Whether the server at `addr` still serves as primary: a new connection to the
+    /// cluster reaches it. Tells a server connection ended on its own (by
+    /// `pg_terminate_backend`) from a server that stops.
+    pub async fn still_serves(&self, addr: SocketAddr) -> bool {
+        match Manager::connect(self.pool.manager()).await {
+            Ok(conn) => {
+                let same = conn.cancel.addr == addr;
+                conn.terminate().await;
+                same
+            }
+            Err(_) => false,
+        }
+    }
+
     /// The cluster the route's server connections go to.
     pub fn cluster(&self) -> &Cluster {
         &self.pool.manager().cluster

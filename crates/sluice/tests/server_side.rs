@@ -543,3 +543,27 @@ async fn requests_in_flight_when_the_primary_stops_go_on_or_fail_without_ending_
             >= 3.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_server_connection_an_administrator_terminated_is_not_run_again() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(&pg, SluiceOptions::default());
+    let c = sluice.connect().await;
+    let sleeping = tokio::spawn(async move { c.simple_query("select pg_sleep(30)").await });
+    let terminated = "select count(pg_terminate_backend(pid)) from pg_stat_activity \
+                      where query = 'select pg_sleep(30)'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pg.psql(terminated) != "1" {
+        assert!(std::time::Instant::now() < deadline, "the query never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The server goes on, so this was not a switchover: the client hears of it as a
+    // direct client would, and the query does not run again.
+    let err = sleeping.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&err), "57P01", "{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        pg.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)'"),
+        "0"
+    );
+}

@@ -116,12 +116,7 @@ impl Relay {
             {
                 // Its server went away and the session goes on (`server_gone.rs`).
                 if let Some(server) = attached.take() {
-                    self.release(server).await;
-                }
-                if self.resend.is_due() {
-                    self.take_back_request();
-                } else {
-                    self.flush_client().await?;
+                    self.after_lost_server(server).await?;
                 }
             }
             let server = match attached {

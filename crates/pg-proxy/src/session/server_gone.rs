@@ -15,6 +15,7 @@
 //! COPY still end the session, as a direct connection would.
 
 use super::attached::{Attached, Gone, ServerHealth};
+use super::error::SessionError;
 use super::lost_transaction::LostTransaction;
 use super::pipeline::Expect;
 use super::relay::Relay;
@@ -54,6 +55,30 @@ impl Relay {
         self.route.metrics.count_lost_server();
         server.health = ServerHealth::Lost;
         true
+    }
+
+    /// Lets go of a server [`outlive_server`](Self::outlive_server) marked lost, then
+    /// sends the client what it is owed, or puts its request back for the next server.
+    pub(super) async fn after_lost_server(&mut self, server: Attached) -> Result<(), SessionError> {
+        let addr = server.conn.cancel.addr;
+        self.release(server).await;
+        if !self.resend.is_due() {
+            return self.flush_client().await;
+        }
+        if self.route.still_serves(addr).await {
+            // Only this server connection was ended (pg_terminate_backend) and the server
+            // goes on: the request is not run again behind the administrator's back,
+            // and the client hears of it as a direct one would.
+            tracing::info!(route = %self.route.name, user = %self.info.user, "server connection terminated by the server's administrator; session ended");
+            self.send_fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            )
+            .await;
+            return Err(SessionError::Closed("server connection terminated"));
+        }
+        self.take_back_request();
+        Ok(())
     }
 
     /// Answers every request in flight with the error (each batch its own, and its

@@ -240,10 +240,13 @@ impl Relay {
     /// as it is (false when sluice sent its own in its place).
     fn on_error(&mut self, server: &mut Attached, body: &[u8]) -> bool {
         let fields = ErrorFields::parse(body);
-        if fields.is_fatal()
-            && is_going_away(&fields.code)
-            && self.outlive_server(server, Gone::Stopping)
-        {
+        // Only a server that stops says nothing ran; a broken link says nothing.
+        let how = if fields.code.starts_with("57P") {
+            Gone::Stopping
+        } else {
+            Gone::Closed
+        };
+        if fields.is_fatal() && is_going_away(&fields.code) && self.outlive_server(server, how) {
             // The server stops (shutdown, failover): the session goes on without it.
             return false;
         }
