@@ -644,3 +644,90 @@ async fn a_route_whose_credentials_are_refused_leaves_sluice_ready_for_the_other
         "/readyz is not 200 while only one route's credentials are refused: {unready:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// MariaDB under sysbench: the writable member moves while sysbench writes
+// ---------------------------------------------------------------------------
+
+/// sysbench's line `NAME: N` (e.g. `ignored errors:`, `reconnects:`) as a number.
+fn sysbench_count(out: &str, name: &str) -> Option<u64> {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .and_then(|l| l.trim_start()[name.len()..].split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[test]
+fn sysbench_writing_through_the_read_write_port_sees_no_error_when_the_writable_member_moves() {
+    let sysbench = ["/usr/bin/sysbench", "/usr/local/bin/sysbench"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("sysbench is missing: install it with apt-get install sysbench (or run scripts/install-deps.sh)")
+        });
+    let primary = mysql_support::start_mariadb();
+    let replica = MariaDbServer::start_replica_of(&primary);
+    let sluice = mysql_support::MySluice::start(mysql_support::Options {
+        pool_size: 8,
+        ..mysql_support::Options::new(vec![primary.port(), replica.port()])
+    });
+    let common = |port: u16, user: &str, password: &str| {
+        vec![
+            "--db-driver=mysql".to_owned(),
+            "--mysql-host=127.0.0.1".to_owned(),
+            format!("--mysql-port={port}"),
+            format!("--mysql-user={user}"),
+            format!("--mysql-password={password}"),
+            format!("--mysql-db={}", mysql_support::DATABASE),
+            "--mysql-ssl=off".to_owned(),
+            "--tables=1".to_owned(),
+            "--table-size=1000".to_owned(),
+            "--db-ps-mode=auto".to_owned(),
+        ]
+    };
+    let prepare = std::process::Command::new(sysbench)
+        .arg("oltp_read_write")
+        .args(common(
+            primary.port(),
+            mysql_support::DB_USER,
+            mysql_support::DB_PASSWORD,
+        ))
+        .arg("prepare")
+        .output()
+        .expect("run sysbench prepare");
+    assert!(
+        prepare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prepare.stderr)
+    );
+    replica.wait_replicated(&primary);
+
+    // Autocommit statements (--skip_trx): every one is between transactions.
+    let run = std::process::Command::new(sysbench)
+        .arg("oltp_read_write")
+        .args(common(
+            sluice.rw_port,
+            mysql_support::APP_USER,
+            mysql_support::APP_PASSWORD,
+        ))
+        .args(["--skip_trx=on", "--threads=8", "--time=6", "run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sysbench");
+    std::thread::sleep(Duration::from_secs(2));
+    let began = Instant::now();
+    MariaDbServer::switch_writable(&primary, &replica);
+    eprintln!("sysbench switch: the writable member moved in {:?}", began.elapsed());
+    let run = run.wait_with_output().expect("sysbench output");
+    let out = String::from_utf8_lossy(&run.stdout);
+    eprintln!("{out}");
+    assert!(
+        run.status.success(),
+        "sysbench stopped on an error:\n{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(sysbench_count(&out, "ignored errors:"), Some(0), "{out}");
+    assert_eq!(sysbench_count(&out, "reconnects:"), Some(0), "{out}");
+    assert!(sysbench_count(&out, "queries:").unwrap_or(0) > 0, "{out}");
+}
