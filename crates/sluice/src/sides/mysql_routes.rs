@@ -16,11 +16,11 @@ use tokio::runtime::Handle;
 use super::route_table::{RouteIdentity, RouteTable};
 use super::side::MAINTENANCE_EVERY;
 use crate::config::{
-    CredentialSettings, MysqlClusterSettings, MysqlDbSettings, MysqlRouteSettings, MysqlSettings,
+    ClusterSettings, CredentialSettings, MysqlDbSettings, MysqlRouteSettings, MysqlSettings,
 };
 use crate::sources::Sources;
 
-pub type MysqlRoutes = RouteTable<RouteIdentity<MysqlClusterSettings, MysqlRouteSettings>, Route>;
+pub type MysqlRoutes = RouteTable<RouteIdentity<ClusterSettings, MysqlRouteSettings>, Route>;
 
 /// What the routes and clusters were built from, to tell on reload what changed.
 #[derive(Default)]
@@ -31,7 +31,7 @@ pub struct Built {
 
 pub struct WatchedCluster {
     pub cluster: Arc<Cluster>,
-    settings: MysqlClusterSettings,
+    settings: ClusterSettings,
     /// What the member checks log in with (the cluster's first database's).
     credentials: CredentialSettings,
 }
@@ -107,8 +107,8 @@ pub fn assemble(
                     new_clusters.push(db.cluster.clone());
                     WatchedCluster {
                         cluster: Arc::new(
-                            Cluster::new(db.cluster.clone(), cs.servers.endpoints.clone())
-                                .with_failover_timeout(cs.servers.failover_timeout),
+                            Cluster::new(db.cluster.clone(), cs.endpoints.clone())
+                                .with_failover_timeout(cs.failover_timeout),
                         ),
                         settings: cs.clone(),
                         credentials: db.credentials.clone(),
@@ -142,7 +142,7 @@ fn new_route(
     name: &str,
     db: &MysqlDbSettings,
     cluster: Arc<Cluster>,
-    cs: &MysqlClusterSettings,
+    cs: &ClusterSettings,
     sources: &mut Sources,
     runtimes: &[Handle],
 ) -> anyhow::Result<Arc<Route>> {
@@ -168,18 +168,17 @@ fn new_route(
 }
 
 fn connect_options(
-    cs: &MysqlClusterSettings,
+    cs: &ClusterSettings,
     local_infile: bool,
     statement_cache: usize,
 ) -> anyhow::Result<ConnectOptions> {
-    let servers = &cs.servers;
     Ok(ConnectOptions {
-        tls_mode: servers.tls_mode,
-        tls: pool_core::net::tls::client_config(servers.tls_mode, servers.tls_ca_file.as_deref())?,
-        connect_timeout: servers.connect_timeout,
+        tls_mode: cs.tls_mode,
+        tls: pool_core::net::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?,
+        connect_timeout: cs.connect_timeout,
         local_infile,
         statement_cache,
         found_rows: false,
-        allow_plaintext_password: servers.allow_plaintext_password,
+        allow_plaintext_password: cs.allow_plaintext_password,
     })
 }
