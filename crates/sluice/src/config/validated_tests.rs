@@ -186,22 +186,20 @@ fn a_database_binds_only_users_of_the_users_file() {
     )
     .unwrap();
     let config = |users: &str| {
-        Config::parse(&format!(
-            r#"
-            [postgres]
-            users_file = "users.toml"
-            [postgres.clusters.main]
-            hosts = ["pg-cluster-rw:5432"]
-            [postgres.databases.orders]
-            cluster = "main"
-            users = {users}
-            credentials = {{ username = "orders", password_file = "users.toml" }}
-            [postgres.databases.scratch]
-            cluster = "main"
-            credentials = {{ username = "scratch", password_file = "users.toml" }}
-            "#
-        ))
-        .unwrap()
+        postgres_config(
+            "",
+            &format!(
+                r#"
+                [postgres.databases.orders]
+                cluster = "main"
+                users = {users}
+                credentials = {{ username = "orders", password_file = "users.toml" }}
+                [postgres.databases.scratch]
+                cluster = "main"
+                credentials = {{ username = "scratch", password_file = "users.toml" }}
+                "#
+            ),
+        )
     };
     let v = validate(&config(r#"["orders"]"#), &dir).unwrap();
     let auth = v.postgres.unwrap().client;
@@ -236,19 +234,14 @@ fn a_postgres_cluster_check_interval_has_a_default_and_must_be_more_than_zero() 
     )
     .unwrap();
     let config = |interval: &str| {
-        Config::parse(&format!(
+        postgres_config(
+            interval,
             r#"
-            [postgres]
-            users_file = "users.toml"
-            [postgres.clusters.main]
-            hosts = ["pg-cluster-rw:5432"]
-            {interval}
             [postgres.databases.app]
             cluster = "main"
-            credentials = {{ username = "app", password_file = "users.toml" }}
-            "#
-        ))
-        .unwrap()
+            credentials = { username = "app", password_file = "users.toml" }
+            "#,
+        )
     };
     let check_interval = |interval: &str| {
         let v = validate(&config(interval), dir.path()).unwrap();
@@ -269,4 +262,20 @@ fn a_postgres_cluster_check_interval_has_a_default_and_must_be_more_than_zero() 
             "{wrong}: {problems:?}"
         );
     }
+}
+
+/// A `[postgres]` section with the users file `users.toml`, the cluster `main` (with
+/// `cluster_lines`) and `databases`.
+fn postgres_config(cluster_lines: &str, databases: &str) -> Config {
+    Config::parse(&format!(
+        r#"
+        [postgres]
+        users_file = "users.toml"
+        [postgres.clusters.main]
+        hosts = ["pg-cluster-rw:5432"]
+        {cluster_lines}
+        {databases}
+        "#
+    ))
+    .unwrap()
 }
