@@ -141,11 +141,6 @@ impl Cluster {
         }
     }
 
-    /// What the watcher last saw of each member.
-    pub fn members(&self) -> Vec<MemberState> {
-        self.members.read().expect("members poisoned").clone()
-    }
-
     /// The hosts, for messages.
     pub fn describe(&self) -> String {
         self.endpoints

@@ -74,7 +74,7 @@ pub async fn watch(
     let probe = Arc::new(probe);
     let mut conns: Vec<Option<ServerConn>> = (0..cluster.endpoints.len()).map(|_| None).collect();
     let mut changes = cluster.primary_changes();
-    changes.borrow_and_update();
+    changes.mark_unchanged();
     loop {
         if Arc::strong_count(&cluster) == 1 {
             // A reload removed or replaced the cluster, and its last route is gone.
