@@ -12,6 +12,7 @@ pub mod server;
 pub mod session;
 pub mod sql;
 pub mod state;
+pub mod watcher;
 
 /// The transport lives in pool-core, shared with the MySQL side.
 pub use pool_core::net::{stream, tls};

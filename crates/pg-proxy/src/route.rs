@@ -11,6 +11,7 @@ use pool_core::credentials::{CredentialSource, Credentials};
 use pool_core::frontend::{CountsClients, RouteClients};
 use pool_core::pool::{Manager, PoolConfig, ShardedPool};
 use pool_core::route_metrics::RouteMetrics;
+use tokio::sync::{watch, Notify};
 
 use crate::metrics::route_metrics;
 use crate::server::{connect, ConnectOptions, Endpoint, ServerConn, ServerError};
@@ -19,7 +20,8 @@ use crate::state::statements::StatementRegistry;
 
 pub use pool_core::mode::PoolMode;
 
-/// The PostgreSQL hosts of one cluster, and which of them was last seen as primary.
+/// The PostgreSQL hosts of one cluster, and which of them was last seen as primary
+/// (by the cluster's watcher or by a route opening a connection).
 #[derive(Debug)]
 pub struct Cluster {
     pub name: String,
@@ -28,8 +30,25 @@ pub struct Cluster {
     /// reachable (a switchover), before it gets an error.
     pub failover_timeout: Duration,
     primary_hint: AtomicUsize,
-    /// The address of the server last found primary, once one was.
-    primary_addr: RwLock<Option<SocketAddr>>,
+    /// The address of the server last found primary, once one was; its receivers
+    /// learn of a switchover at once.
+    primary: watch::Sender<Option<SocketAddr>>,
+    /// What the watcher last saw of each member, for readiness lines.
+    members: RwLock<Vec<MemberState>>,
+    /// Asks the watcher for a check now rather than at its next tick.
+    check_wanted: Notify,
+}
+
+/// What the watcher last saw of a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberState {
+    /// Not checked yet.
+    Unknown,
+    Primary,
+    /// In recovery: a standby, or a primary still starting up.
+    Standby,
+    /// Did not answer; why.
+    Down(String),
 }
 
 impl Cluster {
@@ -38,29 +57,35 @@ impl Cluster {
         endpoints: Vec<Endpoint>,
         failover_timeout: Duration,
     ) -> Self {
+        let n = endpoints.len();
         Self {
             name: name.into(),
             endpoints,
             failover_timeout,
             primary_hint: AtomicUsize::new(0),
-            primary_addr: RwLock::new(None),
+            primary: watch::Sender::new(None),
+            members: RwLock::new(vec![MemberState::Unknown; n]),
+            check_wanted: Notify::new(),
         }
     }
 
-    /// Records the server a connection found primary; a different one than before is a
-    /// switchover, counted and logged.
-    fn found_primary(&self, index: usize, addr: SocketAddr) {
+    /// Records the server found primary; a different one than before is a switchover,
+    /// counted and logged.
+    pub(crate) fn found_primary(&self, index: usize, addr: SocketAddr) {
         self.primary_hint.store(index, Ordering::Relaxed);
-        if *self.primary_addr.read().expect("primary poisoned") == Some(addr) {
+        let mut previous = None;
+        let changed = self.primary.send_if_modified(|current| {
+            if *current == Some(addr) {
+                return false;
+            }
+            previous = current.replace(addr);
+            true
+        });
+        if !changed {
             return;
         }
-        let previous = self
-            .primary_addr
-            .write()
-            .expect("primary poisoned")
-            .replace(addr);
         let endpoint = self.endpoints[index].to_string();
-        if let Some(previous) = previous.filter(|p| *p != addr) {
+        if let Some(previous) = previous {
             tracing::warn!(cluster = %self.name, from = %previous, to = %addr, "the cluster's primary changed");
             metrics::counter!("sluice_cluster_switchovers_total", "protocol" => "postgres", "cluster" => self.name.clone()).increment(1);
         }
@@ -71,14 +96,49 @@ impl Cluster {
         tracing::debug!(cluster = %self.name, primary = %endpoint, "primary found");
     }
 
+    /// The address of the server last found primary.
+    pub fn primary(&self) -> Option<SocketAddr> {
+        *self.primary.borrow()
+    }
+
+    /// Changes of [`Cluster::primary`], from now on.
+    pub fn primary_changes(&self) -> watch::Receiver<Option<SocketAddr>> {
+        self.primary.subscribe()
+    }
+
     /// Whether a server connection to `addr` may still serve: false once another
     /// server has been found primary (the old primary of a switchover may still run,
     /// demoted or, worse, writable).
     pub fn is_current_primary(&self, addr: SocketAddr) -> bool {
-        self.primary_addr
-            .read()
-            .expect("primary poisoned")
-            .is_none_or(|p| p == addr)
+        self.primary.borrow().is_none_or(|p| p == addr)
+    }
+
+    /// Asks the watcher to check the members now: a server connection failed, which
+    /// may be a switchover under way. Requests made before the check runs count once.
+    pub fn check_soon(&self) {
+        self.check_wanted.notify_one();
+    }
+
+    /// Resolves once [`Cluster::check_soon`] was called since the last time it resolved.
+    pub(crate) async fn check_requested(&self) {
+        self.check_wanted.notified().await;
+    }
+
+    /// Records what a check saw of member `index`; a change is logged.
+    pub(crate) fn set_member(&self, index: usize, state: MemberState) {
+        let mut members = self.members.write().expect("members poisoned");
+        if members[index] != state {
+            let member = &self.endpoints[index];
+            match &state {
+                MemberState::Down(why) => {
+                    tracing::info!(cluster = %self.name, %member, error = %why, "member down");
+                }
+                other => {
+                    tracing::info!(cluster = %self.name, %member, state = ?other, "member state changed")
+                }
+            }
+            members[index] = state;
+        }
     }
 
     /// The hosts, for messages.
@@ -86,6 +146,22 @@ impl Cluster {
         self.endpoints
             .iter()
             .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The hosts, each with what the watcher last saw of it (for readiness lines).
+    pub fn describe_members(&self) -> String {
+        let members = self.members.read().expect("members poisoned");
+        self.endpoints
+            .iter()
+            .zip(members.iter())
+            .map(|(e, state)| match state {
+                MemberState::Unknown => format!("{e} (not checked yet)"),
+                MemberState::Primary => format!("{e} (primary)"),
+                MemberState::Standby => format!("{e} (in recovery)"),
+                MemberState::Down(why) => format!("{e} (down: {why})"),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -149,6 +225,10 @@ impl Connector for PgConnector {
                 Err(e @ ServerError::AuthFailed(_)) => return Err(e),
                 Err(e) => {
                     tracing::debug!(endpoint = %endpoint, error = %e, "server connect attempt failed");
+                    if e.is_unavailable() {
+                        // Perhaps a switchover: the watcher finds where the primary went.
+                        self.cluster.check_soon();
+                    }
                     last_err = Some(e);
                 }
             }

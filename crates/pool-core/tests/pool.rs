@@ -733,6 +733,49 @@ async fn a_waiter_takes_a_connection_freed_in_another_shard() {
     assert_eq!(counters.connects(), 2);
 }
 
+#[tokio::test]
+async fn retain_idle_closes_the_idle_connections_refused_and_no_checked_out_one() {
+    let (pool, counters) = pool(config(3));
+    let first = pool.get().await.unwrap();
+    let second = pool.get().await.unwrap();
+    let held = pool.get().await.unwrap();
+    assert_eq!((first.id, second.id, held.id), (1, 2, 3));
+    drop((first, second));
+    // Only connection 2 is to be kept; connection 3 is in use and is not asked about.
+    let closed = pool.retain_idle(|c| {
+        assert_ne!(c.id, 3, "a checked-out connection was offered");
+        c.id == 2
+    });
+    assert_eq!(closed, 1);
+    assert_eq!(counters.live(), 2);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (2, 1, 1));
+    assert_eq!(pool.get().await.unwrap().id, 2);
+    drop(held);
+    assert_eq!(
+        pool.status().idle,
+        2,
+        "the checked-out one came back as usual"
+    );
+}
+
+#[tokio::test]
+async fn sharded_retain_idle_covers_every_shard_and_frees_their_room() {
+    let counters = Arc::new(Counters::default());
+    let pool = ShardedPool::new(FakeManager(Arc::clone(&counters)), config(2), 2);
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    drop((a, b));
+    assert_eq!(pool.status().idle, 2);
+    assert_eq!(pool.retain_idle(|_| false), 2);
+    assert_eq!(counters.live(), 0);
+    assert_eq!(pool.status(), Default::default());
+    // Both slots are free again.
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    assert_eq!((a.id, b.id), (3, 4));
+}
+
 #[test]
 fn sharded_pool_splits_small_pools_into_fewer_shards() {
     let pool = ShardedPool::new(FakeManager(Arc::default()), config(1), 4);

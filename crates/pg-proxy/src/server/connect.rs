@@ -39,6 +39,9 @@ pub struct ConnectOptions {
     /// With `tls_mode = "prefer"` on a server without TLS: send a cleartext or md5
     /// password all the same.
     pub allow_plaintext_password: bool,
+    /// Sent at startup when set, so that the server lists the connection under it
+    /// (the cluster watcher's); a route's connections take their clients' settings.
+    pub application_name: Option<String>,
 }
 
 /// Opens and authenticates a connection; with `require_primary`, fails with
@@ -54,13 +57,14 @@ pub async fn connect(
         let mut stream = negotiate_tls(tcp, endpoint, opts).await?;
         let mut buf = BytesMut::with_capacity(4096);
         let mut out = BytesMut::new();
-        startup::encode_startup(
-            &mut out,
-            &[
-                ("user", creds.username.as_str()),
-                ("database", opts.database.as_str()),
-            ],
-        );
+        let mut params = vec![
+            ("user", creds.username.as_str()),
+            ("database", opts.database.as_str()),
+        ];
+        if let Some(name) = &opts.application_name {
+            params.push(("application_name", name.as_str()));
+        }
+        startup::encode_startup(&mut out, &params);
         stream.write_all(&out).await?;
         // A password the link would expose goes only where the operator chose no TLS
         // (or allowed it); `prefer` falling back to none is not such a choice.
@@ -153,8 +157,9 @@ async fn read_until_ready(
     }
 }
 
-/// Asks the server whether it is a standby.
-async fn is_in_recovery(conn: &mut ServerConn) -> Result<bool, ServerError> {
+/// Asks the server whether it is a standby (or a primary still starting up): the
+/// primary check at connect, and the cluster watcher's question at each check.
+pub async fn is_in_recovery(conn: &mut ServerConn) -> Result<bool, ServerError> {
     let answer = simple_query(conn, "SELECT pg_catalog.pg_is_in_recovery()").await?;
     match answer.values.first().map(String::as_str) {
         Some("f") => Ok(false),

@@ -10,7 +10,7 @@ mod simple_query;
 mod statements;
 
 pub use conn::{CancelTarget, ServerConn};
-pub use connect::{connect, ConnectOptions, Endpoint};
+pub use connect::{connect, is_in_recovery, ConnectOptions, Endpoint};
 pub use error::ServerError;
 pub use messages::read_message;
 pub use simple_query::{simple_query, QueryAnswer};

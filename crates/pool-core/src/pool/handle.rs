@@ -193,6 +193,30 @@ impl<M: Manager> Pool<M> {
         self.shared.spawn_opens(spawn);
     }
 
+    /// Closes every idle connection `keep` answers false for (e.g. those to a server
+    /// that is no longer the primary); checked-out ones are left to their users.
+    /// Maintenance opens replacements up to `min_idle` on its next pass. Returns how
+    /// many were closed.
+    pub fn retain_idle(&self, mut keep: impl FnMut(&M::Connection) -> bool) -> usize {
+        let closing: Vec<_> = {
+            let mut st = self.shared.lock();
+            // Partitioning keeps the idle list's order (least recently used first).
+            let (kept, closing) = std::mem::take(&mut st.idle)
+                .into_iter()
+                .partition(|idle| keep(&idle.conn.raw));
+            st.idle = kept;
+            st.size -= closing.len();
+            closing
+        };
+        let closed = closing.len();
+        drop(closing);
+        if closed > 0 {
+            // Room to open others, for callers waiting in another shard.
+            self.shared.signal_freed();
+        }
+        closed
+    }
+
     /// The connection manager.
     pub fn manager(&self) -> &M {
         &self.shared.manager

@@ -140,6 +140,14 @@ impl<M: Manager> ShardedPool<M> {
         }
     }
 
+    /// [`Pool::retain_idle`] on every shard; how many were closed in all.
+    pub fn retain_idle(&self, mut keep: impl FnMut(&M::Connection) -> bool) -> usize {
+        self.shards
+            .iter()
+            .map(|pool| pool.retain_idle(&mut keep))
+            .sum()
+    }
+
     pub fn close(&self) {
         for pool in &self.shards {
             pool.close();

@@ -188,7 +188,7 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn signal_freed(&self) {
+    pub(crate) fn signal_freed(&self) {
         if let Some(freed) = self.freed.get() {
             freed.notify_waiters();
         }

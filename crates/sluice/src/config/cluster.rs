@@ -15,6 +15,7 @@ pub(super) struct ClusterFields<'a> {
     pub tls_mode: &'a str,
     pub tls_ca_file: Option<&'a str>,
     pub connect_timeout: &'a str,
+    pub check_interval: &'a str,
     pub failover_timeout: &'a str,
     pub allow_plaintext_password: bool,
 }
@@ -25,6 +26,8 @@ pub struct ClusterSettings {
     pub tls_mode: ServerTlsMode,
     pub tls_ca_file: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// How often the cluster's watcher asks each member its role.
+    pub check_interval: Duration,
     /// How long a client between transactions waits for a primary (a writable member)
     /// when there is none, before it gets an error.
     pub failover_timeout: Duration,
@@ -67,15 +70,22 @@ pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -
         c.add(format!("{loc}.tls_ca_file"), "verify-full needs a CA file");
     }
     let connect_timeout = c.positive_duration(&format!("{loc}.connect_timeout"), f.connect_timeout);
+    let check_interval = c.positive_duration(&format!("{loc}.check_interval"), f.check_interval);
     let failover_timeout = c.duration(&format!("{loc}.failover_timeout"), f.failover_timeout);
     ClusterSettings {
         endpoints,
         tls_mode,
         tls_ca_file,
         connect_timeout,
+        check_interval,
         failover_timeout,
         allow_plaintext_password: f.allow_plaintext_password,
     }
+}
+
+/// `check_interval` unless configured: a switchover is seen within about a second.
+pub(super) fn default_check_interval() -> String {
+    "1s".into()
 }
 
 /// `failover_timeout` unless configured: longer than a switchover takes

@@ -22,6 +22,6 @@ pub use cluster::ClusterSettings;
 pub use common::LogFormat;
 pub use credentials::CredentialSettings;
 pub use database::DatabaseSettings;
-pub use mysql::{MysqlClusterSettings, MysqlDbSettings, MysqlRouteSettings, MysqlSettings};
+pub use mysql::{MysqlDbSettings, MysqlRouteSettings, MysqlSettings};
 pub use postgres::{PgDbSettings, PgRouteSettings, PgSettings};
 pub use validated::{load, Validated};

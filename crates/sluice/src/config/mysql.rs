@@ -87,7 +87,7 @@ pub struct MysqlClusterConfig {
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: String,
     /// How often each member is asked its role.
-    #[serde(default = "default_check_interval")]
+    #[serde(default = "super::cluster::default_check_interval")]
     pub check_interval: String,
     #[serde(default = "super::cluster::default_failover_timeout")]
     pub failover_timeout: String,
@@ -104,9 +104,6 @@ fn default_tls_mode() -> String {
 }
 fn default_connect_timeout() -> String {
     "5s".into()
-}
-fn default_check_interval() -> String {
-    "1s".into()
 }
 
 database_config! {
@@ -145,7 +142,7 @@ pub struct MysqlSettings {
     /// The key for caching_sha2_password logins without TLS, read from
     /// `rsa_private_key_file`.
     pub rsa_key: Option<LoadedRsaKey>,
-    pub clusters: BTreeMap<String, MysqlClusterSettings>,
+    pub clusters: BTreeMap<String, ClusterSettings>,
     pub databases: BTreeMap<String, MysqlDbSettings>,
 }
 
@@ -156,13 +153,6 @@ impl std::fmt::Debug for LoadedRsaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RsaKey(..)")
     }
-}
-
-/// A MySQL cluster: the shared cluster block and how often members are asked their role.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MysqlClusterSettings {
-    pub servers: ClusterSettings,
-    pub check_interval: Duration,
 }
 
 pub type MysqlDbSettings = DatabaseSettings<MysqlRouteSettings>;
@@ -273,24 +263,18 @@ fn rsa_key(c: &mut Collector<'_>, file: &str) -> Option<LoadedRsaKey> {
     key.ok().map(LoadedRsaKey)
 }
 
-fn mysql_cluster(
-    c: &mut Collector<'_>,
-    name: &str,
-    cl: &MysqlClusterConfig,
-) -> MysqlClusterSettings {
+fn mysql_cluster(c: &mut Collector<'_>, name: &str, cl: &MysqlClusterConfig) -> ClusterSettings {
     let loc = format!("mysql.clusters.{name}");
     let fields = ClusterFields {
         hosts: &cl.hosts,
         tls_mode: &cl.tls_mode,
         tls_ca_file: cl.tls_ca_file.as_deref(),
         connect_timeout: &cl.connect_timeout,
+        check_interval: &cl.check_interval,
         failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
     };
-    MysqlClusterSettings {
-        servers: cluster::validate(c, &loc, fields),
-        check_interval: c.positive_duration(&format!("{loc}.check_interval"), &cl.check_interval),
-    }
+    cluster::validate(c, &loc, fields)
 }
 
 fn database(

@@ -73,7 +73,8 @@ fn a_mysql_only_config_is_valid_with_defaults() {
     let m = v.mysql.unwrap();
     assert_eq!(m.listen_rw.port(), 6446);
     assert_eq!(m.listen_ro.map(|a| a.port()), Some(6447));
-    assert_eq!(m.clusters["innodb"].servers.endpoints.len(), 2);
+    assert_eq!(m.clusters["innodb"].endpoints.len(), 2);
+    assert_eq!(m.clusters["innodb"].check_interval.as_millis(), 1000);
     assert_eq!(m.databases["shop"].pool.max_size, 20);
     assert!(!m.databases["shop"].route.local_infile);
     assert_eq!(m.databases["shop"].route.max_prepared_statements, 16382);

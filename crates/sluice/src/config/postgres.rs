@@ -68,6 +68,9 @@ pub struct ClusterConfig {
     pub tls_ca_file: Option<String>,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: String,
+    /// How often each member is asked whether it is in recovery.
+    #[serde(default = "super::cluster::default_check_interval")]
+    pub check_interval: String,
     #[serde(default = "super::cluster::default_failover_timeout")]
     pub failover_timeout: String,
     #[serde(default)]
@@ -225,6 +228,7 @@ fn cluster_fields(cl: &ClusterConfig) -> ClusterFields<'_> {
         tls_mode: &cl.tls_mode,
         tls_ca_file: cl.tls_ca_file.as_deref(),
         connect_timeout: &cl.connect_timeout,
+        check_interval: &cl.check_interval,
         failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
     }

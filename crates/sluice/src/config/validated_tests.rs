@@ -186,22 +186,20 @@ fn a_database_binds_only_users_of_the_users_file() {
     )
     .unwrap();
     let config = |users: &str| {
-        Config::parse(&format!(
-            r#"
-            [postgres]
-            users_file = "users.toml"
-            [postgres.clusters.main]
-            hosts = ["pg-cluster-rw:5432"]
-            [postgres.databases.orders]
-            cluster = "main"
-            users = {users}
-            credentials = {{ username = "orders", password_file = "users.toml" }}
-            [postgres.databases.scratch]
-            cluster = "main"
-            credentials = {{ username = "scratch", password_file = "users.toml" }}
-            "#
-        ))
-        .unwrap()
+        postgres_config(
+            "",
+            &format!(
+                r#"
+                [postgres.databases.orders]
+                cluster = "main"
+                users = {users}
+                credentials = {{ username = "orders", password_file = "users.toml" }}
+                [postgres.databases.scratch]
+                cluster = "main"
+                credentials = {{ username = "scratch", password_file = "users.toml" }}
+                "#
+            ),
+        )
     };
     let v = validate(&config(r#"["orders"]"#), &dir).unwrap();
     let auth = v.postgres.unwrap().client;
@@ -225,4 +223,59 @@ fn a_database_binds_only_users_of_the_users_file() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_postgres_cluster_check_interval_has_a_default_and_must_be_more_than_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.toml"),
+        "[users.app]\npassword = \"x\"\n",
+    )
+    .unwrap();
+    let config = |interval: &str| {
+        postgres_config(
+            interval,
+            r#"
+            [postgres.databases.app]
+            cluster = "main"
+            credentials = { username = "app", password_file = "users.toml" }
+            "#,
+        )
+    };
+    let check_interval = |interval: &str| {
+        let v = validate(&config(interval), dir.path()).unwrap();
+        v.postgres.unwrap().clusters["main"].check_interval
+    };
+    assert_eq!(check_interval(""), Duration::from_secs(1));
+    assert_eq!(
+        check_interval("check_interval = \"200ms\""),
+        Duration::from_millis(200)
+    );
+    for wrong in ["\"0s\"", "\"soon\""] {
+        let problems =
+            validate(&config(&format!("check_interval = {wrong}")), dir.path()).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.location == "postgres.clusters.main.check_interval"),
+            "{wrong}: {problems:?}"
+        );
+    }
+}
+
+/// A `[postgres]` section with the users file `users.toml`, the cluster `main` (with
+/// `cluster_lines`) and `databases`.
+fn postgres_config(cluster_lines: &str, databases: &str) -> Config {
+    Config::parse(&format!(
+        r#"
+        [postgres]
+        users_file = "users.toml"
+        [postgres.clusters.main]
+        hosts = ["pg-cluster-rw:5432"]
+        {cluster_lines}
+        {databases}
+        "#
+    ))
+    .unwrap()
 }

@@ -2,9 +2,11 @@
 //! orchestration (`app`), the drain and the admin listener use without knowing the
 //! protocol.
 
+mod assembly;
 mod mysql;
 mod mysql_routes;
 mod postgres;
+mod postgres_routes;
 mod route_table;
 mod side;
 

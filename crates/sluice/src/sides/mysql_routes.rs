@@ -2,10 +2,8 @@
 //! one pool per member. Built from `[mysql]`, reusing the clusters and routes of the
 //! previous build that did not change.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use mysql_proxy::members::{self, Cluster};
 use mysql_proxy::route::{Route, RouteSettings};
 use mysql_proxy::server::ConnectOptions;
@@ -13,36 +11,21 @@ use pool_core::credentials::CredentialSource;
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
 
-use super::route_table::{RouteIdentity, RouteTable};
+use super::assembly::{self, Parts, Watched};
 use super::side::MAINTENANCE_EVERY;
-use crate::config::{
-    CredentialSettings, MysqlClusterSettings, MysqlDbSettings, MysqlRouteSettings, MysqlSettings,
-};
+use crate::config::{ClusterSettings, MysqlDbSettings, MysqlRouteSettings, MysqlSettings};
 use crate::sources::Sources;
 
-pub type MysqlRoutes = RouteTable<RouteIdentity<MysqlClusterSettings, MysqlRouteSettings>, Route>;
+pub type Built = assembly::Built<Cluster, MysqlRouteSettings, Route>;
+pub type Assembled = assembly::Assembled<Cluster, MysqlRouteSettings, Route>;
 
-/// What the routes and clusters were built from, to tell on reload what changed.
-#[derive(Default)]
-pub struct Built {
-    pub clusters: HashMap<String, WatchedCluster>,
-    pub routes: MysqlRoutes,
-}
-
-pub struct WatchedCluster {
-    pub cluster: Arc<Cluster>,
-    settings: MysqlClusterSettings,
-    /// What the member checks log in with (the cluster's first database's).
-    credentials: CredentialSettings,
-}
-
-impl WatchedCluster {
+impl Watched<Cluster, MysqlRouteSettings> {
     /// What the member checks log in with, and how they connect.
     pub fn check_setup(
         &self,
         sources: &mut Sources,
     ) -> anyhow::Result<(Arc<dyn CredentialSource>, ConnectOptions)> {
-        let credentials = sources.get(&self.credentials)?;
+        let credentials = sources.get(&self.checked_as.credentials)?;
         Ok((credentials, connect_options(&self.settings, false, 1)?))
     }
 
@@ -64,24 +47,6 @@ impl WatchedCluster {
     }
 }
 
-impl Built {
-    /// Credential settings in use: the routes' and the member checks'.
-    pub fn credentials(&self) -> Vec<CredentialSettings> {
-        self.routes
-            .identities()
-            .map(|i| i.credentials.clone())
-            .chain(self.clusters.values().map(|c| c.credentials.clone()))
-            .collect()
-    }
-}
-
-/// The outcome of [`assemble`].
-pub struct Assembled {
-    pub built: Built,
-    /// Clusters that are new or changed: the caller starts their member checks.
-    pub new_clusters: Vec<String>,
-}
-
 /// Clusters and routes for `m`, reusing those of `previous` that did not change.
 pub fn assemble(
     m: &MysqlSettings,
@@ -89,97 +54,70 @@ pub fn assemble(
     sources: &mut Sources,
     runtimes: &[Handle],
 ) -> anyhow::Result<Assembled> {
-    let mut next = Built::default();
-    let mut new_clusters = Vec::new();
-    for (name, db) in &m.databases {
-        let cs = m
-            .clusters
-            .get(&db.cluster)
-            .with_context(|| format!("mysql database {name}: unknown cluster {}", db.cluster))?;
-        if !next.clusters.contains_key(&db.cluster) {
-            let watched = match previous.clusters.get(&db.cluster) {
-                Some(w) if w.settings == *cs => WatchedCluster {
-                    cluster: w.cluster.clone(),
-                    settings: w.settings.clone(),
-                    credentials: w.credentials.clone(),
-                },
-                _ => {
-                    new_clusters.push(db.cluster.clone());
-                    WatchedCluster {
-                        cluster: Arc::new(
-                            Cluster::new(db.cluster.clone(), cs.servers.endpoints.clone())
-                                .with_failover_timeout(cs.servers.failover_timeout),
-                        ),
-                        settings: cs.clone(),
-                        credentials: db.credentials.clone(),
-                    }
-                }
-            };
-            next.clusters.insert(db.cluster.clone(), watched);
-        }
-        // The identity holds the cluster's settings: an unchanged route's cluster was
-        // kept above, so the route still points at the watched one.
-        let identity = RouteIdentity::of(db, cs);
-        let route = match previous.routes.reusable(name, &identity) {
-            Some(r) => {
-                r.set_pool_config(db.pool.clone());
-                r
-            }
-            None => {
-                let cluster = next.clusters[&db.cluster].cluster.clone();
-                new_route(name, db, cluster, cs, sources, runtimes)?
-            }
-        };
-        next.routes.insert(name, identity, route);
-    }
-    Ok(Assembled {
-        built: next,
-        new_clusters,
-    })
+    let mut parts = MysqlParts { sources, runtimes };
+    assembly::assemble(&mut parts, "mysql", &m.clusters, &m.databases, previous)
 }
 
-fn new_route(
-    name: &str,
-    db: &MysqlDbSettings,
-    cluster: Arc<Cluster>,
-    cs: &MysqlClusterSettings,
-    sources: &mut Sources,
-    runtimes: &[Handle],
-) -> anyhow::Result<Arc<Route>> {
-    let credentials = sources.get(&db.credentials)?;
-    let options = connect_options(cs, db.route.local_infile, db.route.statement_cache)?;
-    let route = Arc::new(Route::new(
-        name,
-        RouteSettings {
-            mode: db.route.mode,
-            max_clients: db.route.max_clients,
-            local_infile: db.route.local_infile,
-            idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
-            max_prepared_statements: db.route.max_prepared_statements,
-        },
-        cluster,
-        options,
-        credentials,
-        db.pool.clone(),
-        runtimes.len(),
-    ));
-    route.spawn_maintenance(runtimes, MAINTENANCE_EVERY);
-    Ok(route)
+/// How the MySQL side makes its clusters and routes: one pool per member.
+struct MysqlParts<'a> {
+    sources: &'a mut Sources,
+    runtimes: &'a [Handle],
+}
+
+impl Parts for MysqlParts<'_> {
+    type Cluster = Cluster;
+    type RouteSettings = MysqlRouteSettings;
+    type Route = Route;
+
+    fn cluster(&self, name: &str, cs: &ClusterSettings) -> Cluster {
+        Cluster::new(name, cs.endpoints.clone()).with_failover_timeout(cs.failover_timeout)
+    }
+
+    fn reuse(&self, route: &Route, db: &MysqlDbSettings) {
+        route.set_pool_config(db.pool.clone());
+    }
+
+    fn route(
+        &mut self,
+        name: &str,
+        db: &MysqlDbSettings,
+        cluster: Arc<Cluster>,
+        cs: &ClusterSettings,
+    ) -> anyhow::Result<Arc<Route>> {
+        let credentials = self.sources.get(&db.credentials)?;
+        let options = connect_options(cs, db.route.local_infile, db.route.statement_cache)?;
+        let route = Arc::new(Route::new(
+            name,
+            RouteSettings {
+                mode: db.route.mode,
+                max_clients: db.route.max_clients,
+                local_infile: db.route.local_infile,
+                idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
+                max_prepared_statements: db.route.max_prepared_statements,
+            },
+            cluster,
+            options,
+            credentials,
+            db.pool.clone(),
+            self.runtimes.len(),
+        ));
+        route.spawn_maintenance(self.runtimes, MAINTENANCE_EVERY);
+        Ok(route)
+    }
 }
 
 fn connect_options(
-    cs: &MysqlClusterSettings,
+    cs: &ClusterSettings,
     local_infile: bool,
     statement_cache: usize,
 ) -> anyhow::Result<ConnectOptions> {
-    let servers = &cs.servers;
     Ok(ConnectOptions {
-        tls_mode: servers.tls_mode,
-        tls: pool_core::net::tls::client_config(servers.tls_mode, servers.tls_ca_file.as_deref())?,
-        connect_timeout: servers.connect_timeout,
+        tls_mode: cs.tls_mode,
+        tls: pool_core::net::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?,
+        connect_timeout: cs.connect_timeout,
         local_infile,
         statement_cache,
         found_rows: false,
-        allow_plaintext_password: servers.allow_plaintext_password,
+        allow_plaintext_password: cs.allow_plaintext_password,
     })
 }

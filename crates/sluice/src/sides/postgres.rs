@@ -1,46 +1,46 @@
-//! The PostgreSQL side: routes and their pools built from `[postgres]`, the frontend
-//! that admits clients, one listener per worker, and the probes that keep each route's
-//! readiness current; and applying a reloaded `[postgres]` section to them.
+//! The PostgreSQL side: clusters and their watchers, routes and their pools built from
+//! `[postgres]`, the frontend that admits clients, one listener per worker, and the
+//! probes that keep each route's readiness current; and applying a reloaded
+//! `[postgres]` section to them (added, changed and removed databases and clusters).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use pg_proxy::frontend::{AuthConfig, Frontend};
-use pg_proxy::route::{Cluster, PgConnector, Route, RouteSettings};
-use pg_proxy::server::ConnectOptions;
 use pool_core::frontend::Sessions;
+use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::route_table::{by_name, RouteChange, RouteIdentity, RouteTable};
-use super::side::{RouteGauges, RouteHealth, Side, StartContext, MAINTENANCE_EVERY};
-use crate::config::{
-    ClusterSettings, CredentialSettings, PgDbSettings, PgRouteSettings, PgSettings, Validated,
-};
+use super::postgres_routes::{assemble, Assembled, Built};
+use super::route_table::{by_name, RouteChange};
+use super::side::{RouteGauges, RouteHealth, Side, StartContext};
+use crate::config::{CredentialSettings, PgSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
 
 /// How often each route re-checks that it can reach a primary (readiness).
 const PROBE_EVERY: Duration = Duration::from_secs(10);
 
-type PgRoutes = RouteTable<RouteIdentity<ClusterSettings, PgRouteSettings>, Route>;
-
 pub struct PostgresSide {
     frontend: Arc<Frontend>,
-    routes: Mutex<PgRoutes>,
+    built: Mutex<Built>,
+    shutdown: Shutdown,
     runtimes: Vec<Handle>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl PostgresSide {
-    /// Builds the routes and the frontend, listens on `pg.listen` on every worker, and
-    /// starts probing the routes.
+    /// Builds the routes and the frontend, starts the clusters' watchers, listens on
+    /// `pg.listen` on every worker, and starts probing the routes.
     pub fn start(pg: &PgSettings, ctx: StartContext<'_>) -> anyhow::Result<PostgresSide> {
-        let routes = build_routes(pg, &PgRoutes::default(), ctx.sources, ctx.runtimes)?;
+        let Assembled {
+            built,
+            new_clusters,
+        } = assemble(pg, &Built::default(), ctx.sources, ctx.runtimes)?;
         let mut frontend = Frontend::new(
-            routes.routes(),
+            built.routes.routes(),
             AuthConfig::new(
                 pg.client.hba.clone(),
                 pg.client.users.clone(),
@@ -49,11 +49,14 @@ impl PostgresSide {
             pg.client.tls.clone(),
             pg.max_client_conn,
             pg.auth_timeout,
-            ctx.shutdown,
+            ctx.shutdown.clone(),
         );
         frontend.client_write_timeout = pg.client_write_timeout;
         frontend.set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
+        for name in &new_clusters {
+            built.clusters[name].spawn_checks(ctx.sources, &frontend, ctx.shutdown.clone())?;
+        }
         let bound = bind_reuseport(pg.listen, ctx.runtimes.len())
             .with_context(|| format!("cannot listen on {} (postgres)", pg.listen))?;
         let listeners = bound
@@ -72,7 +75,8 @@ impl PostgresSide {
         tokio::spawn(probe_routes(frontend.clone()));
         Ok(PostgresSide {
             frontend,
-            routes: Mutex::new(routes),
+            built: Mutex::new(built),
+            shutdown: ctx.shutdown,
             runtimes: ctx.runtimes.to_vec(),
             listeners: Mutex::new(listeners),
         })
@@ -93,15 +97,22 @@ impl Side for PostgresSide {
         let Some(pg) = &settings.postgres else {
             return Ok(());
         };
-        let mut routes = self.routes.lock().expect("routes poisoned");
-        // Routes of the old Vault client are rebuilt with new sources.
+        let mut built = self.built.lock().expect("built poisoned");
+        // Routes and watchers of the old Vault client are rebuilt with new sources.
         let previous = if vault_changed {
-            &PgRoutes::default()
+            &Built::default()
         } else {
-            &*routes
+            &*built
         };
-        let next = build_routes(pg, previous, sources, &self.runtimes)?;
-        for change in routes.changes(&next) {
+        let Assembled {
+            built: next,
+            new_clusters,
+        } = assemble(pg, previous, sources, &self.runtimes)?;
+        for name in &new_clusters {
+            tracing::info!(cluster = %name, "watching the members of a new or changed PostgreSQL cluster");
+            next.clusters[name].spawn_checks(sources, &self.frontend, self.shutdown.clone())?;
+        }
+        for change in built.routes.changes(&next.routes) {
             if let RouteChange::Replaced(_, old) | RouteChange::Removed(_, old) = change {
                 // Sessions still using it keep it alive; it accepts no one new.
                 old.pool.close();
@@ -116,14 +127,13 @@ impl Side for PostgresSide {
         self.frontend.set_max_clients(pg.max_client_conn);
         self.frontend
             .set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
-        self.frontend.set_routes(next.routes());
-        *routes = next;
+        self.frontend.set_routes(next.routes.routes());
+        *built = next;
         Ok(())
     }
 
     fn credentials(&self) -> Vec<CredentialSettings> {
-        let routes = self.routes.lock().expect("routes poisoned");
-        routes.identities().map(|i| i.credentials.clone()).collect()
+        self.built.lock().expect("built poisoned").credentials()
     }
 
     fn take_listeners(&self) -> Vec<JoinHandle<()>> {
@@ -144,9 +154,12 @@ impl Side for PostgresSide {
             .map(|(name, route)| RouteHealth {
                 name: name.clone(),
                 label: name.clone(),
-                unreachable: (!route.is_ready()).then(|| match route.pool.manager().last_error() {
-                    Some(e) => format!("no primary reachable: {e}"),
-                    None => "no primary reachable".to_owned(),
+                unreachable: (!route.is_ready()).then(|| {
+                    let members = route.cluster().describe_members();
+                    match route.pool.manager().last_error() {
+                        Some(e) => format!("no primary reachable: {e}; members: {members}"),
+                        None => format!("no primary reachable; members: {members}"),
+                    }
                 }),
                 credentials: route.pool.manager().credentials.clone(),
             })
@@ -171,79 +184,6 @@ impl Side for PostgresSide {
             route.pool.close();
         }
     }
-}
-
-/// The routes of `pg`, keeping those of `previous` whose identity is unchanged.
-fn build_routes(
-    pg: &PgSettings,
-    previous: &PgRoutes,
-    sources: &mut Sources,
-    runtimes: &[Handle],
-) -> anyhow::Result<PgRoutes> {
-    let mut next = PgRoutes::default();
-    let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
-    for (name, db) in &pg.databases {
-        let cluster_settings = pg
-            .clusters
-            .get(&db.cluster)
-            .with_context(|| format!("database {name}: unknown cluster {}", db.cluster))?;
-        let identity = RouteIdentity::of(db, cluster_settings);
-        if let Some(route) = previous.reusable(name, &identity) {
-            route.pool.set_config(db.pool.clone());
-            next.insert(name, identity, route);
-            continue;
-        }
-        let cluster = clusters
-            .entry(db.cluster.clone())
-            .or_insert_with(|| {
-                Arc::new(Cluster::new(
-                    db.cluster.clone(),
-                    cluster_settings.endpoints.clone(),
-                    cluster_settings.failover_timeout,
-                ))
-            })
-            .clone();
-        let route = new_route(name, db, cluster, cluster_settings, sources, runtimes)?;
-        next.insert(name, identity, route);
-    }
-    Ok(next)
-}
-
-fn new_route(
-    name: &str,
-    db: &PgDbSettings,
-    cluster: Arc<Cluster>,
-    cs: &ClusterSettings,
-    sources: &mut Sources,
-    runtimes: &[Handle],
-) -> anyhow::Result<Arc<Route>> {
-    let credentials = sources.get(&db.credentials)?;
-    let tls = pg_proxy::tls::client_config(cs.tls_mode, cs.tls_ca_file.as_deref())?;
-    let options = ConnectOptions {
-        database: db.route.server_database.clone(),
-        tls_mode: cs.tls_mode,
-        tls,
-        connect_timeout: cs.connect_timeout,
-        require_primary: true,
-        statement_cache: db.route.statement_cache,
-        allow_plaintext_password: cs.allow_plaintext_password,
-    };
-    let route = Arc::new(Route::new(
-        name,
-        RouteSettings {
-            mode: db.route.mode,
-            max_clients: db.route.max_clients,
-            idle_in_transaction_timeout: db.route.idle_in_transaction_timeout,
-            trusted_functions: db.route.trusted_functions.clone(),
-            max_prepared_statements: db.route.max_prepared_statements,
-        },
-        PgConnector::new(cluster, options),
-        credentials,
-        db.pool.clone(),
-        runtimes.len(),
-    ));
-    route.pool.spawn_maintenance(runtimes, MAINTENANCE_EVERY);
-    Ok(route)
 }
 
 /// Keeps readiness current: each route opens a fresh connection now and then, which

@@ -187,10 +187,13 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| format!("no code: {e}"))
 }
 
-/// Number of server connections of the application role, as PostgreSQL sees them.
+/// Number of server connections of the application role that serve clients, as
+/// PostgreSQL sees them: the cluster watcher's own (one per member) left out.
 pub fn server_connections(pg: &PgServer) -> usize {
     pg.psql(&format!(
-        "select count(*) from pg_stat_activity where usename = '{DB_USER}'"
+        "select count(*) from pg_stat_activity where usename = '{DB_USER}' \
+         and application_name is distinct from '{}'",
+        pg_proxy::watcher::APPLICATION_NAME
     ))
     .parse()
     .unwrap()
