@@ -78,7 +78,14 @@ impl RouteMetrics {
     /// Counts a pooled server connection found closed by its server (stopped, failed
     /// over, backend terminated) and closed before any client used it.
     pub fn count_lost_server(&self) {
-        counter!("sluice_server_connections_lost_total", "protocol" => self.protocol.label(), "pool" => self.route.clone()).increment(1);
+        self.count_lost_servers(1);
+    }
+
+    /// `n` server connections closed at once because their member went away.
+    pub fn count_lost_servers(&self, n: u64) {
+        if n > 0 {
+            counter!("sluice_server_connections_lost_total", "protocol" => self.protocol.label(), "pool" => self.route.clone()).increment(n);
+        }
     }
 }
 

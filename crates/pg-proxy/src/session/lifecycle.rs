@@ -62,9 +62,10 @@ async fn quiet_connection(route: &Route) -> Result<ServerGuard, PoolError<Server
             return Ok(conn);
         }
         // Closed (or condemned) by the server while idle, as every connection to a
-        // primary that stopped is: take another.
+        // primary that stopped is: take another, and have the watcher look.
         tracing::debug!(route = %route.name, "idle server connection was closed by the server");
         route.metrics.count_lost_server();
+        route.cluster().check_soon();
         conn.discard();
     }
 }

@@ -62,6 +62,8 @@ impl Relay {
     pub(super) async fn after_lost_server(&mut self, server: Attached) -> Result<(), SessionError> {
         let addr = server.conn.cancel.addr;
         self.release(server).await;
+        // The cluster's watcher looks at once at who is primary now.
+        self.route.cluster().check_soon();
         if !self.resend.is_due() {
             return self.flush_client().await;
         }
@@ -77,6 +79,9 @@ impl Relay {
             .await;
             return Err(SessionError::Closed("server connection terminated"));
         }
+        // The server stops: none of its idle connections is handed out again.
+        let closed = self.route.pool.retain_idle(|c| c.cancel.addr != addr);
+        self.route.metrics.count_lost_servers(closed as u64);
         self.take_back_request();
         Ok(())
     }

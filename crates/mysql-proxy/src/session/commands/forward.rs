@@ -64,13 +64,13 @@ impl Session {
             },
             _ => None,
         };
-        let mut statement = statement;
         // A switchover under way: the member believed writable refuses a write with
-        // 1290 (read-only) before the member checks see it. An autocommit query that
-        // was refused so did not run: it goes again to the next writable member.
+        // 1290 (read-only) before the member checks see it. An autocommit query or
+        // prepared statement execution that was refused so did not run: it goes again
+        // to the next writable member.
         let mut read_only_retries = READ_ONLY_RETRIES;
         loop {
-            let withhold_read_only = cmd == Command::Query
+            let withhold_read_only = matches!(cmd, Command::Query | Command::StmtExecute)
                 && self.access == Access::ReadWrite
                 && read_only_retries > 0
                 && !self.state.in_transaction
@@ -85,7 +85,7 @@ impl Session {
             let mut wire = std::mem::take(&mut self.wire);
             wire.clear();
             let encoded = self
-                .encode_for_server(&mut wire, cmd, &payload, statement.take())
+                .encode_for_server(&mut wire, cmd, &payload, statement.as_ref())
                 .await;
             let written = match encoded {
                 Ok(()) => {
@@ -142,7 +142,7 @@ impl Session {
         wire: &mut BytesMut,
         cmd: Command,
         payload: &[u8],
-        statement: Option<(u32, ClientStatement)>,
+        statement: Option<&(u32, ClientStatement)>,
     ) -> Result<(), NotSent> {
         let Some((id, s)) = statement else {
             packet::write_packet(wire, 0, payload);
@@ -151,7 +151,7 @@ impl Session {
         let server = self.server_statement(&s.sql).await.map_err(NotSent::Sync)?;
         if cmd == Command::StmtExecute {
             // The types of the client's latest binding, kept and updated in place.
-            let entry = self.state.statements.get_mut(&id).expect("looked up");
+            let entry = self.state.statements.get_mut(id).expect("looked up");
             return write_execute(wire, payload, server.id, s.params, &mut entry.types)
                 .map_err(NotSent::Malformed);
         }
