@@ -66,31 +66,47 @@ pub async fn read_payload<S: AsyncRead + Unpin>(
 }
 
 /// As [`read_payload`], with the sequence ids of the first and the last packet: a
-/// command of 16 MiB or more starts at 0 and ends further on.
+/// command of 16 MiB or more starts at 0 and ends further on. The packets stay in `buf`
+/// until the last one is in, so a read dropped midway (the session attending to its
+/// server connection) loses nothing.
 pub async fn read_split_payload<S: AsyncRead + Unpin>(
     s: &mut S,
     buf: &mut BytesMut,
     max_len: usize,
 ) -> Result<(u8, u8, BytesMut), ReadError> {
-    let mut payload = BytesMut::new();
-    let mut first_seq = None;
+    // Where the next packet starts in `buf`, and the payload bytes before it.
+    let mut end = 0;
+    let mut total = 0;
     loop {
-        let header = fill_packet(s, buf, max_len).await?;
-        if payload.len() + header.len > max_len {
-            return Err(ReadError::TooLarge(payload.len() + header.len));
+        fill(s, buf, end + HEADER_LEN).await?;
+        let header = Header::parse(&buf[end..]).expect("four bytes are there");
+        total += header.len;
+        if total > max_len {
+            return Err(ReadError::TooLarge(total));
         }
-        buf.advance(HEADER_LEN);
-        first_seq.get_or_insert(header.seq);
-        let part = buf.split_to(header.len);
-        if payload.is_empty() {
-            payload = part;
-        } else {
-            payload.extend_from_slice(&part);
-        }
+        fill(s, buf, end + HEADER_LEN + header.len).await?;
+        end += HEADER_LEN + header.len;
         if !header.is_continued() {
-            return Ok((first_seq.unwrap_or(header.seq), header.seq, payload));
+            break;
         }
     }
+    let first = Header::parse(buf).expect("read");
+    if !first.is_continued() {
+        buf.advance(HEADER_LEN);
+        return Ok((first.seq, first.seq, buf.split_to(first.len)));
+    }
+    // Joined in place: each packet's payload moves over the headers before it.
+    let (mut from, mut to, mut last_seq) = (0, 0, first.seq);
+    while from < end {
+        let h = Header::parse(&buf[from..]).expect("read");
+        buf.copy_within(from + HEADER_LEN..from + HEADER_LEN + h.len, to);
+        from += HEADER_LEN + h.len;
+        to += h.len;
+        last_seq = h.seq;
+    }
+    let mut payload = buf.split_to(end);
+    payload.truncate(to);
+    Ok((first.seq, last_seq, payload))
 }
 
 #[cfg(test)]
@@ -115,6 +131,47 @@ mod tests {
             read_payload(&mut reader, &mut buf, 100).await,
             Err(ReadError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_read_dropped_midway_loses_nothing() {
+        let mut wire = BytesMut::new();
+        let big: Vec<u8> = (0..MAX_PAYLOAD + 10).map(|i| i as u8).collect();
+        let next = write_packet(&mut wire, 0, &big);
+        write_packet(&mut wire, next, b"after");
+        let (mut client, mut server) = tokio::io::duplex(1 << 20);
+        let mut buf = BytesMut::new();
+        // The first packet whole, a pause, then the rest.
+        let feed = async {
+            let (first, rest) = wire.split_at(HEADER_LEN + MAX_PAYLOAD);
+            for part in first.chunks(1 << 20) {
+                tokio::io::AsyncWriteExt::write_all(&mut client, part)
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::io::AsyncWriteExt::write_all(&mut client, rest)
+                .await
+                .unwrap();
+        };
+        // Reads dropped again and again while the packets arrive.
+        let read = async {
+            loop {
+                let r = tokio::time::timeout(
+                    std::time::Duration::from_micros(50),
+                    read_split_payload(&mut server, &mut buf, 64 << 20),
+                )
+                .await;
+                if let Ok(r) = r {
+                    return r.unwrap();
+                }
+            }
+        };
+        let ((), (first, last, payload)) = tokio::join!(feed, read);
+        assert_eq!((first, last), (0, 1));
+        assert!(payload[..] == big[..]);
+        let (seq, payload) = read_payload(&mut server, &mut buf, 100).await.unwrap();
+        assert_eq!((seq, &payload[..]), (2, &b"after"[..]));
     }
 
     #[tokio::test]

@@ -75,8 +75,8 @@ impl RouteMetrics {
         histogram!("sluice_client_hold_seconds", "protocol" => self.protocol.label(), "pool" => self.route.clone()).record(held.as_secs_f64());
     }
 
-    /// Counts a pooled server connection found closed by its server (stopped, failed
-    /// over, backend terminated) and closed before any client used it.
+    /// Counts a server connection lost to its server (stopped, failed over, backend
+    /// terminated or killed): found closed in the pool, or failed under a client.
     pub fn count_lost_server(&self) {
         self.count_lost_servers(1);
     }

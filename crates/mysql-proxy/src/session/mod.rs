@@ -6,6 +6,7 @@ pub mod client_auth;
 mod client_session;
 mod commands;
 mod failure;
+mod lost_transaction;
 mod relay;
 mod run;
 mod serve;

@@ -6,6 +6,7 @@ use pool_core::shutdown::Phase;
 
 use super::client_session::{Session, SessionEnd};
 use super::commands::After;
+use super::lost_transaction::server_gone;
 use crate::io::{read_split_payload, ReadError};
 use crate::metrics::count_error;
 use crate::protocol::ok_err::ErrPacket;
@@ -35,8 +36,15 @@ impl Session {
                 .settings
                 .idle_in_transaction_timeout
                 .filter(|_| !idle);
+            // A server connection held by an idle transaction is watched: when its
+            // server goes away the session can go on, without the transaction.
+            let watch = self.can_lose_only_the_transaction();
             let read = tokio::select! {
                 r = read_split_payload(&mut self.client, &mut self.client_buf, self.fe.max_packet) => r,
+                why = server_gone(self.server.as_mut()), if watch => {
+                    self.server_gone_between_commands(why).await?;
+                    continue;
+                }
                 _ = &mut killed => return Ok(()),
                 _ = &mut drained, if idle => return Ok(()),
                 _ = &mut closed => return Ok(()),

@@ -12,10 +12,13 @@ use crate::protocol::response::Expect;
 use crate::server::{ServerError, ServerStatement};
 
 /// Why the client's command cannot run.
+#[derive(Debug, thiserror::Error)]
 pub(super) enum SyncError {
     /// The server refused what sluice replayed: the client gets this error instead.
+    #[error("the server refused what sluice replayed: {0}")]
     Refused(ErrPacket),
     /// The server connection failed.
+    #[error(transparent)]
     Server(ServerError),
 }
 

@@ -21,6 +21,16 @@ pub struct ClientStatement {
     pub pin: Option<PinReason>,
 }
 
+/// A transaction whose server connection was lost (the member stopped or failed over,
+/// or the connection was killed): where the client stands until it ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostTransaction {
+    /// The client has not heard of it yet: its next statement gets the error.
+    Untold,
+    /// Told: its statements fail until `ROLLBACK` or `COMMIT` ends the transaction.
+    Told,
+}
+
 #[derive(Debug)]
 pub struct ClientState {
     pub schema: Option<String>,
@@ -32,8 +42,10 @@ pub struct ClientState {
     next_statement: u32,
     /// Set once the client holds state sluice cannot move: it keeps its connection.
     pub pinned: Option<PinReason>,
-    /// A transaction is open on the server connection.
+    /// A transaction is open on the server connection (or was, when it is lost).
     pub in_transaction: bool,
+    /// The open transaction's server connection was lost.
+    pub lost_transaction: Option<LostTransaction>,
 }
 
 impl ClientState {
@@ -47,6 +59,7 @@ impl ClientState {
             next_statement: 1,
             pinned: None,
             in_transaction: false,
+            lost_transaction: None,
         }
     }
 

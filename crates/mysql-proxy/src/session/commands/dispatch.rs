@@ -23,6 +23,9 @@ impl Session {
         payload: BytesMut,
     ) -> Result<After, SessionEnd> {
         let cmd = Command::from_byte(payload[0]);
+        if self.answer_lost_transaction(cmd, &payload).await? {
+            return Ok(After::Next);
+        }
         match cmd {
             Command::Quit => return Ok(After::Close),
             Command::Ping => self.send_ok().await?,

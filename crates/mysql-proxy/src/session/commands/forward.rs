@@ -15,6 +15,7 @@ use crate::protocol::response::{Expect, ResponseTracker};
 use crate::protocol::statement::{set_stmt_id, write_execute};
 use crate::route::Access;
 use crate::session::client_session::{Session, SessionEnd};
+use crate::session::failure::Stage;
 use crate::session::relay::{relay, RelayError, RelayOptions};
 use crate::session::sync::SyncError;
 use crate::state::client::ClientStatement;
@@ -79,7 +80,7 @@ impl Session {
                 return self.send_err(1, err).await;
             }
             if let Err(e) = self.sync(reads_last_insert_id).await {
-                return self.sync_failed(e).await;
+                return self.sync_failed(e, cmd, &payload).await;
             }
             let prepare_id = (cmd == Command::StmtPrepare).then(|| self.state.next_statement_id());
             let mut wire = std::mem::take(&mut self.wire);
@@ -94,7 +95,7 @@ impl Session {
                 }
                 Err(NotSent::Sync(e)) => {
                     self.wire = wire;
-                    return self.sync_failed(e).await;
+                    return self.sync_failed(e, cmd, &payload).await;
                 }
                 Err(NotSent::Malformed(m)) => {
                     self.wire = wire;
@@ -106,13 +107,15 @@ impl Session {
             };
             self.wire = wire;
             if let Err(e) = written {
-                return self.server_failed(e.to_string(), false).await;
+                return self
+                    .server_failed(e.to_string(), Stage::NotSent, cmd, &payload)
+                    .await;
             }
             if cmd.has_no_response() {
                 return Ok(());
             }
             let Some(tracker) = self
-                .relay_response(cmd, prepare_id, withhold_read_only)
+                .relay_response(cmd, &payload, prepare_id, withhold_read_only)
                 .await?
             else {
                 return Ok(());
@@ -166,6 +169,7 @@ impl Session {
     async fn relay_response(
         &mut self,
         cmd: Command,
+        payload: &[u8],
         prepare_id: Option<u32>,
         withhold_read_only: bool,
     ) -> Result<Option<ResponseTracker>, SessionEnd> {
@@ -207,7 +211,9 @@ impl Session {
                 )))
             }
             Err(e) => {
-                self.server_failed_at(e.to_string(), true, next_seq).await?;
+                let stage = Stage::Sent { seq: next_seq };
+                self.server_failed(e.to_string(), stage, cmd, payload)
+                    .await?;
                 Ok(None)
             }
         }
@@ -231,7 +237,9 @@ impl Session {
         }
         if let (Some(client_id), Some(p)) = (prepare_id, tracker.prepared) {
             if let Err(e) = self.record_prepared(client_id, p, &payload[1..]).await {
-                return self.sync_failed(e).await;
+                // The client has its answer: the connection failed closing a statement
+                // the new one evicted.
+                return self.server_gone_between_commands(e.to_string()).await;
             }
         }
         if let Some(st) = tracker.status {
