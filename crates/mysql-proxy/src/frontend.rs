@@ -117,7 +117,7 @@ impl Frontend {
     ) -> Self {
         Self {
             core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
-            kills: Arc::new(KillRegistry::new()),
+            kills: Arc::new(KillRegistry::default()),
             max_packet,
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             rsa: tokio::sync::OnceCell::new(),

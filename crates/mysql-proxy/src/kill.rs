@@ -3,11 +3,14 @@
 //! only the server connection serving that client at that moment.
 //! A session holds its slot's lock while it changes server connection, and a kill
 //! holds it while the KILL runs, so a kill never lands on a connection that has
-//! moved on to another client.
+//! moved on to another client. A connection id's high bits name the replica that gave
+//! it out (`pool_core::peers`): a kill of another replica's client, sent to this one
+//! by the Service, is carried out by that replica, with the same ownership check.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+use pool_core::peers::{Outcome, PeerSet, ReplicaId, Request};
 use pool_core::session_keys::{KeyRegistry, Serving as ServingLock};
 use tokio::sync::Notify;
 
@@ -46,31 +49,39 @@ impl KillSlot {
 /// Connection ids by id.
 pub struct KillRegistry {
     slots: Arc<KeyRegistry<u32, KillSlot>>,
+    /// Counts up through the id's low bits.
     next: AtomicU32,
+    /// This replica's id, in every connection id it gives out.
+    me: ReplicaId,
+    /// Where kills of other replicas' clients go.
+    peers: Option<Arc<PeerSet>>,
 }
 
 /// Removes the client's slot when its session ends.
 pub type Registration = pool_core::session_keys::Registration<u32, KillSlot>;
 
 impl Default for KillRegistry {
+    /// A replica on its own.
     fn default() -> Self {
-        Self::new()
+        Self::new(ReplicaId::random_avoiding(&[]), None)
     }
 }
 
 impl KillRegistry {
-    pub fn new() -> Self {
+    pub fn new(me: ReplicaId, peers: Option<Arc<PeerSet>>) -> Self {
         // Start somewhere random so ids of successive sluice runs differ.
         Self {
             slots: Arc::default(),
-            next: AtomicU32::new(rand::random::<u32>() >> 8),
+            next: AtomicU32::new(rand::random::<u32>()),
+            me,
+            peers,
         }
     }
 
     /// A fresh connection id for a new client.
     pub fn next_id(&self) -> u32 {
         loop {
-            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            let id = self.me.embed(self.next.fetch_add(1, Ordering::Relaxed));
             if id != 0 && !self.slots.contains(id) {
                 return id;
             }
@@ -97,29 +108,51 @@ impl KillRegistry {
         }
     }
 
-    /// Carries out a kill issued by `user`. `connection` also ends the client's session.
+    /// Carries out a kill issued by `user`, here or at the replica that gave out
+    /// `target`. `connection` also ends the client's session.
     pub async fn kill(&self, user: &str, target: u32, connection: bool) -> Result<(), ErrPacket> {
-        let slot = self
-            .slots
-            .get(target)
-            .ok_or_else(|| ErrPacket::new(1094, "HY000", format!("Unknown thread id: {target}")))?;
+        let owner = ReplicaId::of(target);
+        let Some(peers) = self.peers.as_ref().filter(|_| owner != self.me) else {
+            return self.kill_local(user, target, connection).await;
+        };
+        let request = Request::Kill {
+            connection_id: target,
+            user: user.to_owned(),
+            connection,
+        };
+        let refused = match peers.forward(owner, request).await {
+            Outcome::Done | Outcome::Idle => return Ok(()),
+            Outcome::Unknown => KillError::UnknownThread,
+            Outcome::Refused => KillError::NotOwner,
+            Outcome::Failed => KillError::Unreachable,
+        };
+        Err(refused.packet(target))
+    }
+
+    /// [`kill_here`](Self::kill_here), as the client is told.
+    async fn kill_local(&self, user: &str, target: u32, connection: bool) -> Result<(), ErrPacket> {
+        self.kill_here(user, target, connection)
+            .await
+            .map_err(|e| e.packet(target))
+    }
+
+    /// Carries out a kill of a client of this replica's, never forwarding it.
+    pub async fn kill_here(
+        &self,
+        user: &str,
+        target: u32,
+        connection: bool,
+    ) -> Result<(), KillError> {
+        let slot = self.slots.get(target).ok_or(KillError::UnknownThread)?;
         if slot.user != user {
-            return Err(ErrPacket::new(
-                1095,
-                "HY000",
-                format!("You are not owner of thread {target}"),
-            ));
+            return Err(KillError::NotOwner);
         }
         let serving = slot.serving.hold().await;
         if let Some(s) = *serving {
             let manager = slot.route.pools[s.member].manager();
             if let Err(e) = kill_query(manager, s.thread_id).await {
                 tracing::warn!(route = %slot.route.name, error = %e, "KILL QUERY on the server failed");
-                return Err(ErrPacket::new(
-                    1094,
-                    "HY000",
-                    format!("could not reach the server to kill thread {target}"),
-                ));
+                return Err(KillError::Unreachable);
             }
         }
         if connection {
@@ -128,6 +161,37 @@ impl KillRegistry {
         }
         drop(serving);
         Ok(())
+    }
+}
+
+/// Why a kill was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillError {
+    UnknownThread,
+    /// The connection is another sluice user's.
+    NotOwner,
+    /// The server could not be reached to kill the query.
+    Unreachable,
+}
+
+impl KillError {
+    /// The error MySQL gives for it.
+    pub fn packet(self, target: u32) -> ErrPacket {
+        match self {
+            KillError::UnknownThread => {
+                ErrPacket::new(1094, "HY000", format!("Unknown thread id: {target}"))
+            }
+            KillError::NotOwner => ErrPacket::new(
+                1095,
+                "HY000",
+                format!("You are not owner of thread {target}"),
+            ),
+            KillError::Unreachable => ErrPacket::new(
+                1094,
+                "HY000",
+                format!("could not reach the server to kill thread {target}"),
+            ),
+        }
     }
 }
 

@@ -1,13 +1,16 @@
 //! Cancel keys. Each client gets a BackendKeyData with a secret made up by sluice (and,
 //! in session mode, its server's process id); a CancelRequest
 //! with that key is forwarded to the server connection serving the client at that
-//! moment, and to nothing else. The slot's lock is held while the cancel is delivered,
+//! moment, and to nothing else. The secret's high bits name the replica that made it
+//! (`pool_core::peers`): a CancelRequest that reached another replica of the same
+//! Deployment is forwarded to that one. The slot's lock is held while the cancel is delivered,
 //! so the connection cannot be handed to another client in between (pool-core's
 //! `session_keys` keeps the keys and that lock).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use pool_core::peers::{Outcome, PeerSet, ReplicaId, Request};
 use pool_core::session_keys::{KeyRegistry, Serving};
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,9 +35,19 @@ impl CancelSlot {
 }
 
 /// Cancel keys by process id.
-#[derive(Default)]
 pub struct CancelRegistry {
     slots: Arc<KeyRegistry<i32, CancelSlot>>,
+    /// This replica's id, in every secret it makes.
+    me: ReplicaId,
+    /// Where keys of other replicas go.
+    peers: Option<Arc<PeerSet>>,
+}
+
+impl Default for CancelRegistry {
+    /// A replica on its own.
+    fn default() -> Self {
+        Self::new(ReplicaId::random_avoiding(&[]), None)
+    }
 }
 
 /// Removes the slot when the client session ends.
@@ -50,12 +63,20 @@ pub enum CancelOutcome {
 }
 
 impl CancelRegistry {
+    pub fn new(me: ReplicaId, peers: Option<Arc<PeerSet>>) -> Self {
+        Self {
+            slots: Arc::default(),
+            me,
+            peers,
+        }
+    }
+
     /// A key for a new client: `process_id` when given and free (a session-mode
     /// client is told its server's own process id), else one made up. The secret part
     /// is always sluice's own, so a cancel still comes through sluice.
     pub fn register(&self, process_id: Option<i32>) -> Registration {
         let mut rng = rand::thread_rng();
-        let secret_key = rng.gen();
+        let secret_key = self.me.embed(rng.gen()) as i32;
         let make = |process_id| {
             move || CancelSlot {
                 process_id,
@@ -84,8 +105,28 @@ impl CancelRegistry {
         self.slots.is_empty()
     }
 
-    /// Handles a CancelRequest from a client.
+    /// Handles a CancelRequest from a client: here, or at the peer that made the key.
     pub async fn cancel(&self, process_id: i32, secret_key: i32) -> CancelOutcome {
+        let owner = ReplicaId::of(secret_key as u32);
+        match &self.peers {
+            Some(peers) if owner != self.me => {
+                let request = Request::Cancel {
+                    process_id,
+                    secret_key,
+                };
+                match peers.forward(owner, request).await {
+                    Outcome::Done => CancelOutcome::Sent,
+                    Outcome::Idle => CancelOutcome::Idle,
+                    Outcome::Unknown | Outcome::Refused => CancelOutcome::UnknownKey,
+                    Outcome::Failed => CancelOutcome::Failed,
+                }
+            }
+            _ => self.cancel_here(process_id, secret_key).await,
+        }
+    }
+
+    /// Carries out a CancelRequest for a key of this replica's, never forwarding it.
+    pub async fn cancel_here(&self, process_id: i32, secret_key: i32) -> CancelOutcome {
         let slot = self.slots.get(process_id);
         let Some(slot) = slot.filter(|s| constant_time_eq(s.secret_key, secret_key)) else {
             return CancelOutcome::UnknownKey;
@@ -140,6 +181,16 @@ mod tests {
         );
         drop(a);
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn every_secret_names_this_replica() {
+        let me = ReplicaId::new(321).unwrap();
+        let reg = CancelRegistry::new(me, None);
+        for _ in 0..50 {
+            let key = reg.register(None);
+            assert_eq!(ReplicaId::of(key.slot.secret_key as u32), me);
+        }
     }
 
     #[test]

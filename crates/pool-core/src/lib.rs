@@ -7,6 +7,7 @@ pub mod frontend;
 pub mod hba;
 pub mod mode;
 pub mod net;
+pub mod peers;
 pub mod pool;
 pub mod route_metrics;
 pub mod secret;

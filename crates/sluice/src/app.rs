@@ -12,6 +12,7 @@ use crate::admin;
 use crate::config::{self, Validated};
 use crate::config_watch::{watched_files, ConfigWatch, WATCH_EVERY};
 use crate::drain::drain;
+use crate::peering::Keys;
 use crate::sides::{MysqlSide, PostgresSide, Side, StartContext};
 use crate::signals::{Signal, Signals};
 use crate::sources::{close_when_unused, Sources};
@@ -35,7 +36,8 @@ impl App {
         let files = watched_files(&config_path, &settings);
         let common = settings.common.clone();
         let pg_listen = settings.postgres.as_ref().map(|pg| pg.listen);
-        let sides = start_sides(settings, &workers, &mut sources, &shutdown).await?;
+        let keys = Keys::start(settings.peers.as_ref(), &shutdown).await?;
+        let sides = start_sides(settings, &workers, &mut sources, &keys, &shutdown).await?;
         let admin_listener = tokio::net::TcpListener::bind(common.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", common.admin_listen))?;
@@ -120,15 +122,16 @@ async fn start_sides(
     settings: Validated,
     workers: &Workers,
     sources: &mut Sources,
+    keys: &Keys,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Vec<Arc<dyn Side>>> {
     let mut sides: Vec<Arc<dyn Side>> = Vec::new();
     if let Some(pg) = &settings.postgres {
-        let context = StartContext::new(workers, sources, shutdown);
+        let context = StartContext::new(workers, sources, keys, shutdown);
         sides.push(Arc::new(PostgresSide::start(pg, context)?));
     }
     if let Some(m) = settings.mysql {
-        let context = StartContext::new(workers, sources, shutdown);
+        let context = StartContext::new(workers, sources, keys, shutdown);
         sides.push(Arc::new(MysqlSide::start(m, context).await?));
     }
     Ok(sides)

@@ -8,6 +8,7 @@ mod config;
 mod config_watch;
 mod drain;
 mod logging;
+mod peering;
 mod sides;
 mod signals;
 mod sources;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::common::{AdminConfig, LogConfig, RuntimeConfig};
 use super::mysql::MysqlConfig;
+use super::peers::PeersConfig;
 use super::postgres::PostgresConfig;
 use super::vault::VaultConfig;
 
@@ -22,6 +23,7 @@ pub struct Config {
     pub postgres: Option<PostgresConfig>,
     pub mysql: Option<MysqlConfig>,
     pub vault: Option<VaultConfig>,
+    pub peers: Option<PeersConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]

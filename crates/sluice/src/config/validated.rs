@@ -10,6 +10,7 @@ use super::collector::{Collector, Problem};
 use super::common::{self, CommonSettings};
 use super::file::Config;
 use super::mysql::{self, MysqlSettings};
+use super::peers::{self, PeersSettings};
 use super::postgres::{self, PgSettings};
 use super::vault;
 
@@ -20,6 +21,7 @@ pub struct Validated {
     pub postgres: Option<PgSettings>,
     pub mysql: Option<MysqlSettings>,
     pub vault: Option<VaultSettings>,
+    pub peers: Option<PeersSettings>,
 }
 
 /// Reads the config file at `path` and validates it; relative paths in it are resolved
@@ -50,6 +52,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
         .as_ref()
         .map(|m| mysql::validate(&mut c, m, vault_config));
     let vault = vault_config.map(|v| vault::validate(&mut c, v));
+    let peers = config.peers.as_ref().map(|p| peers::validate(&mut c, p));
     if postgres.is_none() && mysql.is_none() {
         c.add(
             "postgres",
@@ -61,6 +64,7 @@ pub fn validate(config: &Config, base: &Path) -> Result<Validated, Vec<Problem>>
         postgres,
         mysql,
         vault,
+        peers,
     })
 }
 

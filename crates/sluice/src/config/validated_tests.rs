@@ -264,6 +264,40 @@ fn a_postgres_cluster_check_interval_has_a_default_and_must_be_more_than_zero() 
     }
 }
 
+#[test]
+fn peers_need_addresses_and_a_long_enough_secret_which_no_problem_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    std::fs::write(dir.path().join("short"), "tiny-secret\n").unwrap();
+    std::fs::write(dir.path().join("good"), "a-secret-long-enough-to-sign\n").unwrap();
+    let with_peers = |lines: &str| {
+        let mut text = format!(
+            "[postgres]\nusers_file = \"users.toml\"\n[peers]\nlisten = \"0.0.0.0:6400\"\n{lines}\n"
+        );
+        text.push_str("[postgres.clusters.main]\nhosts = [\"db:5432\"]\n");
+        text.push_str("[postgres.databases.app]\ncluster = \"main\"\n");
+        text.push_str("credentials = { username = \"app\", password_file = \"good\" }\n");
+        validate(&Config::parse(&text).unwrap(), dir.path())
+    };
+    let v = with_peers("addresses = [\"sluice-peers.dbaas.svc:6400\"]\nsecret_file = \"good\"")
+        .unwrap();
+    let peers = v.peers.unwrap();
+    assert_eq!(peers.peers.refresh, Duration::from_secs(10));
+    assert_eq!(peers.peers.timeout, Duration::from_secs(2));
+    assert_eq!(peers.secret.expose(), "a-secret-long-enough-to-sign");
+
+    let problems = with_peers("addresses = [\"no-port\"]\nsecret_file = \"short\"").unwrap_err();
+    let text = format!("{problems:?}");
+    assert!(text.contains("peers.addresses"), "{text}");
+    assert!(text.contains("at least 16"), "{text}");
+    assert!(
+        !text.contains("tiny-secret"),
+        "the secret must not show: {text}"
+    );
+    let problems = with_peers("addresses = []\nsecret_file = \"good\"").unwrap_err();
+    assert!(format!("{problems:?}").contains("peers.addresses"));
+}
+
 /// A `[postgres]` section with the users file `users.toml`, the cluster `main` (with
 /// `cluster_lines`) and `databases`.
 fn postgres_config(cluster_lines: &str, databases: &str) -> Config {

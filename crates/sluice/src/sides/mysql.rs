@@ -54,6 +54,7 @@ impl MysqlSide {
             ctx.shutdown.clone(),
         );
         frontend.client_write_timeout = m.client_write_timeout;
+        frontend.kills = ctx.keys.kills.clone();
         frontend.set_handshake_limits(m.max_handshakes, m.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         let listeners = listen(&m, &frontend, ctx.runtimes)?;

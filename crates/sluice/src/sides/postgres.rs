@@ -52,6 +52,7 @@ impl PostgresSide {
             ctx.shutdown.clone(),
         );
         frontend.client_write_timeout = pg.client_write_timeout;
+        frontend.cancels = ctx.keys.cancels.clone();
         frontend.set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         for name in &new_clusters {

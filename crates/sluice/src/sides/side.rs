@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::config::{CredentialSettings, Validated};
+use crate::peering::Keys;
 use crate::sources::Sources;
 use crate::workers::Workers;
 
@@ -24,14 +25,22 @@ pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_sec
 pub struct StartContext<'a> {
     pub runtimes: &'a [Handle],
     pub sources: &'a mut Sources,
+    /// The cancel keys and connection ids the listeners give out.
+    pub keys: &'a Keys,
     pub shutdown: Shutdown,
 }
 
 impl<'a> StartContext<'a> {
-    pub fn new(workers: &'a Workers, sources: &'a mut Sources, shutdown: &Shutdown) -> Self {
+    pub fn new(
+        workers: &'a Workers,
+        sources: &'a mut Sources,
+        keys: &'a Keys,
+        shutdown: &Shutdown,
+    ) -> Self {
         Self {
             runtimes: workers.handles(),
             sources,
+            keys,
             shutdown: shutdown.clone(),
         }
     }
