@@ -32,10 +32,12 @@ impl Keys {
         let Some(settings) = settings else {
             return Ok(Keys::default());
         };
+        // Looking first: this replica's own address, among the peers', then refuses
+        // at once instead of holding the look-up up until it times out.
+        let peers = PeerSet::discover(settings.secret.clone(), settings.peers.clone()).await;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {} (peers)", settings.listen))?;
-        let peers = PeerSet::discover(settings.secret.clone(), settings.peers.clone()).await;
         let me = peers.me();
         let keys = Keys {
             cancels: Arc::new(CancelRegistry::new(me, Some(peers.clone()))),
