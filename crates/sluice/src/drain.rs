@@ -9,7 +9,7 @@ use pool_core::shutdown::{Phase, ShutdownController};
 use crate::sides::Side;
 
 /// How long clients still connected after the grace get to leave once told to.
-const CLOSING_GRACE: Duration = Duration::from_secs(2);
+pub const CLOSING_GRACE: Duration = Duration::from_secs(2);
 
 pub async fn drain(sides: &[Arc<dyn Side>], shutdown: &ShutdownController, grace: Duration) {
     shutdown.set(Phase::Draining);

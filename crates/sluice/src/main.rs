@@ -1,9 +1,11 @@
 //! sluice: a connection pooler and proxy for PostgreSQL and MySQL.
 //!
-//! `sluice --config FILE` runs it; `sluice check --config FILE` validates a config.
+//! `sluice --config FILE` runs it; `sluice check --config FILE` validates a config and
+//! warns about what it asks of a deployment (`budget.rs`).
 
 mod admin;
 mod app;
+mod budget;
 mod config;
 mod config_watch;
 mod drain;
@@ -17,6 +19,7 @@ mod workers;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -36,8 +39,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate the configuration and print every problem found.
-    Check,
+    /// Validate the configuration and print every problem found; warn when the
+    /// deployment described by the options cannot hold it.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// sluice replicas sharing the clusters: each opens its pools in full.
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// The pod's terminationGracePeriodSeconds: stopping must end within it.
+    #[arg(long, value_name = "SECONDS")]
+    termination_grace_period: Option<u64>,
+    /// How long the preStop hook waits before SIGTERM, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pre_stop: u64,
 }
 
 fn main() -> ExitCode {
@@ -47,7 +64,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     match cli.command {
-        Some(Command::Check) => check(&path),
+        Some(Command::Check(args)) => check(&path, &args),
         None => match run(&path) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -58,10 +75,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, args: &CheckArgs) -> ExitCode {
     match config::load(path) {
-        Ok(_) => {
+        Ok(settings) => {
             println!("{}: configuration is valid", path.display());
+            // Warnings, not problems: the configuration runs, the deployment may not hold it.
+            for overrun in budget::pool_overruns(&settings, args.replicas) {
+                eprintln!("warning: {overrun}");
+            }
+            if let Some(grace) = args.termination_grace_period {
+                let pre_stop = Duration::from_secs(args.pre_stop);
+                if let Some(overrun) =
+                    budget::stop_overrun(&settings, pre_stop, Duration::from_secs(grace))
+                {
+                    eprintln!("warning: {overrun}");
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(problems) => {

@@ -146,15 +146,71 @@ fn the_kubernetes_manifest_carries_a_valid_config() {
     std::fs::write(at("users/users.toml"), users).unwrap();
     let tls = test_support::make_tls_files(&["pg-cluster-rw.dbaas.svc.cluster.local"]);
     std::fs::copy(&tls.ca_cert, at("pg-ca/ca.crt")).unwrap();
+    // The Deployment's replicas and stop budget, as `sluice check` weighs them.
+    let number_after = |key: &str| -> String {
+        let rest = manifest.split(key).nth(1).unwrap();
+        rest.split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .unwrap()
+            .to_owned()
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["check", "--config"])
         .arg(at("config/sluice.toml"))
+        .args(["--replicas", &number_after("replicas:")])
+        .args(["--pre-stop", &number_after("[\"sleep\", \"")])
+        .args([
+            "--termination-grace-period",
+            &number_after("terminationGracePeriodSeconds:"),
+        ])
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "manifest config: {stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// `sluice check` warns, without failing, when the replicas' pools can open more
+/// server connections than a cluster accepts, or when stopping takes longer than the
+/// pod's termination grace.
+#[test]
+fn check_warns_when_the_deployment_cannot_hold_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(
+        &path,
+        "[admin]\nshutdown_grace = \"30s\"\n[postgres]\nusers_file = \"users.toml\"\n\
+         [postgres.clusters.main]\nhosts = [\"db:5432\"]\nserver_max_connections = 100\n\
+         [postgres.databases.app]\ncluster = \"main\"\npool_size = 40\n\
+         credentials = { username = \"u\", password_file = \"users.toml\" }\n",
+    )
+    .unwrap();
+    let check = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // 2 × (40 + 1) = 82 fits; 3 × 41 = 123 does not.
+    assert_eq!(check(&["--replicas", "2"]), "");
+    let warning = check(&["--replicas", "3"]);
+    for part in ["postgres.clusters.main", "40", "123", "100"] {
+        assert!(warning.contains(part), "{part} missing in {warning}");
+    }
+    // 5 + 30 + 2 = 37 s.
+    assert_eq!(
+        check(&["--pre-stop", "5", "--termination-grace-period", "40"]),
+        ""
+    );
+    let warning = check(&["--pre-stop", "5", "--termination-grace-period", "30"]);
     assert!(
-        out.status.success(),
-        "manifest config: {}",
-        String::from_utf8_lossy(&out.stderr)
+        warning.contains("37s") && warning.contains("30s"),
+        "{warning}"
     );
 }
 

@@ -138,6 +138,11 @@ impl ErrPacket {
         }
     }
 
+    /// What MySQL tells its clients when it is stopping (ER_SERVER_SHUTDOWN).
+    pub fn server_shutdown() -> Self {
+        Self::new(1053, "08S01", "Server shutdown in progress")
+    }
+
     pub fn parse(payload: &[u8]) -> Option<ErrPacket> {
         let mut r = Reader::new(payload);
         if r.u8()? != ERR {

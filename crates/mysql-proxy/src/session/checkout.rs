@@ -162,7 +162,7 @@ impl Session {
                     "sluice: timed out after {d:?} waiting for a server connection in pool '{}' (member {})",
                     self.route.name, self.route.cluster.endpoints[member]))
             }
-            PoolError::Closed => ErrPacket::new(1053, "08S01", "Server shutdown in progress"),
+            PoolError::Closed => ErrPacket::server_shutdown(),
             PoolError::Connect(inner) => {
                 count_error("server_connect");
                 ErrPacket::new(

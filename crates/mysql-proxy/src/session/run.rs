@@ -46,8 +46,8 @@ impl Session {
                     continue;
                 }
                 _ = &mut killed => return Ok(()),
-                _ = &mut drained, if idle => return Ok(()),
-                _ = &mut closed => return Ok(()),
+                _ = &mut drained, if idle => return self.shutting_down().await,
+                _ = &mut closed => return self.shutting_down().await,
                 _ = sleep_or_never(idle_timeout) => return self.idle_in_transaction_too_long().await,
             };
             let Some(payload) = self.command_packet(read).await? else {
@@ -57,6 +57,15 @@ impl Session {
                 return Ok(());
             }
         }
+    }
+
+    /// sluice is stopping and the client is between transactions (or the grace is
+    /// over): it is told with the server's own shutdown error, which drivers and
+    /// pools take as a cue to reconnect, read as the answer to its next command.
+    async fn shutting_down(&mut self) -> Result<(), SessionEnd> {
+        tracing::debug!(peer = %self.peer, user = %self.user, "sluice is stopping; MySQL client told to go");
+        let _ = self.send_err(1, ErrPacket::server_shutdown()).await;
+        Ok(())
     }
 
     /// Over `idle_in_transaction_timeout`: the client is told why (read as the answer

@@ -282,13 +282,18 @@ impl Relay {
     /// The server can go back to the pool: the transaction is over and nothing is owed.
     fn can_release(&self, server: &Attached) -> bool {
         self.route.settings.mode == PoolMode::Transaction
-            && self.view.tx_status == TxStatus::Idle
+            && self.between_transactions(server)
+            && !server.is_unusable()
+            && self.view.pinned.is_none()
+    }
+
+    /// No transaction is open and nothing of a request is in flight on `server`.
+    fn between_transactions(&self, server: &Attached) -> bool {
+        self.view.tx_status == TxStatus::Idle
             && self.pipeline.is_settled()
             && self.client.passthrough == 0
             && server.passthrough == 0
             && !server.copy_in
-            && !server.is_unusable()
-            && self.view.pinned.is_none()
     }
 
     /// While attached: waits for data from either side (or a timeout), and relays
@@ -300,6 +305,10 @@ impl Relay {
             .settings
             .idle_in_transaction_timeout
             .filter(|_| idle_in_tx);
+        // A client that keeps its server (session mode, pinned) is told to go when
+        // draining starts only between its transactions, as one in transaction mode is.
+        // Nothing half-sent may be buffered either: it would be lost.
+        let can_go = self.between_transactions(server) && self.client.input.is_empty();
         let conn = &mut *server.conn;
         if conn.read_buf.capacity() - conn.read_buf.len() < 1024 {
             conn.read_buf.reserve(READ_CHUNK);
@@ -307,13 +316,15 @@ impl Relay {
         if self.client.input.capacity() - self.client.input.len() < 1024 {
             self.client.input.reserve(CLIENT_READ_CHUNK);
         }
-        let mut shutdown = self.shutdown.clone();
+        let mut draining = self.shutdown.clone();
+        let mut closing = self.shutdown.clone();
         let event = tokio::select! {
             biased;
             read = conn.stream.read_buf(&mut conn.read_buf) => Event::Server(read),
             read = self.client.stream.read_buf(&mut self.client.input) => Event::Client(read),
             _ = sleep_or_never(idle_timeout) => Event::IdleTimeout,
-            _ = shutdown.reached(Phase::Closing) => Event::Shutdown,
+            _ = draining.reached(Phase::Draining), if can_go => Event::Shutdown,
+            _ = closing.reached(Phase::Closing) => Event::Shutdown,
         };
         match event {
             Event::Server(Ok(0) | Err(_)) if self.outlive_server(server, Gone::Closed) => Ok(()),

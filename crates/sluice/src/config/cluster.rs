@@ -18,6 +18,7 @@ pub(super) struct ClusterFields<'a> {
     pub check_interval: &'a str,
     pub failover_timeout: &'a str,
     pub allow_plaintext_password: bool,
+    pub server_max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,9 @@ pub struct ClusterSettings {
     /// send a password it exposes (PostgreSQL's cleartext or md5, MySQL's password
     /// encrypted with an RSA key the unencrypted link delivered).
     pub allow_plaintext_password: bool,
+    /// The connections each member accepts from all sluice replicas together, when
+    /// known: `sluice check` warns when the pools could open more.
+    pub server_max_connections: Option<usize>,
 }
 
 /// Checks the cluster block at `loc` (`postgres.clusters.main`).
@@ -72,6 +76,12 @@ pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -
     let connect_timeout = c.positive_duration(&format!("{loc}.connect_timeout"), f.connect_timeout);
     let check_interval = c.positive_duration(&format!("{loc}.check_interval"), f.check_interval);
     let failover_timeout = c.duration(&format!("{loc}.failover_timeout"), f.failover_timeout);
+    if f.server_max_connections == Some(0) {
+        c.add(
+            format!("{loc}.server_max_connections"),
+            "must be at least 1",
+        );
+    }
     ClusterSettings {
         endpoints,
         tls_mode,
@@ -80,6 +90,7 @@ pub(super) fn validate(c: &mut Collector<'_>, loc: &str, f: ClusterFields<'_>) -
         check_interval,
         failover_timeout,
         allow_plaintext_password: f.allow_plaintext_password,
+        server_max_connections: f.server_max_connections,
     }
 }
 

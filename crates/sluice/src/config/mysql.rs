@@ -93,6 +93,9 @@ pub struct MysqlClusterConfig {
     pub failover_timeout: String,
     #[serde(default)]
     pub allow_plaintext_password: bool,
+    /// The connections each member accepts from sluice (its `max_connections` less
+    /// what is reserved or used by others), for `sluice check`.
+    pub server_max_connections: Option<usize>,
 }
 
 fn default_max_prepared_statements() -> usize {
@@ -273,6 +276,7 @@ fn mysql_cluster(c: &mut Collector<'_>, name: &str, cl: &MysqlClusterConfig) -> 
         check_interval: &cl.check_interval,
         failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
+        server_max_connections: cl.server_max_connections,
     };
     cluster::validate(c, &loc, fields)
 }

@@ -75,6 +75,9 @@ pub struct ClusterConfig {
     pub failover_timeout: String,
     #[serde(default)]
     pub allow_plaintext_password: bool,
+    /// The connections each member accepts from sluice (its `max_connections` less
+    /// what is reserved or used by others), for `sluice check`.
+    pub server_max_connections: Option<usize>,
 }
 
 fn default_server_tls() -> String {
@@ -231,6 +234,7 @@ fn cluster_fields(cl: &ClusterConfig) -> ClusterFields<'_> {
         check_interval: &cl.check_interval,
         failover_timeout: &cl.failover_timeout,
         allow_plaintext_password: cl.allow_plaintext_password,
+        server_max_connections: cl.server_max_connections,
     }
 }
 

@@ -196,6 +196,7 @@ mod tests {
             check_interval: Duration::from_millis(check_interval_ms),
             failover_timeout: Duration::from_secs(1),
             allow_plaintext_password: false,
+            server_max_connections: None,
         }
     }
 

@@ -60,6 +60,9 @@ pub struct SluiceOptions {
     /// The `credentials` value of one database's block only, by its name, in place
     /// of `credentials`.
     pub database_credentials: Vec<(&'static str, String)>,
+    /// The PostgreSQL listener's port; a free one by default. A replica started
+    /// again after a stop takes its predecessor's.
+    pub port: Option<u16>,
 }
 
 impl Default for SluiceOptions {
@@ -81,13 +84,14 @@ impl Default for SluiceOptions {
             extra_sections: String::new(),
             hosts: None,
             database_credentials: Vec::new(),
+            port: None,
         }
     }
 }
 
 impl Sluice {
     pub fn start(pg: &PgServer, opts: SluiceOptions) -> Sluice {
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let credentials = opts
             .credentials
             .clone()

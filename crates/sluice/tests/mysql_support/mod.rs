@@ -2,7 +2,7 @@
 //! the real `sluice` binary in front of them, configured through a real config file.
 #![allow(dead_code)]
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,6 +44,9 @@ pub struct Options {
     pub tls_mode: &'static str,
     /// Top-level sections placed before the others (e.g. `[vault]`).
     pub extra_sections: String,
+    /// The read-write and read-only listeners' ports; free ones by default. A
+    /// replica started again after a stop takes its predecessor's.
+    pub listen: Option<(u16, u16)>,
 }
 
 impl Options {
@@ -61,6 +64,7 @@ impl Options {
             db_password: DB_PASSWORD.into(),
             tls_mode: "disable",
             extra_sections: String::new(),
+            listen: None,
         }
     }
 }
@@ -74,7 +78,7 @@ pub struct MySluice {
 
 impl MySluice {
     pub fn start(opts: Options) -> MySluice {
-        let (rw_port, ro_port) = (free_port(), free_port());
+        let (rw_port, ro_port) = opts.listen.unwrap_or_else(|| (free_port(), free_port()));
         let credentials = opts
             .credentials
             .clone()
@@ -168,6 +172,12 @@ impl Deref for MySluice {
 
     fn deref(&self) -> &SluiceProcess {
         &self.process
+    }
+}
+
+impl DerefMut for MySluice {
+    fn deref_mut(&mut self) -> &mut SluiceProcess {
+        &mut self.process
     }
 }
 

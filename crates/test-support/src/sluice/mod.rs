@@ -7,5 +7,5 @@ mod process;
 mod vault;
 
 pub use config::{DatabaseConfig, ProtocolConfig, SluiceConfig};
-pub use process::{http_get, PanicLog, SluiceProcess};
+pub use process::{http_get, try_http_get, PanicLog, SluiceProcess};
 pub use vault::SluiceVault;
