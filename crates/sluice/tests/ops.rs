@@ -128,7 +128,7 @@ fn the_kubernetes_manifest_carries_a_valid_config() {
     let mounts = tempfile::tempdir().unwrap();
     let root = mounts.path().display().to_string();
     let at = |path: &str| mounts.path().join(path);
-    for dir in ["config", "users", "pg-ca"] {
+    for dir in ["config", "users", "pg-ca", "peers"] {
         std::fs::create_dir(at(dir)).unwrap();
     }
     let config = block("sluice.toml").replace("/etc/sluice", &root);
@@ -146,6 +146,8 @@ fn the_kubernetes_manifest_carries_a_valid_config() {
     std::fs::write(at("users/users.toml"), users).unwrap();
     let tls = test_support::make_tls_files(&["pg-cluster-rw.dbaas.svc.cluster.local"]);
     std::fs::copy(&tls.ca_cert, at("pg-ca/ca.crt")).unwrap();
+    // The sluice-peers Secret.
+    std::fs::write(at("peers/secret"), "0123456789abcdef0123456789abcdef\n").unwrap();
     // The Deployment's replicas and stop budget, as `sluice check` weighs them.
     let number_after = |key: &str| -> String {
         let rest = manifest.split(key).nth(1).unwrap();
