@@ -27,8 +27,10 @@ fi
 
 make_workdir sluice-acceptance
 SLUICE_PID=
+REPLICA_PIDS=()
 cleanup() {
   [ -n "$SLUICE_PID" ] && kill "$SLUICE_PID" 2>/dev/null
+  for pid in "${REPLICA_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   stop_postgres
   stop_mariadb
   rm -rf "$WORK"
@@ -49,6 +51,13 @@ start_postgres app_owner "$DBPASS" app
 start_mariadb app app_owner "$DBPASS"
 
 echo "$DBPASS" > "$WORK/db-password"
+# Three replicas that know each other ([peers]): this one and two PostgreSQL-only ones.
+PEERS=($(free_port) $(free_port) $(free_port))
+head -c 24 /dev/urandom | base64 > "$WORK/peer-secret"
+peers_section() {
+  printf '[peers]\nlisten = "127.0.0.1:%s"\naddresses = ["127.0.0.1:%s", "127.0.0.1:%s", "127.0.0.1:%s"]\nsecret_file = "peer-secret"\nrefresh_interval = "1s"\n' \
+    "$1" "${PEERS[0]}" "${PEERS[1]}" "${PEERS[2]}"
+}
 printf '[users.accept]\npassword = "accept-password"\n' > "$WORK/users.toml"
 cat > "$WORK/sluice.toml" <<CONF
 [admin]
@@ -76,15 +85,43 @@ pool_mode = "transaction"
 pool_size = 5
 credentials = { username = "app_owner", password_file = "db-password" }
 CONF
+peers_section "${PEERS[0]}" >> "$WORK/sluice.toml"
 "$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
 SLUICE_PID=$!
 for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break; sleep 0.1; done
+REPLICA_PORTS=("$PORT")
+for i in 1 2; do
+  RPORT=$(free_port); RADMIN=$(free_port)
+  cat > "$WORK/replica$i.toml" <<CONF
+[admin]
+listen = "127.0.0.1:$RADMIN"
+[postgres]
+listen = "127.0.0.1:$RPORT"
+users_file = "users.toml"
+[postgres.clusters.local]
+hosts = ["127.0.0.1:$PGPORT"]
+[postgres.databases.app]
+cluster = "local"
+pool_mode = "transaction"
+pool_size = 5
+credentials = { username = "app_owner", password_file = "db-password" }
+CONF
+  peers_section "${PEERS[$i]}" >> "$WORK/replica$i.toml"
+  "$SLUICE" --config "$WORK/replica$i.toml" > "$WORK/replica$i.log" 2>&1 &
+  REPLICA_PIDS+=($!)
+  for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$RPORT" && break; sleep 0.1; done
+  REPLICA_PORTS+=("$RPORT")
+done
 
 status=0
 echo "== pipeline_errors.py through sluice (transaction pooling, pool of 5)"
 "$VENV/bin/python3" "$ROOT/tests/acceptance/pipeline_errors.py" \
   --dsn "postgresql://accept:accept-password@127.0.0.1:$PORT/app" \
   --connections "${SLUICE_PIPELINE_CONNECTIONS:-1000}" || status=$?
+echo "== cancel_across_replicas.py: asyncpg timeout= and psql Ctrl-C through three replicas"
+"$VENV/bin/python3" "$ROOT/tests/acceptance/cancel_across_replicas.py" \
+  --ports "$(IFS=,; echo "${REPLICA_PORTS[*]}")" --psql "$PGBIN/psql" \
+  --user accept --password accept-password --database app || status=$?
 if [ -f "$ACCEPTANCE_DIR/pg_clients.py" ]; then
   echo "== pg_clients.py through sluice (transaction pooling, pool of 5)"
   "$VENV/bin/python3" "$ACCEPTANCE_DIR/pg_clients.py" \
