@@ -513,12 +513,19 @@ async fn requests_in_flight_when_the_primary_stops_go_on_or_fail_without_ending_
     let extended = sluice.connect().await;
     let inside = sluice.connect().await;
     inside.batch_execute("begin; select 1").await.unwrap();
-    let sleep = "select pg_sleep(1)";
+    let sleep = "select pg_sleep(2)";
     let simple = tokio::spawn(async move { (simple.simple_query(sleep).await.map(drop), simple) });
     let extended =
         tokio::spawn(async move { (extended.query(sleep, &[]).await.map(drop), extended) });
     let inside = tokio::spawn(async move { (inside.simple_query(sleep).await.map(drop), inside) });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // All three run on the primary before it stops.
+    let running = "select count(*) from pg_stat_activity \
+                   where query = 'select pg_sleep(2)' and state = 'active'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while primary.psql(running) != "3" {
+        assert!(std::time::Instant::now() < deadline, "the queries never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // A fast stop ends every backend with FATAL admin_shutdown, the sleeping ones too.
     primary.stop();
     standby.promote();
