@@ -523,7 +523,10 @@ async fn requests_in_flight_when_the_primary_stops_go_on_or_fail_without_ending_
                    where query = 'select pg_sleep(2)' and state = 'active'";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while primary.psql(running) != "3" {
-        assert!(std::time::Instant::now() < deadline, "the queries never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queries never ran"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // A fast stop ends every backend with FATAL admin_shutdown, the sleeping ones too.
