@@ -129,6 +129,7 @@ fn route_readiness(route: &RouteHealth, lines: &mut Vec<String>) -> bool {
 fn set_gauges(side: &dyn Side) {
     let protocol = side.protocol();
     metrics::gauge!("sluice_clients", "protocol" => protocol).set(side.client_count() as f64);
+    metrics::gauge!("sluice_clients_login", "protocol" => protocol).set(side.login_count() as f64);
     for route in side.route_gauges() {
         let pool = route.route;
         let set = |state: &'static str, v: usize| {
