@@ -41,6 +41,10 @@ pub struct RouteMetrics {
     /// How long a client held a server connection, from checkout to release: one
     /// transaction in transaction mode, the session in session mode or when pinned.
     pub transaction_time: Histogram,
+    /// How long a request took as the client sees it: from its arrival to its last reply
+    /// (PostgreSQL: a simple query or an extended batch up to ReadyForQuery; MySQL: a
+    /// command), a wait for a server connection included.
+    pub query_time: Histogram,
     /// Clients of this route keeping their server connection to the end of their session.
     pinned_now: Gauge,
     lost_servers: Counter,
@@ -68,6 +72,7 @@ impl RouteMetrics {
             server_retired: counter!("sluice_server_connections_retired_total", "protocol" => p, "pool" => r.clone(), "reason" => "lease_expiry"),
             server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => p, "pool" => r.clone()),
             server_connect_time: histogram!("sluice_server_connect_seconds", "protocol" => p, "pool" => r.clone()),
+            query_time: histogram!("sluice_query_seconds", "protocol" => p, "pool" => r.clone()),
             transaction_time: histogram!("sluice_transaction_seconds", "protocol" => p, "pool" => r.clone()),
             pinned_now: gauge!("sluice_pool_clients_pinned", "protocol" => p, "pool" => r.clone()),
             lost_servers: counter!("sluice_server_connections_lost_total", "protocol" => p, "pool" => r.clone()),

@@ -1,6 +1,6 @@
 //! What `/metrics` says of clients and server connections by state (active, waiting,
-//! idle, pinned) and of latencies (transaction time, checkout wait, server connect
-//! time), on the PostgreSQL and the MySQL side, as clients move between the states.
+//! idle, pinned) and of latencies (query and transaction time, checkout wait, server
+//! connect time), on the PostgreSQL and the MySQL side, as clients move between the states.
 
 mod common;
 mod mysql_support;
@@ -62,6 +62,7 @@ async fn postgres_clients_and_servers_by_state() {
     at_least(&sluice, "sluice_transaction_seconds_count", "appdb", 3.0);
     at_least(&sluice, "sluice_checkout_wait_seconds_count", "appdb", 3.0);
     at_least(&sluice, "sluice_server_connect_seconds_count", "appdb", 1.0);
+    at_least(&sluice, "sluice_query_seconds_count", "appdb", 5.0);
 
     // LISTEN keeps the server connection for the session: pinned until it ends.
     busy.batch_execute("listen metrics").await.unwrap();
@@ -88,6 +89,7 @@ async fn mysql_clients_by_state_and_pinned_until_reset() {
     expect(&sluice, "sluice_pool_clients_active", db, 0.0);
     at_least(&sluice, "sluice_transaction_seconds_count", db, 2.0);
     at_least(&sluice, "sluice_server_connect_seconds_count", db, 1.0);
+    at_least(&sluice, "sluice_query_seconds_count", db, 3.0);
 
     // A user variable pins the client; COM_RESET_CONNECTION ends that.
     b.query_drop("SET @v = 1").await.unwrap();

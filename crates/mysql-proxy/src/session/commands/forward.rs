@@ -54,6 +54,8 @@ impl Session {
         payload: BytesMut,
         reads_last_insert_id: bool,
     ) -> Result<(), SessionEnd> {
+        // The query time as the client sees it: a wait for a server connection included.
+        let started = std::time::Instant::now();
         // What the command refers to, checked before a server connection is taken.
         let statement = match cmd {
             Command::StmtExecute
@@ -134,6 +136,10 @@ impl Session {
                 read_only_retries -= 1;
                 continue;
             }
+            self.route
+                .metrics
+                .query_time
+                .record(started.elapsed().as_secs_f64());
             return self.take_in(tracker, prepare_id, &payload).await;
         }
     }
