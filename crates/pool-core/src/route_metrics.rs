@@ -41,9 +41,9 @@ pub struct RouteMetrics {
     /// How long a client held a server connection, from checkout to release: one
     /// transaction in transaction mode, the session in session mode or when pinned.
     pub transaction_time: Histogram,
-    /// How long a request took as the client sees it: from its arrival to its last reply
-    /// (PostgreSQL: a simple query or an extended batch up to ReadyForQuery; MySQL: a
-    /// command), a wait for a server connection included.
+    /// How long a request took from when it went to its server connection to its last
+    /// reply (PostgreSQL: a simple query or an extended batch up to ReadyForQuery; MySQL:
+    /// a command).
     pub query_time: Histogram,
     /// Clients of this route keeping their server connection to the end of their session.
     pinned_now: Gauge,
