@@ -52,7 +52,8 @@ pub enum MemberState {
 }
 
 /// Whether a member was last seen out of recovery (1) or not (0): a cluster whose
-/// members are all 0 has no primary. Set on each member check, which is rare.
+/// members are all 0 has no primary. Set on each member check and when a connection
+/// finds a new primary, both rare.
 fn primary_gauge(cluster: &str, member: &Endpoint) -> metrics::Gauge {
     metrics::gauge!("sluice_cluster_primary", "protocol" => "postgres", "cluster" => cluster.to_owned(), "member" => member.to_string())
 }
@@ -101,6 +102,8 @@ impl Cluster {
             tracing::warn!(cluster = %self.name, from = %previous, to = %addr, "the cluster's primary changed");
             metrics::counter!("sluice_cluster_switchovers_total", "protocol" => "postgres", "cluster" => self.name.clone()).increment(1);
         }
+        // Found by a connection before the watcher's next check, maybe.
+        primary_gauge(&self.name, &self.endpoints[index]).set(1.0);
         tracing::debug!(cluster = %self.name, primary = %endpoint, "primary found");
     }
 
