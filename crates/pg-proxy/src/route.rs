@@ -51,6 +51,13 @@ pub enum MemberState {
     Down(String),
 }
 
+/// Whether a member was last seen out of recovery (1) or not (0): a cluster whose
+/// members are all 0 has no primary. Set on each member check and when a connection
+/// finds a new primary, both rare.
+fn primary_gauge(cluster: &str, member: &Endpoint) -> metrics::Gauge {
+    metrics::gauge!("sluice_cluster_primary", "protocol" => "postgres", "cluster" => cluster.to_owned(), "member" => member.to_string())
+}
+
 impl Cluster {
     pub fn new(
         name: impl Into<String>,
@@ -58,8 +65,14 @@ impl Cluster {
         failover_timeout: Duration,
     ) -> Self {
         let n = endpoints.len();
+        let name = name.into();
+        // Registered now, so that a cluster that never had a primary reads as none.
+        metrics::counter!("sluice_cluster_switchovers_total", "protocol" => "postgres", "cluster" => name.clone()).increment(0);
+        for e in &endpoints {
+            primary_gauge(&name, e).set(0.0);
+        }
         Self {
-            name: name.into(),
+            name,
             endpoints,
             failover_timeout,
             primary_hint: AtomicUsize::new(0),
@@ -89,10 +102,8 @@ impl Cluster {
             tracing::warn!(cluster = %self.name, from = %previous, to = %addr, "the cluster's primary changed");
             metrics::counter!("sluice_cluster_switchovers_total", "protocol" => "postgres", "cluster" => self.name.clone()).increment(1);
         }
-        for (i, e) in self.endpoints.iter().enumerate() {
-            let primary = if i == index { 1.0 } else { 0.0 };
-            metrics::gauge!("sluice_cluster_primary", "protocol" => "postgres", "cluster" => self.name.clone(), "member" => e.to_string()).set(primary);
-        }
+        // Found by a connection before the watcher's next check, maybe.
+        primary_gauge(&self.name, &self.endpoints[index]).set(1.0);
         tracing::debug!(cluster = %self.name, primary = %endpoint, "primary found");
     }
 
@@ -127,6 +138,12 @@ impl Cluster {
     /// Records what a check saw of member `index`; a change is logged.
     pub(crate) fn set_member(&self, index: usize, state: MemberState) {
         let mut members = self.members.write().expect("members poisoned");
+        let primary = if state == MemberState::Primary {
+            1.0
+        } else {
+            0.0
+        };
+        primary_gauge(&self.name, &self.endpoints[index]).set(primary);
         if members[index] != state {
             let member = &self.endpoints[index];
             match &state {

@@ -132,12 +132,18 @@ impl<C: Connector> Manager for CredentialedManager<C> {
     type Error = C::Error;
 
     async fn connect(&self) -> Result<Box<C::Conn>, C::Error> {
+        let started = std::time::Instant::now();
         let result = self.open().await.map(Box::new);
         self.reachable.store(result.is_ok(), Ordering::Relaxed);
         *self.last_error.lock().expect("last error poisoned") =
             result.as_ref().err().map(ToString::to_string);
         match &result {
-            Ok(_) => self.metrics.server_connects.increment(1),
+            Ok(_) => {
+                self.metrics.server_connects.increment(1);
+                self.metrics
+                    .server_connect_time
+                    .record(started.elapsed().as_secs_f64());
+            }
             Err(e) => {
                 self.metrics.server_connect_errors.increment(1);
                 tracing::warn!(route = %self.metrics.route, error = %e, "cannot open server connection");
@@ -155,6 +161,10 @@ impl<C: Connector> Manager for CredentialedManager<C> {
             self.metrics.server_retired.increment(1);
         }
         due
+    }
+
+    fn released(&self, held: std::time::Duration) {
+        self.metrics.transaction_time.record(held.as_secs_f64());
     }
 }
 

@@ -36,12 +36,30 @@ pub struct RouteMetrics {
     pub server_retired: Counter,
     /// Generation of the credentials the latest server connection was opened with.
     pub server_credentials_generation: Gauge,
+    /// How long opening a server connection took (TCP, TLS, authentication).
+    pub server_connect_time: Histogram,
+    /// How long a client held a server connection, from checkout to release: one
+    /// transaction in transaction mode, the session in session mode or when pinned.
+    pub transaction_time: Histogram,
+    /// How long a request took from when it went to its server connection to its last
+    /// reply (PostgreSQL: a simple query or an extended batch up to ReadyForQuery; MySQL:
+    /// a command).
+    pub query_time: Histogram,
+    /// Clients of this route keeping their server connection to the end of their session.
+    pinned_now: Gauge,
+    lost_servers: Counter,
+    held_served: Counter,
+    held_timed_out: Counter,
+    hold_time: Histogram,
 }
 
 impl RouteMetrics {
     pub fn new(protocol: Protocol, route: &str) -> Self {
         let p = protocol.label();
         let r = route.to_owned();
+        // Series of rare events are registered now too, so that dashboards and alerts
+        // see a zero rather than no data.
+        counter!("sluice_errors_total", "protocol" => p, "kind" => "server_connect").increment(0);
         Self {
             transactions: counter!("sluice_transactions_total", "protocol" => p, "pool" => r.clone()),
             queries: counter!("sluice_queries_total", "protocol" => p, "pool" => r.clone()),
@@ -53,6 +71,14 @@ impl RouteMetrics {
             server_auth_failures: counter!("sluice_server_auth_failures_total", "protocol" => p, "pool" => r.clone()),
             server_retired: counter!("sluice_server_connections_retired_total", "protocol" => p, "pool" => r.clone(), "reason" => "lease_expiry"),
             server_credentials_generation: gauge!("sluice_server_credentials_generation", "protocol" => p, "pool" => r.clone()),
+            server_connect_time: histogram!("sluice_server_connect_seconds", "protocol" => p, "pool" => r.clone()),
+            query_time: histogram!("sluice_query_seconds", "protocol" => p, "pool" => r.clone()),
+            transaction_time: histogram!("sluice_transaction_seconds", "protocol" => p, "pool" => r.clone()),
+            pinned_now: gauge!("sluice_pool_clients_pinned", "protocol" => p, "pool" => r.clone()),
+            lost_servers: counter!("sluice_server_connections_lost_total", "protocol" => p, "pool" => r.clone()),
+            held_served: counter!("sluice_clients_held_total", "protocol" => p, "pool" => r.clone(), "outcome" => "served"),
+            held_timed_out: counter!("sluice_clients_held_total", "protocol" => p, "pool" => r.clone(), "outcome" => "timed_out"),
+            hold_time: histogram!("sluice_client_hold_seconds", "protocol" => p, "pool" => r.clone()),
             protocol,
             route: r,
         }
@@ -60,9 +86,12 @@ impl RouteMetrics {
 
     /// Counts a client that keeps its server connection to the end of its session,
     /// because its session holds state that cannot follow it to another one. Rare, so
-    /// the label lookup is acceptable here.
-    pub fn count_pinned(&self, reason: &'static str) {
+    /// the label lookup is acceptable here. The client counts as pinned
+    /// (`sluice_pool_clients_pinned`) until the returned guard is dropped with its session.
+    pub fn count_pinned(&self, reason: &'static str) -> PinnedClient {
         counter!("sluice_clients_pinned_total", "protocol" => self.protocol.label(), "pool" => self.route.clone(), "reason" => reason).increment(1);
+        self.pinned_now.increment(1.0);
+        PinnedClient(self.pinned_now.clone())
     }
 }
 
@@ -70,9 +99,13 @@ impl RouteMetrics {
     /// Records a client held while its cluster had no reachable primary, and whether a
     /// server connection came in time. Switchovers are rare: label lookups are fine.
     pub fn count_held(&self, held: std::time::Duration, served: bool) {
-        let outcome = if served { "served" } else { "timed_out" };
-        counter!("sluice_clients_held_total", "protocol" => self.protocol.label(), "pool" => self.route.clone(), "outcome" => outcome).increment(1);
-        histogram!("sluice_client_hold_seconds", "protocol" => self.protocol.label(), "pool" => self.route.clone()).record(held.as_secs_f64());
+        let outcome = if served {
+            &self.held_served
+        } else {
+            &self.held_timed_out
+        };
+        outcome.increment(1);
+        self.hold_time.record(held.as_secs_f64());
     }
 
     /// Counts a server connection lost to its server (stopped, failed over, backend
@@ -83,9 +116,17 @@ impl RouteMetrics {
 
     /// `n` server connections closed at once because their member went away.
     pub fn count_lost_servers(&self, n: u64) {
-        if n > 0 {
-            counter!("sluice_server_connections_lost_total", "protocol" => self.protocol.label(), "pool" => self.route.clone()).increment(n);
-        }
+        self.lost_servers.increment(n);
+    }
+}
+
+/// A client counted in `sluice_pool_clients_pinned` while it lives.
+#[must_use = "the client stops counting as pinned when this is dropped"]
+pub struct PinnedClient(Gauge);
+
+impl Drop for PinnedClient {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 

@@ -13,8 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::status::Status;
 
-/// Buckets of the checkout wait histogram, in seconds. Set explicitly so that the
-/// histograms of several replicas can be summed.
+/// Buckets of every histogram (waits, query, transaction and connect times), in seconds.
+/// Set explicitly so that the histograms of several replicas can be summed.
 const WAIT_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
 ];

@@ -129,6 +129,7 @@ fn route_readiness(route: &RouteHealth, lines: &mut Vec<String>) -> bool {
 fn set_gauges(side: &dyn Side) {
     let protocol = side.protocol();
     metrics::gauge!("sluice_clients", "protocol" => protocol).set(side.client_count() as f64);
+    metrics::gauge!("sluice_clients_login", "protocol" => protocol).set(side.login_count() as f64);
     for route in side.route_gauges() {
         let pool = route.route;
         let set = |state: &'static str, v: usize| {
@@ -142,6 +143,14 @@ fn set_gauges(side: &dyn Side) {
             .set(route.pool.waiting as f64);
         metrics::gauge!("sluice_pool_clients", "protocol" => protocol, "pool" => pool.clone())
             .set(route.clients as f64);
+        // A client holding a server holds one checked-out connection; the rest of the
+        // route's clients are waiting for one or idle between transactions.
+        let active = route.pool.in_use.min(route.clients);
+        let idle = route.clients.saturating_sub(active + route.pool.waiting);
+        metrics::gauge!("sluice_pool_clients_active", "protocol" => protocol, "pool" => pool.clone())
+            .set(active as f64);
+        metrics::gauge!("sluice_pool_clients_idle", "protocol" => protocol, "pool" => pool.clone())
+            .set(idle as f64);
         metrics::gauge!("sluice_route_ready", "protocol" => protocol, "pool" => pool)
             .set(if route.ready { 1.0 } else { 0.0 });
     }

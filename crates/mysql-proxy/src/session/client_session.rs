@@ -53,6 +53,8 @@ pub(crate) struct Session {
     /// The command being served gets no reply (COM_STMT_SEND_LONG_DATA, ...): an
     /// error cannot be told to the client in turn, so it ends the session instead.
     pub(super) no_reply: bool,
+    /// Counts the client as pinned until the session ends.
+    pub(super) pinned_count: Option<pool_core::route_metrics::PinnedClient>,
 }
 
 impl Session {
@@ -114,7 +116,7 @@ impl Session {
     pub(super) fn pin(&mut self, why: PinReason) {
         if self.state.pinned.is_none() {
             tracing::debug!(peer = %self.peer, route = %self.route.name, reason = why.as_str(), "client keeps its server connection");
-            self.route.metrics.count_pinned(why.as_str());
+            self.pinned_count = Some(self.route.metrics.count_pinned(why.as_str()));
             self.state.pinned = Some(why);
         }
     }

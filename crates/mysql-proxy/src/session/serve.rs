@@ -104,6 +104,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         server: None,
         kill: registration.slot.clone(),
         no_reply: false,
+        pinned_count: None,
         server_flags,
     };
     tracing::debug!(%peer, user = %session.user, route = %session.route.name, ?access, "MySQL client connected");

@@ -121,10 +121,7 @@ impl Relay {
                 let commands = commands_of(text, self.backslash_escapes(), self.trusted());
                 if let Some(refusal) = self.refusal_in(commands.as_deref()) {
                     frontend::write_query(&mut self.server_out, refusal.stand_in_sql());
-                    self.pipeline.push(Expect::SimpleQuery {
-                        commands: None,
-                        failed: false,
-                    });
+                    self.pipeline.push(Expect::simple_query(None));
                     return Ok(Flow::Continue);
                 }
                 self.pin_for(commands.as_deref());
@@ -134,10 +131,7 @@ impl Relay {
                     }
                 }
                 self.server_out.extend_from_slice(frame);
-                self.pipeline.push(Expect::SimpleQuery {
-                    commands,
-                    failed: false,
-                });
+                self.pipeline.push(Expect::simple_query(commands));
             }
             tag::PARSE => {
                 let parse = ParseView::decode(body).map_err(malformed)?;
@@ -236,7 +230,7 @@ impl Relay {
                 self.server_out.extend_from_slice(frame);
                 // The server ignores Sync during copy-in.
                 if !server.copy_in {
-                    self.pipeline.push(Expect::Sync);
+                    self.pipeline.push(Expect::sync());
                 }
             }
             tag::COPY_DONE | tag::COPY_FAIL => {
@@ -257,10 +251,7 @@ impl Relay {
             }
             tag::FUNCTION_CALL => {
                 self.server_out.extend_from_slice(frame);
-                self.pipeline.push(Expect::SimpleQuery {
-                    commands: None,
-                    failed: false,
-                });
+                self.pipeline.push(Expect::simple_query(None));
             }
             tag::TERMINATE => return Ok(Flow::Terminate),
             other => {

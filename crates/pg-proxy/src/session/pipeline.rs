@@ -24,6 +24,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -68,12 +69,16 @@ pub enum Expect {
         statement: Option<u64>,
         commands: Option<Arc<[SessionCommand]>>,
     },
-    /// Sync: ReadyForQuery.
-    Sync,
-    /// A simple Query or FunctionCall: everything up to ReadyForQuery.
+    /// Sync: ReadyForQuery. `since`: when the client's Sync came, for the query time.
+    Sync {
+        since: Instant,
+    },
+    /// A simple Query or FunctionCall: everything up to ReadyForQuery. `since`: when
+    /// it came, for the query time.
     SimpleQuery {
         commands: Option<Arc<[SessionCommand]>>,
         failed: bool,
+        since: Instant,
     },
     /// sluice's own simple query (settings replay): swallowed up to ReadyForQuery.
     Internal {
@@ -129,6 +134,22 @@ impl ParseFailure {
 }
 
 impl Expect {
+    /// A client's Sync, come now.
+    pub fn sync() -> Self {
+        Expect::Sync {
+            since: Instant::now(),
+        }
+    }
+
+    /// A client's simple Query or FunctionCall, come now.
+    pub fn simple_query(commands: Option<Arc<[SessionCommand]>>) -> Self {
+        Expect::SimpleQuery {
+            commands,
+            failed: false,
+            since: Instant::now(),
+        }
+    }
+
     /// Answered by sluice, not the server.
     pub fn is_local(&self) -> bool {
         matches!(self, Expect::Local { .. } | Expect::CopyEnd)
@@ -186,7 +207,7 @@ impl Expect {
     pub fn ends_batch(&self) -> bool {
         matches!(
             self,
-            Expect::Sync | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. }
+            Expect::Sync { .. } | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. }
         )
     }
 
@@ -232,18 +253,18 @@ impl Pipeline {
     /// drops every other message, as the server would.
     pub fn push(&mut self, e: Expect) {
         debug_assert!(
-            self.batch != Batch::Discarding || matches!(e, Expect::Sync),
+            self.batch != Batch::Discarding || matches!(e, Expect::Sync { .. }),
             "pushed {e:?} while discarding"
         );
         match e {
-            Expect::Sync | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. } => {
+            Expect::Sync { .. } | Expect::SimpleQuery { .. } | Expect::StandInQuery { .. } => {
                 self.batch = Batch::Closed
             }
             Expect::Internal { .. } | Expect::CopyEnd => {}
             _ => self.batch = Batch::Open,
         }
         self.statement_changes += usize::from(e.affects_statements());
-        self.flushed = matches!(e, Expect::Sync);
+        self.flushed = matches!(e, Expect::Sync { .. });
         self.queue.push_back(e);
     }
 
@@ -289,7 +310,7 @@ impl Pipeline {
         }
         let mut changed = false;
         for e in &self.queue {
-            if e.clears_names() || (changed && matches!(e, Expect::Sync)) {
+            if e.clears_names() || (changed && matches!(e, Expect::Sync { .. })) {
                 return true;
             }
             changed |= e.changes_statements();
@@ -322,7 +343,11 @@ impl Pipeline {
     /// and returns them head first, so the caller can undo what translating them did.
     /// With no Sync queued yet, the discard goes on into messages not yet sent.
     pub fn discard_to_sync(&mut self) -> std::collections::vec_deque::Drain<'_, Expect> {
-        let n = match self.queue.iter().position(|e| matches!(e, Expect::Sync)) {
+        let n = match self
+            .queue
+            .iter()
+            .position(|e| matches!(e, Expect::Sync { .. }))
+        {
             Some(n) => n,
             None => {
                 self.batch = Batch::Discarding;
@@ -346,7 +371,7 @@ impl Pipeline {
         let mut i = 1;
         let mut limit = limit;
         while i < limit {
-            if matches!(self.queue[i], Expect::Sync) {
+            if matches!(self.queue[i], Expect::Sync { .. }) {
                 self.queue.remove(i);
                 limit -= 1;
             } else {
@@ -397,17 +422,14 @@ mod tests {
         p.push(Expect::BindComplete { statement: None });
         p.push(execute());
         p.push(Expect::local(Bytes::from_static(b"1\0\0\0\x04")));
-        p.push(Expect::SimpleQuery {
-            commands: None,
-            failed: false,
-        });
-        p.push(Expect::Sync);
+        p.push(Expect::simple_query(None));
+        p.push(Expect::sync());
         p.push(Expect::BindComplete { statement: None });
         let dropped: Vec<_> = p.discard_to_sync().collect();
         // A simple Query before the Sync is discarded by the server too.
         assert_eq!(dropped.len(), 4);
         assert!(!p.discarding());
-        assert!(matches!(p.pop(), Some(Expect::Sync)));
+        assert!(matches!(p.pop(), Some(Expect::Sync { .. })));
         assert!(matches!(p.pop(), Some(Expect::BindComplete { .. })));
         // Nothing is owed, but the Bind's batch is still open on the server.
         assert!(p.is_empty());
@@ -420,13 +442,10 @@ mod tests {
         assert!(p.is_settled());
         p.open_batch(); // Flush
         assert!(!p.is_settled());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         p.pop();
         assert!(p.is_settled());
-        p.push(Expect::SimpleQuery {
-            commands: None,
-            failed: false,
-        });
+        p.push(Expect::simple_query(None));
         p.pop();
         assert!(p.is_settled());
     }
@@ -441,9 +460,9 @@ mod tests {
         assert!(p.discarding());
         // Nothing is owed, but the server is not ready for another client.
         assert!(!p.is_settled());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         assert!(!p.discarding());
-        assert!(matches!(p.pop(), Some(Expect::Sync)));
+        assert!(matches!(p.pop(), Some(Expect::Sync { .. })));
         assert!(p.is_settled());
     }
 
@@ -459,22 +478,21 @@ mod tests {
         p.push(defined());
         // Same batch: no wait.
         assert!(!p.statements_unconfirmed());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         assert!(p.statements_unconfirmed());
         p.pop();
         assert!(!p.statements_unconfirmed());
         p.pop();
         p.push(defined());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         assert_eq!(p.discard_to_sync().count(), 1);
         assert!(!p.statements_unconfirmed());
         p.pop();
 
         // DEALLOCATE ALL changes the names when it completes: everything after waits.
-        p.push(Expect::SimpleQuery {
-            commands: Some(Arc::from([SessionCommand::DeallocateAll])),
-            failed: false,
-        });
+        p.push(Expect::simple_query(Some(Arc::from([
+            SessionCommand::DeallocateAll,
+        ]))));
         assert!(p.statements_unconfirmed());
         p.pop();
         assert!(!p.statements_unconfirmed());
@@ -484,17 +502,17 @@ mod tests {
     fn copy_in_drops_the_syncs_sent_before_copy_done() {
         let mut p = Pipeline::default();
         p.push(execute());
-        p.push(Expect::Sync); // sent with the Execute, ignored during copy-in
+        p.push(Expect::sync()); // sent with the Execute, ignored during copy-in
         p.push(Expect::CopyEnd);
-        p.push(Expect::Sync); // after CopyDone: answered
+        p.push(Expect::sync()); // after CopyDone: answered
         assert!(p.enter_copy_in());
         assert!(matches!(p.pop(), Some(Expect::Execute { .. })));
-        assert!(matches!(p.pop(), Some(Expect::Sync)));
+        assert!(matches!(p.pop(), Some(Expect::Sync { .. })));
         assert!(p.is_empty());
 
         let mut p = Pipeline::default();
         p.push(execute());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         assert!(!p.enter_copy_in());
         assert_eq!(p.len(), 1);
     }
@@ -505,7 +523,7 @@ mod tests {
         p.push(Expect::local(Bytes::from_static(b"3\0\0\0\x04")));
         p.push(Expect::CopyEnd);
         assert!(!p.awaits_server());
-        p.push(Expect::Sync);
+        p.push(Expect::sync());
         assert!(p.awaits_server());
     }
 }

@@ -54,6 +54,8 @@ pub struct Relay {
     pub(super) shutdown: Shutdown,
     /// A client that reads nothing for this long loses its session.
     client_write_timeout: std::time::Duration,
+    /// Counts the client as pinned until the session ends.
+    pinned_count: Option<pool_core::route_metrics::PinnedClient>,
 }
 
 /// How a client's message batch ended.
@@ -84,6 +86,7 @@ impl Relay {
             cancel,
             shutdown,
             client_write_timeout: crate::frontend::DEFAULT_CLIENT_WRITE_TIMEOUT,
+            pinned_count: None,
         }
     }
 
@@ -378,7 +381,7 @@ impl Relay {
     pub(super) fn pin(&mut self, why: PinReason) {
         if self.view.pinned.is_none() && self.route.settings.mode == PoolMode::Transaction {
             tracing::debug!(route = %self.route.name, user = %self.info.user, reason = why.as_str(), "client keeps its server connection");
-            self.route.metrics.count_pinned(why.as_str());
+            self.pinned_count = Some(self.route.metrics.count_pinned(why.as_str()));
             self.view.pinned = Some(why);
         }
     }

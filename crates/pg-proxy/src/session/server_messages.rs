@@ -190,8 +190,21 @@ impl Relay {
                     .and_then(|&b| TxStatus::from_byte(b))
                     .ok_or_else(|| server.protocol_error("bad ReadyForQuery".into()))?;
                 match self.pipeline.pop() {
-                    Some(Expect::Sync | Expect::StandInQuery { .. }) => {}
-                    Some(Expect::SimpleQuery { commands, failed }) => {
+                    Some(Expect::Sync { since }) => self
+                        .route
+                        .metrics
+                        .query_time
+                        .record(since.elapsed().as_secs_f64()),
+                    Some(Expect::StandInQuery { .. }) => {}
+                    Some(Expect::SimpleQuery {
+                        commands,
+                        failed,
+                        since,
+                    }) => {
+                        self.route
+                            .metrics
+                            .query_time
+                            .record(since.elapsed().as_secs_f64());
                         if let Some(cmds) = commands {
                             if failed {
                                 // Some of its statements may have run: the server's state
@@ -270,7 +283,7 @@ impl Relay {
             }
             // Ending the transaction at Sync failed (a deferred constraint), or nothing
             // was asked (the server is going away): no discard follows.
-            Some(Expect::Sync | Expect::StandInQuery { .. }) | None => {}
+            Some(Expect::Sync { .. } | Expect::StandInQuery { .. }) | None => {}
             Some(_) => return self.on_extended_error(server, &fields),
         }
         true

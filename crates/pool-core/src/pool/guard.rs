@@ -18,6 +18,7 @@ pub struct PooledConnection<M: Manager> {
     shared: Arc<Shared<M>>,
     conn: Option<Conn<M::Connection>>,
     waited: Duration,
+    checked_out: Instant,
 }
 
 impl<M: Manager> PooledConnection<M> {
@@ -26,6 +27,7 @@ impl<M: Manager> PooledConnection<M> {
             shared,
             conn: Some(conn),
             waited,
+            checked_out: Instant::now(),
         }
     }
 
@@ -37,6 +39,7 @@ impl<M: Manager> PooledConnection<M> {
     /// unknown. If callers are waiting, a replacement is opened for them.
     pub fn discard(mut self) {
         if let Some(conn) = self.conn.take() {
+            self.shared.manager.released(self.checked_out.elapsed());
             self.shared.discard(conn);
         }
     }
@@ -73,6 +76,7 @@ impl<M: Manager> DerefMut for PooledConnection<M> {
 impl<M: Manager> Drop for PooledConnection<M> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
+            self.shared.manager.released(self.checked_out.elapsed());
             if std::thread::panicking() {
                 // The session panicked mid-use: nothing vouches for the connection's
                 // state (a transaction, half a reply), so no other client gets it.

@@ -18,4 +18,8 @@ pub trait Manager: Send + Sync + 'static {
     fn must_retire(&self, _conn: &Self::Connection, _now: std::time::Instant) -> bool {
         false
     }
+
+    /// A connection checked out for `held` came back (or was closed). For metrics:
+    /// runs on every release, so keep it to an atomic update.
+    fn released(&self, _held: std::time::Duration) {}
 }

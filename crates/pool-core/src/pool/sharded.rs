@@ -33,6 +33,10 @@ impl<M: Manager> Manager for Arc<M> {
     fn must_retire(&self, conn: &Self::Connection, now: std::time::Instant) -> bool {
         M::must_retire(self, conn, now)
     }
+
+    fn released(&self, held: std::time::Duration) {
+        M::released(self, held)
+    }
 }
 
 pub struct ShardedPool<M: Manager> {

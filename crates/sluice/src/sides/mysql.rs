@@ -178,6 +178,10 @@ impl Side for MysqlSide {
         self.frontend.client_count()
     }
 
+    fn login_count(&self) -> usize {
+        self.frontend.handshake_count()
+    }
+
     fn sessions(&self) -> Sessions {
         self.frontend.sessions.clone()
     }

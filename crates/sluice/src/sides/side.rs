@@ -73,8 +73,11 @@ pub trait Side: Send + Sync {
     /// the shutdown phase reaches draining).
     fn take_listeners(&self) -> Vec<JoinHandle<()>>;
 
-    /// Clients connected now.
+    /// Clients connected now (authenticated).
     fn client_count(&self) -> usize;
+
+    /// Clients in their handshake now (TLS, startup, authentication): not on a route yet.
+    fn login_count(&self) -> usize;
 
     /// The running client sessions, for the drain to wait on.
     fn sessions(&self) -> Sessions;

@@ -54,6 +54,9 @@ impl Session {
         payload: BytesMut,
         reads_last_insert_id: bool,
     ) -> Result<(), SessionEnd> {
+        // The query time runs from the first server connection it goes to (the wait for
+        // one is the checkout wait's) to its last reply, a retry on another included.
+        let mut started = None;
         // What the command refers to, checked before a server connection is taken.
         let statement = match cmd {
             Command::StmtExecute
@@ -79,6 +82,7 @@ impl Session {
             if let Err(err) = self.ensure_server().await {
                 return self.send_err(1, err).await;
             }
+            let since = *started.get_or_insert_with(std::time::Instant::now);
             if let Err(e) = self.sync(reads_last_insert_id).await {
                 return self.sync_failed(e, cmd, &payload).await;
             }
@@ -134,6 +138,10 @@ impl Session {
                 read_only_retries -= 1;
                 continue;
             }
+            self.route
+                .metrics
+                .query_time
+                .record(since.elapsed().as_secs_f64());
             return self.take_in(tracker, prepare_id, &payload).await;
         }
     }

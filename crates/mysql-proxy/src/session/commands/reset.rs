@@ -33,6 +33,7 @@ impl Session {
         }
         let charset = self.state.vars.clone();
         self.state = ClientState::new(schema, collation, multi);
+        self.pinned_count = None;
         for key in KEPT_BY_RESET {
             if let Some(v) = charset.get(key) {
                 self.state.vars.set(key, v);
