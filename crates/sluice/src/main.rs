@@ -8,6 +8,7 @@ mod app;
 mod budget;
 mod config;
 mod config_watch;
+mod console;
 mod drain;
 mod logging;
 mod peering;

@@ -218,6 +218,7 @@ impl Side for MysqlSide {
                     pool,
                     clients: route.clients.count(),
                     ready: route.is_ready(),
+                    mode: route.settings.mode,
                 }
             })
             .collect()

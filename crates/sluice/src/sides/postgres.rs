@@ -84,6 +84,18 @@ impl PostgresSide {
     }
 }
 
+impl PostgresSide {
+    /// Opens the admin console on this side's listener.
+    pub fn open_console(&self, backend: Arc<dyn pg_proxy::console::ConsoleBackend>) {
+        self.frontend.set_console(backend);
+    }
+
+    /// The users file as loaded now.
+    pub fn users(&self) -> pool_core::users::Users {
+        self.frontend.auth().users.clone()
+    }
+}
+
 impl Side for PostgresSide {
     fn protocol(&self) -> &'static str {
         "postgres"
@@ -176,6 +188,7 @@ impl Side for PostgresSide {
                 pool: route.pool.status(),
                 clients: route.clients.count(),
                 ready: route.is_ready(),
+                mode: route.settings.mode,
             })
             .collect()
     }

@@ -101,11 +101,13 @@ pub struct RouteHealth {
     pub credentials: Arc<dyn CredentialSource>,
 }
 
-/// A route's counters, for `/metrics`.
+/// A route's counters, for `/metrics` and the admin console.
 pub struct RouteGauges {
     pub route: String,
     /// The pool's counters, summed over its members.
     pub pool: PoolStatus,
     pub clients: usize,
     pub ready: bool,
+    /// When a server connection goes back to the pool.
+    pub mode: pool_core::mode::PoolMode,
 }

@@ -1,0 +1,122 @@
+//! The console's commands, parsed from a simple query's text: keywords in any case,
+//! an optional trailing semicolon, one command per query.
+
+/// What SHOW can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Pools,
+    Databases,
+    Lists,
+    Users,
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Show(View),
+    /// Re-read the configuration, as SIGHUP does.
+    Reload,
+    /// Drain and stop, as SIGTERM does.
+    ShutdownWaitForClients,
+    /// `SET ...`: accepted and ignored, as drivers send some at connect.
+    Set,
+}
+
+impl Command {
+    /// Whether a stats user (read-only) may run it.
+    pub fn read_only(&self) -> bool {
+        matches!(self, Command::Show(_) | Command::Set)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty query")]
+    Empty,
+    #[error("unknown command \"{0}\"")]
+    UnknownCommand(String),
+    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, LISTS, USERS, VERSION)")]
+    UnknownView(String),
+    #[error("usage: {0}")]
+    Usage(&'static str),
+}
+
+pub fn parse(query: &str) -> Result<Command, ParseError> {
+    let query = query.trim();
+    let query = query.strip_suffix(';').unwrap_or(query);
+    let words: Vec<String> = query
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [] => Err(ParseError::Empty),
+        ["SHOW", view] => parse_view(view).map(Command::Show),
+        ["SHOW", ..] => Err(ParseError::Usage("SHOW <view>")),
+        ["RELOAD"] => Ok(Command::Reload),
+        ["RELOAD", ..] => Err(ParseError::Usage("RELOAD")),
+        ["SHUTDOWN", "WAIT_FOR_CLIENTS"] => Ok(Command::ShutdownWaitForClients),
+        ["SHUTDOWN", ..] => Err(ParseError::Usage("SHUTDOWN WAIT_FOR_CLIENTS")),
+        ["SET", ..] => Ok(Command::Set),
+        [first, ..] => Err(ParseError::UnknownCommand(first.to_string())),
+    }
+}
+
+fn parse_view(word: &str) -> Result<View, ParseError> {
+    Ok(match word {
+        "POOLS" => View::Pools,
+        "DATABASES" => View::Databases,
+        "LISTS" => View::Lists,
+        "USERS" => View::Users,
+        "VERSION" => View::Version,
+        other => return Err(ParseError::UnknownView(other.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_in_any_case_with_an_optional_semicolon() {
+        assert_eq!(parse("show pools"), Ok(Command::Show(View::Pools)));
+        assert_eq!(
+            parse("  SHOW Databases ;"),
+            Ok(Command::Show(View::Databases))
+        );
+        assert_eq!(parse("show lists;"), Ok(Command::Show(View::Lists)));
+        assert_eq!(parse("SHOW USERS"), Ok(Command::Show(View::Users)));
+        assert_eq!(parse("show version"), Ok(Command::Show(View::Version)));
+        assert_eq!(parse("reload;"), Ok(Command::Reload));
+        assert_eq!(
+            parse("shutdown wait_for_clients"),
+            Ok(Command::ShutdownWaitForClients)
+        );
+        assert_eq!(parse("SET application_name = 'psql'"), Ok(Command::Set));
+    }
+
+    #[test]
+    fn malformed_commands() {
+        assert_eq!(parse(" ; "), Err(ParseError::Empty));
+        assert_eq!(
+            parse("show tables"),
+            Err(ParseError::UnknownView("TABLES".into()))
+        );
+        assert!(matches!(parse("show"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("show pools now"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("shutdown"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("reload all"), Err(ParseError::Usage(_))));
+        assert_eq!(
+            parse("select 1"),
+            Err(ParseError::UnknownCommand("SELECT".into()))
+        );
+    }
+
+    #[test]
+    fn only_show_and_set_are_read_only() {
+        assert!(Command::Show(View::Pools).read_only());
+        assert!(Command::Set.read_only());
+        assert!(!Command::Reload.read_only());
+        assert!(!Command::ShutdownWaitForClients.read_only());
+    }
+}
