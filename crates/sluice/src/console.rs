@@ -3,6 +3,7 @@
 //! it runs SIGHUP and SIGTERM.
 
 use std::sync::Weak;
+use std::time::Duration;
 
 use pg_proxy::console::{ConsoleBackend, ConsoleFuture, RouteRow};
 use pool_core::users::Users;
@@ -39,6 +40,31 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Pauses or resumes on every side; how many routes matched.
+    fn set_paused(&self, database: Option<&str>, paused: bool) -> usize {
+        let sides = self.sides.iter().filter_map(Weak::upgrade);
+        sides.map(|s| s.set_paused(database, paused)).sum()
+    }
+
+    /// Server connections of the chosen routes checked out now.
+    fn checked_out(&self, database: Option<&str>) -> usize {
+        let routes = self.routes().into_iter();
+        let chosen = routes.filter(|r| database.is_none_or(|d| d == r.name));
+        chosen.map(|r| r.pool.in_use).sum()
+    }
+}
+
+/// How often PAUSE looks whether the server connections have come back.
+const PAUSE_POLL: Duration = Duration::from_millis(20);
+
+fn no_such_database(database: Option<&str>) -> String {
+    match database {
+        Some(d) => format!("no database \"{d}\""),
+        None => "no database is configured".to_owned(),
+    }
+}
+
 impl ConsoleBackend for Console {
     fn routes(&self) -> Vec<RouteRow> {
         let mut rows = Vec::new();
@@ -54,6 +80,7 @@ impl ConsoleBackend for Console {
                     pool: g.pool,
                     clients: g.clients,
                     ready: g.ready,
+                    paused: g.paused,
                 })
                 .collect();
             routes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -67,6 +94,29 @@ impl ConsoleBackend for Console {
             .upgrade()
             .map(|pg| pg.users())
             .unwrap_or_default()
+    }
+
+    fn pause(&self, database: Option<&str>) -> ConsoleFuture<'_> {
+        let database = database.map(str::to_owned);
+        Box::pin(async move {
+            let database = database.as_deref();
+            if self.set_paused(database, true) == 0 {
+                return Err(no_such_database(database));
+            }
+            // Checked-out connections come back at the end of their transaction (or
+            // session); none is handed out meanwhile.
+            while self.checked_out(database) > 0 {
+                tokio::time::sleep(PAUSE_POLL).await;
+            }
+            Ok(())
+        })
+    }
+
+    fn resume(&self, database: Option<&str>) -> Result<(), String> {
+        if self.set_paused(database, false) == 0 {
+            return Err(no_such_database(database));
+        }
+        Ok(())
     }
 
     fn reload(&self) -> ConsoleFuture<'_> {

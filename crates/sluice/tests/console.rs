@@ -108,7 +108,7 @@ async fn show_views_with_their_columns_and_values() {
     let databases = admin(&sluice, "show databases");
     assert_eq!(
         databases[0],
-        "name,protocol,pool_mode,current_connections,current_client_connections,ready"
+        "name,protocol,pool_mode,current_connections,current_client_connections,paused,ready"
     );
     assert_eq!(
         value(&databases, "appdb", "current_client_connections"),
@@ -228,4 +228,69 @@ async fn shutdown_wait_for_clients_drains_like_sigterm() {
         "{}",
         sluice.log()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_waits_for_running_transactions_and_holds_new_ones_until_resume() {
+    let pg = start_postgres();
+    let sluice = std::sync::Arc::new(start(&pg));
+    let running = sluice.connect().await;
+    running.batch_execute("begin; select 1").await.unwrap();
+    let pause = tokio::task::spawn_blocking({
+        let sluice = sluice.clone();
+        move || admin(&sluice, "PAUSE appdb")
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!pause.is_finished(), "PAUSE returned during a transaction");
+    running.batch_execute("commit").await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), pause)
+        .await
+        .expect("PAUSE did not return once the transaction ended")
+        .unwrap();
+    assert_eq!(answer, ["PAUSE"]);
+    let databases = admin(&sluice, "SHOW DATABASES");
+    assert_eq!(value(&databases, "appdb", "paused"), "1");
+
+    // A new client logs in, but its transaction waits for RESUME.
+    let newcomer = sluice.connect().await;
+    let held = tokio::spawn(async move {
+        newcomer
+            .query_one("select 5", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0)
+    });
+    let again = tokio::spawn(async move { running.query_one("select 6", &[]).await.is_ok() });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !held.is_finished() && !again.is_finished(),
+        "a transaction ran while paused"
+    );
+    assert_eq!(
+        value(&admin(&sluice, "SHOW POOLS"), "appdb", "sv_active"),
+        "0"
+    );
+
+    assert_eq!(admin(&sluice, "RESUME appdb"), ["RESUME"]);
+    let v = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("RESUME did not release the held transaction")
+        .unwrap();
+    assert_eq!(v, 5);
+    assert!(tokio::time::timeout(Duration::from_secs(5), again)
+        .await
+        .unwrap()
+        .unwrap());
+    assert_eq!(
+        value(&admin(&sluice, "SHOW DATABASES"), "appdb", "paused"),
+        "0"
+    );
+
+    // PAUSE without a database pauses every route; a wrong name is an error.
+    assert_eq!(admin(&sluice, "PAUSE"), ["PAUSE"]);
+    assert_eq!(admin(&sluice, "RESUME"), ["RESUME"]);
+    let err = psql(&sluice, ADMIN, ADMIN_PASSWORD, "sluice", "PAUSE nosuch").unwrap_err();
+    assert!(err.contains("no database \"nosuch\""), "{err}");
+    let err = psql(&sluice, STATS, STATS_PASSWORD, "sluice", "PAUSE").unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
 }

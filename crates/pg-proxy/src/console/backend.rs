@@ -27,6 +27,8 @@ pub struct RouteRow {
     pub clients: usize,
     /// Whether the route reaches a server that takes its queries.
     pub ready: bool,
+    /// Whether PAUSE holds its new transactions.
+    pub paused: bool,
 }
 
 pub trait ConsoleBackend: Send + Sync {
@@ -35,6 +37,13 @@ pub trait ConsoleBackend: Send + Sync {
 
     /// The users file as loaded now.
     fn users(&self) -> Users;
+
+    /// Holds new checkouts of `database`'s pools (every route's without one) and
+    /// returns once none of their server connections is checked out.
+    fn pause(&self, database: Option<&str>) -> ConsoleFuture<'_>;
+
+    /// Lets the held checkouts go on.
+    fn resume(&self, database: Option<&str>) -> Result<(), String>;
 
     /// Re-reads the configuration and applies it, as SIGHUP does.
     fn reload(&self) -> ConsoleFuture<'_>;

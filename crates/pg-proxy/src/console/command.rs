@@ -14,6 +14,11 @@ pub enum View {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Show(View),
+    /// Hold new transactions of one database (all without one) and wait for its
+    /// server connections to come back.
+    Pause(Option<String>),
+    /// Let them go on.
+    Resume(Option<String>),
     /// Re-read the configuration, as SIGHUP does.
     Reload,
     /// Drain and stop, as SIGTERM does.
@@ -44,12 +49,16 @@ pub enum ParseError {
 pub fn parse(query: &str) -> Result<Command, ParseError> {
     let query = query.trim();
     let query = query.strip_suffix(';').unwrap_or(query);
-    let words: Vec<String> = query
-        .split_whitespace()
-        .map(str::to_ascii_uppercase)
-        .collect();
+    // Keywords in any case; a database name as written.
+    let written: Vec<&str> = query.split_whitespace().collect();
+    let words: Vec<String> = written.iter().map(|w| w.to_ascii_uppercase()).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let database = || written.get(1).map(|w| (*w).to_owned());
     match words.as_slice() {
+        ["PAUSE"] | ["PAUSE", _] => Ok(Command::Pause(database())),
+        ["PAUSE", ..] => Err(ParseError::Usage("PAUSE [db]")),
+        ["RESUME"] | ["RESUME", _] => Ok(Command::Resume(database())),
+        ["RESUME", ..] => Err(ParseError::Usage("RESUME [db]")),
         [] => Err(ParseError::Empty),
         ["SHOW", view] => parse_view(view).map(Command::Show),
         ["SHOW", ..] => Err(ParseError::Usage("SHOW <view>")),
@@ -93,6 +102,16 @@ mod tests {
             Ok(Command::ShutdownWaitForClients)
         );
         assert_eq!(parse("SET application_name = 'psql'"), Ok(Command::Set));
+        assert_eq!(parse("pause"), Ok(Command::Pause(None)));
+        assert_eq!(
+            parse("PAUSE AppDB;"),
+            Ok(Command::Pause(Some("AppDB".into())))
+        );
+        assert_eq!(
+            parse("resume appdb"),
+            Ok(Command::Resume(Some("appdb".into())))
+        );
+        assert_eq!(parse("RESUME"), Ok(Command::Resume(None)));
     }
 
     #[test]
@@ -106,6 +125,7 @@ mod tests {
         assert!(matches!(parse("show pools now"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("shutdown"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("reload all"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("pause a b"), Err(ParseError::Usage(_))));
         assert_eq!(
             parse("select 1"),
             Err(ParseError::UnknownCommand("SELECT".into()))
@@ -117,6 +137,8 @@ mod tests {
         assert!(Command::Show(View::Pools).read_only());
         assert!(Command::Set.read_only());
         assert!(!Command::Reload.read_only());
+        assert!(!Command::Pause(None).read_only());
+        assert!(!Command::Resume(None).read_only());
         assert!(!Command::ShutdownWaitForClients.read_only());
     }
 }

@@ -139,6 +139,14 @@ async fn answer(
             table.write(out);
         }
         Command::Set => backend::command_complete(out, "SET"),
+        Command::Pause(database) => match backend.pause(database.as_deref()).await {
+            Ok(()) => backend::command_complete(out, "PAUSE"),
+            Err(e) => backend::error_response(out, Severity::Error, "3D000", &e),
+        },
+        Command::Resume(database) => match backend.resume(database.as_deref()) {
+            Ok(()) => backend::command_complete(out, "RESUME"),
+            Err(e) => backend::error_response(out, Severity::Error, "3D000", &e),
+        },
         Command::Reload => match backend.reload().await {
             Ok(()) => backend::command_complete(out, "RELOAD"),
             Err(e) => backend::error_response(out, Severity::Error, "F0000", &e),

@@ -43,6 +43,7 @@ pub fn databases(routes: &[RouteRow]) -> Table {
         ("pool_mode", Kind::Text),
         ("current_connections", Kind::Int),
         ("current_client_connections", Kind::Int),
+        ("paused", Kind::Int),
         ("ready", Kind::Text),
     ]);
     for r in routes {
@@ -52,6 +53,7 @@ pub fn databases(routes: &[RouteRow]) -> Table {
             text(mode_name(r.mode)),
             int(r.pool.size),
             int(r.clients),
+            int(usize::from(r.paused)),
             text(if r.ready { "yes" } else { "no" }),
         ]);
     }

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::mysql_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{set_gates, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, MysqlSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -219,6 +219,7 @@ impl Side for MysqlSide {
                     clients: route.clients.count(),
                     ready: route.is_ready(),
                     mode: route.settings.mode,
+                    paused: route.all_pools().any(|p| p.pause_gate().is_paused()),
                 }
             })
             .collect()
@@ -228,5 +229,12 @@ impl Side for MysqlSide {
         for route in self.frontend.routes().values() {
             route.close();
         }
+    }
+
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
+        let routes = self.frontend.routes();
+        set_gates(&routes, route, paused, |r| {
+            r.all_pools().map(|p| p.pause_gate()).collect()
+        })
     }
 }

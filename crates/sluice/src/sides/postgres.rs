@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::postgres_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{set_gates, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, PgSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -189,6 +189,7 @@ impl Side for PostgresSide {
                 clients: route.clients.count(),
                 ready: route.is_ready(),
                 mode: route.settings.mode,
+                paused: route.pool.pause_gate().is_paused(),
             })
             .collect()
     }
@@ -197,6 +198,11 @@ impl Side for PostgresSide {
         for route in self.frontend.routes().values() {
             route.pool.close();
         }
+    }
+
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
+        let routes = self.frontend.routes();
+        set_gates(&routes, route, paused, |r| vec![r.pool.pause_gate()])
     }
 }
 

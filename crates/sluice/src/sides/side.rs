@@ -3,11 +3,12 @@
 //! gauges. Starting differs per protocol (each takes its own section) and is done by the
 //! side's constructor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pool_core::credentials::CredentialSource;
 use pool_core::frontend::Sessions;
-use pool_core::pool::PoolStatus;
+use pool_core::pool::{PauseGate, PoolStatus};
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -87,6 +88,35 @@ pub trait Side: Send + Sync {
 
     /// Closes every pool: the last step of a shutdown.
     fn close(&self);
+
+    /// Pauses or resumes the pools of the route named `route` (every route without
+    /// one); how many routes it applied to.
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize;
+}
+
+/// Pauses or resumes the checkouts of the route named `route` (every route without
+/// one) through the gates of its pools; how many routes it applied to.
+pub fn set_gates<R>(
+    routes: &HashMap<String, Arc<R>>,
+    route: Option<&str>,
+    paused: bool,
+    gates: impl for<'r> Fn(&'r R) -> Vec<&'r PauseGate>,
+) -> usize {
+    let chosen = routes
+        .iter()
+        .filter(|(name, _)| route.is_none_or(|n| n == *name));
+    let mut matched = 0;
+    for (_, r) in chosen {
+        for gate in gates(r) {
+            if paused {
+                gate.pause();
+            } else {
+                gate.resume();
+            }
+        }
+        matched += 1;
+    }
+    matched
 }
 
 /// Whether a route can serve, for `/readyz`.
@@ -110,4 +140,6 @@ pub struct RouteGauges {
     pub ready: bool,
     /// When a server connection goes back to the pool.
     pub mode: pool_core::mode::PoolMode,
+    /// Whether the console has paused its pools.
+    pub paused: bool,
 }
