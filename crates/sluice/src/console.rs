@@ -119,6 +119,14 @@ impl ConsoleBackend for Console {
         Ok(())
     }
 
+    fn reconnect(&self, database: Option<&str>) -> Result<(), String> {
+        let sides = self.sides.iter().filter_map(Weak::upgrade);
+        if sides.map(|s| s.reconnect(database)).sum::<usize>() == 0 {
+            return Err(no_such_database(database));
+        }
+        Ok(())
+    }
+
     fn reload(&self) -> ConsoleFuture<'_> {
         Box::pin(async move {
             let (done, outcome) = oneshot::channel();

@@ -294,3 +294,49 @@ async fn pause_waits_for_running_transactions_and_holds_new_ones_until_resume() 
     let err = psql(&sluice, STATS, STATS_PASSWORD, "sluice", "PAUSE").unwrap_err();
     assert!(err.contains("permission denied"), "{err}");
 }
+
+async fn backend_pid(c: &tokio_postgres::Client) -> i32 {
+    c.query_one("select pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_replaces_idle_connections_now_and_busy_ones_after_their_transaction() {
+    let pg = start_postgres();
+    let sluice = start(&pg);
+    let busy = sluice.connect().await;
+    busy.batch_execute("begin").await.unwrap();
+    let busy_pid = backend_pid(&busy).await;
+    let other = sluice.connect().await;
+    let idle_pid = backend_pid(&other).await;
+    assert_ne!(busy_pid, idle_pid);
+
+    assert_eq!(admin(&sluice, "RECONNECT appdb"), ["RECONNECT"]);
+    // The transaction keeps its server connection to its end.
+    assert_eq!(backend_pid(&busy).await, busy_pid);
+    busy.batch_execute("commit").await.unwrap();
+    let after = backend_pid(&busy).await;
+    assert!(
+        after != busy_pid && after != idle_pid,
+        "{after} was opened before RECONNECT"
+    );
+    let gone =
+        format!("select count(*) from pg_stat_activity where pid in ({busy_pid}, {idle_pid})");
+    let mut left = 2;
+    for _ in 0..100 {
+        left = other
+            .query_one(gone.as_str(), &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "the old server connections are still open");
+    let err = psql(&sluice, ADMIN, ADMIN_PASSWORD, "sluice", "RECONNECT nosuch").unwrap_err();
+    assert!(err.contains("no database \"nosuch\""), "{err}");
+}

@@ -45,6 +45,10 @@ pub trait ConsoleBackend: Send + Sync {
     /// Lets the held checkouts go on.
     fn resume(&self, database: Option<&str>) -> Result<(), String>;
 
+    /// Closes `database`'s idle server connections (every route's without one) and
+    /// each checked-out one when it comes back.
+    fn reconnect(&self, database: Option<&str>) -> Result<(), String>;
+
     /// Re-reads the configuration and applies it, as SIGHUP does.
     fn reload(&self) -> ConsoleFuture<'_>;
 

@@ -19,6 +19,9 @@ pub enum Command {
     Pause(Option<String>),
     /// Let them go on.
     Resume(Option<String>),
+    /// Close one database's server connections (all without one): the idle ones
+    /// now, the others when they come back.
+    Reconnect(Option<String>),
     /// Re-read the configuration, as SIGHUP does.
     Reload,
     /// Drain and stop, as SIGTERM does.
@@ -59,6 +62,8 @@ pub fn parse(query: &str) -> Result<Command, ParseError> {
         ["PAUSE", ..] => Err(ParseError::Usage("PAUSE [db]")),
         ["RESUME"] | ["RESUME", _] => Ok(Command::Resume(database())),
         ["RESUME", ..] => Err(ParseError::Usage("RESUME [db]")),
+        ["RECONNECT"] | ["RECONNECT", _] => Ok(Command::Reconnect(database())),
+        ["RECONNECT", ..] => Err(ParseError::Usage("RECONNECT [db]")),
         [] => Err(ParseError::Empty),
         ["SHOW", view] => parse_view(view).map(Command::Show),
         ["SHOW", ..] => Err(ParseError::Usage("SHOW <view>")),
@@ -112,6 +117,11 @@ mod tests {
             Ok(Command::Resume(Some("appdb".into())))
         );
         assert_eq!(parse("RESUME"), Ok(Command::Resume(None)));
+        assert_eq!(parse("reconnect"), Ok(Command::Reconnect(None)));
+        assert_eq!(
+            parse("RECONNECT appdb"),
+            Ok(Command::Reconnect(Some("appdb".into())))
+        );
     }
 
     #[test]
@@ -139,6 +149,7 @@ mod tests {
         assert!(!Command::Reload.read_only());
         assert!(!Command::Pause(None).read_only());
         assert!(!Command::Resume(None).read_only());
+        assert!(!Command::Reconnect(None).read_only());
         assert!(!Command::ShutdownWaitForClients.read_only());
     }
 }

@@ -139,14 +139,18 @@ async fn answer(
             table.write(out);
         }
         Command::Set => backend::command_complete(out, "SET"),
-        Command::Pause(database) => match backend.pause(database.as_deref()).await {
-            Ok(()) => backend::command_complete(out, "PAUSE"),
-            Err(e) => backend::error_response(out, Severity::Error, "3D000", &e),
-        },
-        Command::Resume(database) => match backend.resume(database.as_deref()) {
-            Ok(()) => backend::command_complete(out, "RESUME"),
-            Err(e) => backend::error_response(out, Severity::Error, "3D000", &e),
-        },
+        Command::Pause(database) => {
+            let done = backend.pause(database.as_deref()).await;
+            complete_or_unknown(out, done, "PAUSE");
+        }
+        Command::Resume(database) => {
+            let done = backend.resume(database.as_deref());
+            complete_or_unknown(out, done, "RESUME");
+        }
+        Command::Reconnect(database) => {
+            let done = backend.reconnect(database.as_deref());
+            complete_or_unknown(out, done, "RECONNECT");
+        }
         Command::Reload => match backend.reload().await {
             Ok(()) => backend::command_complete(out, "RELOAD"),
             Err(e) => backend::error_response(out, Severity::Error, "F0000", &e),
@@ -157,6 +161,14 @@ async fn answer(
         }
     }
     false
+}
+
+/// The completion of a command naming a database, or its error: no such database.
+fn complete_or_unknown(out: &mut BytesMut, done: Result<(), String>, tag: &str) {
+    match done {
+        Ok(()) => backend::command_complete(out, tag),
+        Err(e) => backend::error_response(out, Severity::Error, "3D000", &e),
+    }
 }
 
 /// Reads one message: its tag and body. `None` when the client has closed.

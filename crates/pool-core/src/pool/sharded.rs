@@ -159,6 +159,11 @@ impl<M: Manager> ShardedPool<M> {
             .sum()
     }
 
+    /// [`Pool::reconnect`] on every shard; how many idle connections were closed.
+    pub fn reconnect(&self) -> usize {
+        self.shards.iter().map(Pool::reconnect).sum()
+    }
+
     pub fn close(&self) {
         for pool in &self.shards {
             pool.close();

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::mysql_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{set_gates, RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{each_route, set_gate, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, MysqlSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -233,8 +233,17 @@ impl Side for MysqlSide {
 
     fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
         let routes = self.frontend.routes();
-        set_gates(&routes, route, paused, |r| {
-            r.all_pools().map(|p| p.pause_gate()).collect()
+        each_route(&routes, route, |r| {
+            r.all_pools().for_each(|p| set_gate(p.pause_gate(), paused))
+        })
+    }
+
+    fn reconnect(&self, route: Option<&str>) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| {
+            r.all_pools().for_each(|p| {
+                p.reconnect();
+            })
         })
     }
 }

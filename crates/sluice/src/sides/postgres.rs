@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::postgres_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{set_gates, RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{each_route, set_gate, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, PgSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -202,7 +202,14 @@ impl Side for PostgresSide {
 
     fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
         let routes = self.frontend.routes();
-        set_gates(&routes, route, paused, |r| vec![r.pool.pause_gate()])
+        each_route(&routes, route, |r| set_gate(r.pool.pause_gate(), paused))
+    }
+
+    fn reconnect(&self, route: Option<&str>) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| {
+            r.pool.reconnect();
+        })
     }
 }
 

@@ -92,31 +92,33 @@ pub trait Side: Send + Sync {
     /// Pauses or resumes the pools of the route named `route` (every route without
     /// one); how many routes it applied to.
     fn set_paused(&self, route: Option<&str>, paused: bool) -> usize;
+
+    /// Closes the idle server connections of the route named `route` (every route
+    /// without one) and each checked-out one when it comes back; how many routes it
+    /// applied to.
+    fn reconnect(&self, route: Option<&str>) -> usize;
 }
 
-/// Pauses or resumes the checkouts of the route named `route` (every route without
-/// one) through the gates of its pools; how many routes it applied to.
-pub fn set_gates<R>(
+/// Runs `act` on the route named `route` (every route without one); how many routes
+/// it ran on.
+pub fn each_route<R>(
     routes: &HashMap<String, Arc<R>>,
     route: Option<&str>,
-    paused: bool,
-    gates: impl for<'r> Fn(&'r R) -> Vec<&'r PauseGate>,
+    act: impl Fn(&R),
 ) -> usize {
     let chosen = routes
         .iter()
         .filter(|(name, _)| route.is_none_or(|n| n == *name));
-    let mut matched = 0;
-    for (_, r) in chosen {
-        for gate in gates(r) {
-            if paused {
-                gate.pause();
-            } else {
-                gate.resume();
-            }
-        }
-        matched += 1;
+    chosen.map(|(_, r)| act(r)).count()
+}
+
+/// Pauses or resumes one pool's checkouts.
+pub fn set_gate(gate: &PauseGate, paused: bool) {
+    if paused {
+        gate.pause();
+    } else {
+        gate.resume();
     }
-    matched
 }
 
 /// Whether a route can serve, for `/readyz`.
