@@ -81,6 +81,7 @@ impl ConsoleBackend for Console {
                     clients: g.clients,
                     ready: g.ready,
                     paused: g.paused,
+                    totals: g.totals,
                 })
                 .collect();
             routes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -143,6 +143,19 @@ async fn show_views_with_their_columns_and_values() {
     assert_eq!(value(&pools, "appdb", "sv_active"), "0");
     assert_eq!(value(&pools, "appdb", "sv_idle"), "1");
 
+    let stats = admin(&sluice, "SHOW STATS");
+    assert_eq!(
+        stats[0],
+        "database,protocol,total_xact_count,total_query_count,total_received,total_sent"
+    );
+    let count = |column: &str| value(&stats, "appdb", column).parse::<u64>().unwrap();
+    assert!(count("total_xact_count") >= 1, "{stats:?}");
+    assert!(count("total_query_count") >= 2, "{stats:?}");
+    assert!(
+        count("total_received") > 0 && count("total_sent") > 0,
+        "{stats:?}"
+    );
+
     let err = psql(&sluice, ADMIN, ADMIN_PASSWORD, "sluice", "show tables").unwrap_err();
     assert!(err.contains("unknown SHOW view"), "{err}");
     let err = psql(&sluice, ADMIN, ADMIN_PASSWORD, "sluice", "select 1").unwrap_err();

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use pool_core::mode::PoolMode;
 use pool_core::pool::PoolStatus;
+use pool_core::tally::Totals;
 use pool_core::users::Users;
 
 /// An operation that runs to completion before the console answers; the error is
@@ -29,6 +30,8 @@ pub struct RouteRow {
     pub ready: bool,
     /// Whether PAUSE holds its new transactions.
     pub paused: bool,
+    /// Transactions, queries and bytes since the route was built.
+    pub totals: Totals,
 }
 
 pub trait ConsoleBackend: Send + Sync {

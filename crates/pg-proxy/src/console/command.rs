@@ -9,6 +9,7 @@ pub enum View {
     Lists,
     Users,
     Version,
+    Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub enum ParseError {
     Empty,
     #[error("unknown command \"{0}\"")]
     UnknownCommand(String),
-    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, LISTS, USERS, VERSION)")]
+    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, STATS, LISTS, USERS, VERSION)")]
     UnknownView(String),
     #[error("usage: {0}")]
     Usage(&'static str),
@@ -83,6 +84,7 @@ fn parse_view(word: &str) -> Result<View, ParseError> {
         "LISTS" => View::Lists,
         "USERS" => View::Users,
         "VERSION" => View::Version,
+        "STATS" => View::Stats,
         other => return Err(ParseError::UnknownView(other.to_owned())),
     })
 }
@@ -101,6 +103,7 @@ mod tests {
         assert_eq!(parse("show lists;"), Ok(Command::Show(View::Lists)));
         assert_eq!(parse("SHOW USERS"), Ok(Command::Show(View::Users)));
         assert_eq!(parse("show version"), Ok(Command::Show(View::Version)));
+        assert_eq!(parse("show stats"), Ok(Command::Show(View::Stats)));
         assert_eq!(parse("reload;"), Ok(Command::Reload));
         assert_eq!(
             parse("shutdown wait_for_clients"),

@@ -135,6 +135,7 @@ async fn answer(
                 View::Lists => views::lists(&routes, &backend.users()),
                 View::Users => views::users(&backend.users()),
                 View::Version => views::version(),
+                View::Stats => views::stats(&routes),
             };
             table.write(out);
         }

@@ -9,53 +9,76 @@ use super::backend::RouteRow;
 use super::result_set::{int, text, Kind, Table};
 
 pub fn pools(routes: &[RouteRow]) -> Table {
-    let mut t = Table::new(&[
-        ("database", Kind::Text),
-        ("protocol", Kind::Text),
+    let columns = [
         ("cl_active", Kind::Int),
         ("cl_waiting", Kind::Int),
         ("sv_active", Kind::Int),
         ("sv_idle", Kind::Int),
         ("sv_login", Kind::Int),
         ("pool_mode", Kind::Text),
-    ]);
-    for r in routes {
+    ];
+    per_route("database", &columns, routes, |r| {
         // A client waiting for a server is counted once, as waiting.
         let waiting = r.pool.waiting.min(r.clients);
-        t.row(vec![
-            text(&r.name),
-            text(r.protocol),
+        vec![
             int(r.clients - waiting),
             int(waiting),
             int(r.pool.in_use),
             int(r.pool.idle),
             int(r.pool.opening),
             text(mode_name(r.mode)),
-        ]);
-    }
-    t
+        ]
+    })
 }
 
 pub fn databases(routes: &[RouteRow]) -> Table {
-    let mut t = Table::new(&[
-        ("name", Kind::Text),
-        ("protocol", Kind::Text),
+    let columns = [
         ("pool_mode", Kind::Text),
         ("current_connections", Kind::Int),
         ("current_client_connections", Kind::Int),
         ("paused", Kind::Int),
         ("ready", Kind::Text),
-    ]);
-    for r in routes {
-        t.row(vec![
-            text(&r.name),
-            text(r.protocol),
+    ];
+    per_route("name", &columns, routes, |r| {
+        vec![
             text(mode_name(r.mode)),
             int(r.pool.size),
             int(r.clients),
             int(usize::from(r.paused)),
             text(if r.ready { "yes" } else { "no" }),
-        ]);
+        ]
+    })
+}
+
+pub fn stats(routes: &[RouteRow]) -> Table {
+    let columns = [
+        ("total_xact_count", Kind::Int),
+        ("total_query_count", Kind::Int),
+        ("total_received", Kind::Int),
+        ("total_sent", Kind::Int),
+    ];
+    let n = |v: u64| text(v.to_string());
+    per_route("database", &columns, routes, |r| {
+        let t = r.totals;
+        vec![n(t.transactions), n(t.queries), n(t.received), n(t.sent)]
+    })
+}
+
+/// A view with one row per route: its name (in the column `name_column`) and
+/// protocol, then `columns`.
+fn per_route(
+    name_column: &'static str,
+    columns: &[(&'static str, Kind)],
+    routes: &[RouteRow],
+    values: impl Fn(&RouteRow) -> Vec<Option<String>>,
+) -> Table {
+    let mut all = vec![(name_column, Kind::Text), ("protocol", Kind::Text)];
+    all.extend_from_slice(columns);
+    let mut t = Table::new(&all);
+    for r in routes {
+        let mut row = vec![text(&r.name), text(r.protocol)];
+        row.extend(values(r));
+        t.row(row);
     }
     t
 }

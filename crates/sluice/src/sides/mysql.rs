@@ -220,6 +220,7 @@ impl Side for MysqlSide {
                     ready: route.is_ready(),
                     mode: route.settings.mode,
                     paused: route.all_pools().any(|p| p.pause_gate().is_paused()),
+                    totals: route.metrics.common().totals(),
                 }
             })
             .collect()

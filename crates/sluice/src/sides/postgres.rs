@@ -190,6 +190,7 @@ impl Side for PostgresSide {
                 ready: route.is_ready(),
                 mode: route.settings.mode,
                 paused: route.pool.pause_gate().is_paused(),
+                totals: route.metrics.totals(),
             })
             .collect()
     }

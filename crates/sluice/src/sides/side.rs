@@ -144,4 +144,6 @@ pub struct RouteGauges {
     pub mode: pool_core::mode::PoolMode,
     /// Whether the console has paused its pools.
     pub paused: bool,
+    /// Transactions, queries and bytes since the route was built.
+    pub totals: pool_core::tally::Totals,
 }
