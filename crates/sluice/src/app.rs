@@ -13,6 +13,7 @@ use crate::admin;
 use crate::config::{self, Validated};
 use crate::config_watch::{watched_files, ConfigWatch, WATCH_EVERY};
 use crate::console::{Console, Request};
+use crate::console_config::config_rows;
 use crate::drain::drain;
 use crate::peering::Keys;
 use crate::sides::{MysqlSide, PostgresSide, Side, StartContext};
@@ -23,6 +24,8 @@ use crate::workers::Workers;
 
 pub struct App {
     config_path: PathBuf,
+    /// The admin console, told of each reload's settings.
+    console: Option<Arc<Console>>,
     sides: Vec<Arc<dyn Side>>,
     sources: Sources,
 }
@@ -39,14 +42,21 @@ impl App {
         let common = settings.common.clone();
         let pg_listen = settings.postgres.as_ref().map(|pg| pg.listen);
         let keys = Keys::start(settings.peers.as_ref(), &shutdown).await?;
+        let shown_config = config_rows(&settings);
         let (sides, postgres) =
             start_sides(settings, &workers, &mut sources, &keys, &shutdown).await?;
         let (console_tx, console_rx) = tokio::sync::mpsc::unbounded_channel();
-        if let Some(pg) = &postgres {
+        let console = postgres.as_ref().map(|pg| {
             let weak_sides = sides.iter().map(Arc::downgrade).collect();
-            let console = Console::new(weak_sides, Arc::downgrade(pg), console_tx);
-            pg.open_console(Arc::new(console));
-        }
+            let console = Arc::new(Console::new(
+                weak_sides,
+                Arc::downgrade(pg),
+                console_tx,
+                shown_config,
+            ));
+            pg.open_console(console.clone());
+            console
+        });
         let admin_listener = tokio::net::TcpListener::bind(common.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", common.admin_listen))?;
@@ -61,6 +71,7 @@ impl App {
 
         let mut app = App {
             config_path,
+            console,
             sides,
             sources,
         };
@@ -146,6 +157,9 @@ impl App {
         let used: Vec<_> = self.sides.iter().flat_map(|s| s.credentials()).collect();
         for source in self.sources.keep_only(&used) {
             tokio::spawn(close_when_unused(source));
+        }
+        if let Some(console) = &self.console {
+            console.set_config(config_rows(&settings));
         }
         tracing::info!("configuration reloaded");
         Ok(files)

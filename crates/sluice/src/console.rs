@@ -2,10 +2,10 @@
 //! users file, and RELOAD and SHUTDOWN handed to the main loop, which runs them as
 //! it runs SIGHUP and SIGTERM.
 
-use std::sync::Weak;
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
-use pg_proxy::console::{ConsoleBackend, ConsoleFuture, RouteRow};
+use pg_proxy::console::{ConfigRow, ConsoleBackend, ConsoleFuture, RouteRow};
 use pool_core::users::Users;
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +24,8 @@ pub struct Console {
     sides: Vec<Weak<dyn Side>>,
     postgres: Weak<PostgresSide>,
     requests: mpsc::UnboundedSender<Request>,
+    /// SHOW CONFIG's rows, replaced on every reload.
+    config: Mutex<Vec<ConfigRow>>,
 }
 
 impl Console {
@@ -31,12 +33,19 @@ impl Console {
         sides: Vec<Weak<dyn Side>>,
         postgres: Weak<PostgresSide>,
         requests: mpsc::UnboundedSender<Request>,
+        config: Vec<ConfigRow>,
     ) -> Self {
         Self {
             sides,
             postgres,
             requests,
+            config: Mutex::new(config),
         }
+    }
+
+    /// The settings a reload has just applied.
+    pub fn set_config(&self, config: Vec<ConfigRow>) {
+        *self.config.lock().expect("config poisoned") = config;
     }
 }
 
@@ -118,6 +127,10 @@ impl ConsoleBackend for Console {
             return Err(no_such_database(database));
         }
         Ok(())
+    }
+
+    fn config(&self) -> Vec<ConfigRow> {
+        self.config.lock().expect("config poisoned").clone()
     }
 
     fn reconnect(&self, database: Option<&str>) -> Result<(), String> {

@@ -9,6 +9,7 @@ mod budget;
 mod config;
 mod config_watch;
 mod console;
+mod console_config;
 mod drain;
 mod logging;
 mod peering;

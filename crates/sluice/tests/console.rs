@@ -129,6 +129,18 @@ async fn show_views_with_their_columns_and_values() {
     assert_eq!(value(&users, STATS, "stats"), "yes");
     assert_eq!(value(&users, APP_USER, "admin"), "no");
 
+    let config = admin(&sluice, "SHOW CONFIG");
+    assert_eq!(config[0], "key,value,changeable");
+    assert_eq!(
+        value(&config, "postgres.listen", "value"),
+        format!("127.0.0.1:{}", sluice.port)
+    );
+    assert_eq!(value(&config, "postgres.listen", "changeable"), "no");
+    assert_eq!(
+        value(&config, "postgres.max_client_conn", "changeable"),
+        "yes"
+    );
+
     let version = admin(&sluice, "SHOW VERSION");
     assert_eq!(version[0], "version");
     assert!(version[1].starts_with("sluice "), "{version:?}");
@@ -198,7 +210,20 @@ async fn only_admin_and_stats_users_get_in_and_stats_users_only_show() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_the_users_file_before_it_answers() {
     let pg = start_postgres();
-    let sluice = start(&pg);
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            users: users_file(""),
+            extra_postgres: "max_client_conn = 50".into(),
+            ..Default::default()
+        },
+    );
+    let cfg = std::fs::read_to_string(&sluice.config_path).unwrap();
+    std::fs::write(
+        &sluice.config_path,
+        cfg.replace("max_client_conn = 50", "max_client_conn = 60"),
+    )
+    .unwrap();
     let newcomer = sluice.conn_str("newuser", "newpw", "appdb");
     assert!(try_connect(&newcomer).await.is_err());
     std::fs::write(
@@ -207,6 +232,8 @@ async fn reload_applies_the_users_file_before_it_answers() {
     )
     .unwrap();
     assert_eq!(admin(&sluice, "RELOAD"), ["RELOAD"]);
+    let config = admin(&sluice, "SHOW CONFIG");
+    assert_eq!(value(&config, "postgres.max_client_conn", "value"), "60");
     let c = connect(&newcomer).await;
     assert_eq!(
         c.query_one("select 7", &[]).await.unwrap().get::<_, i32>(0),

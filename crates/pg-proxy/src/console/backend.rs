@@ -34,12 +34,25 @@ pub struct RouteRow {
     pub totals: Totals,
 }
 
+/// One setting, as SHOW CONFIG shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigRow {
+    /// Its key in the config file (`postgres.max_client_conn`).
+    pub key: String,
+    pub value: String,
+    /// Whether a reload applies a new value.
+    pub changeable: bool,
+}
+
 pub trait ConsoleBackend: Send + Sync {
     /// Every route of every protocol, ordered by protocol then name.
     fn routes(&self) -> Vec<RouteRow>;
 
     /// The users file as loaded now.
     fn users(&self) -> Users;
+
+    /// The process-wide settings as loaded now.
+    fn config(&self) -> Vec<ConfigRow>;
 
     /// Holds new checkouts of `database`'s pools (every route's without one) and
     /// returns once none of their server connections is checked out.

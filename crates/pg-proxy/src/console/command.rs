@@ -10,6 +10,7 @@ pub enum View {
     Users,
     Version,
     Stats,
+    Config,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub enum ParseError {
     Empty,
     #[error("unknown command \"{0}\"")]
     UnknownCommand(String),
-    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, STATS, LISTS, USERS, VERSION)")]
+    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, STATS, LISTS, USERS, CONFIG, VERSION)")]
     UnknownView(String),
     #[error("usage: {0}")]
     Usage(&'static str),
@@ -85,6 +86,7 @@ fn parse_view(word: &str) -> Result<View, ParseError> {
         "USERS" => View::Users,
         "VERSION" => View::Version,
         "STATS" => View::Stats,
+        "CONFIG" => View::Config,
         other => return Err(ParseError::UnknownView(other.to_owned())),
     })
 }
@@ -104,6 +106,7 @@ mod tests {
         assert_eq!(parse("SHOW USERS"), Ok(Command::Show(View::Users)));
         assert_eq!(parse("show version"), Ok(Command::Show(View::Version)));
         assert_eq!(parse("show stats"), Ok(Command::Show(View::Stats)));
+        assert_eq!(parse("SHOW CONFIG"), Ok(Command::Show(View::Config)));
         assert_eq!(parse("reload;"), Ok(Command::Reload));
         assert_eq!(
             parse("shutdown wait_for_clients"),

@@ -10,7 +10,7 @@ mod result_set;
 mod session;
 mod views;
 
-pub use backend::{ConsoleBackend, ConsoleFuture, RouteRow};
+pub use backend::{ConfigRow, ConsoleBackend, ConsoleFuture, RouteRow};
 pub use command::{parse, Command, ParseError, View};
 pub use session::{serve, ConsoleRole};
 

@@ -136,6 +136,7 @@ async fn answer(
                 View::Users => views::users(&backend.users()),
                 View::Version => views::version(),
                 View::Stats => views::stats(&routes),
+                View::Config => views::config(&backend.config()),
             };
             table.write(out);
         }

@@ -5,7 +5,7 @@
 use pool_core::mode::PoolMode;
 use pool_core::users::Users;
 
-use super::backend::RouteRow;
+use super::backend::{ConfigRow, RouteRow};
 use super::result_set::{int, text, Kind, Table};
 
 pub fn pools(routes: &[RouteRow]) -> Table {
@@ -45,7 +45,7 @@ pub fn databases(routes: &[RouteRow]) -> Table {
             int(r.pool.size),
             int(r.clients),
             int(usize::from(r.paused)),
-            text(if r.ready { "yes" } else { "no" }),
+            yes_no(r.ready),
         ]
     })
 }
@@ -106,9 +106,20 @@ pub fn users(users: &Users) -> Table {
         ("admin", Kind::Text),
         ("stats", Kind::Text),
     ]);
-    let yes_no = |b: bool| text(if b { "yes" } else { "no" });
     for u in users.iter() {
         t.row(vec![text(&u.name), yes_no(u.admin), yes_no(u.stats)]);
+    }
+    t
+}
+
+pub fn config(rows: &[ConfigRow]) -> Table {
+    let mut t = Table::new(&[
+        ("key", Kind::Text),
+        ("value", Kind::Text),
+        ("changeable", Kind::Text),
+    ]);
+    for r in rows {
+        t.row(vec![text(&r.key), text(&r.value), yes_no(r.changeable)]);
     }
     t
 }
@@ -124,4 +135,8 @@ fn mode_name(mode: PoolMode) -> &'static str {
         PoolMode::Session => "session",
         PoolMode::Transaction => "transaction",
     }
+}
+
+fn yes_no(b: bool) -> Option<String> {
+    text(if b { "yes" } else { "no" })
 }
