@@ -3,6 +3,8 @@
 //! RELOAD and SHUTDOWN WAIT_FOR_CLIENTS.
 
 mod common;
+#[allow(unused)]
+mod mysql_support;
 
 use std::process::Command;
 use std::time::Duration;
@@ -379,4 +381,53 @@ async fn reconnect_replaces_idle_connections_now_and_busy_ones_after_their_trans
     assert_eq!(left, 0, "the old server connections are still open");
     let err = psql(&sluice, ADMIN, ADMIN_PASSWORD, "sluice", "RECONNECT nosuch").unwrap_err();
     assert!(err.contains("no database \"nosuch\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_routes_appear_in_the_same_views_and_pause_too() {
+    let pg = start_postgres();
+    let mariadb = mysql_support::start_mariadb();
+    let password_file = std::env::temp_dir().join(format!(
+        "sluice-console-mysql-{}.secret",
+        std::process::id()
+    ));
+    std::fs::write(&password_file, mysql_support::DB_PASSWORD).unwrap();
+    let mysql = format!(
+        "[mysql]\nlisten_rw = \"127.0.0.1:{}\"\nlisten_ro = \"127.0.0.1:{}\"\n\
+         users_file = \"users.toml\"\n\
+         [mysql.clusters.main]\nhosts = [\"127.0.0.1:{}\"]\ntls_mode = \"disable\"\n\
+         [mysql.databases.{}]\ncluster = \"main\"\npool_size = 2\n\
+         credentials = {{ username = \"{}\", password_file = \"{}\" }}\n",
+        test_support::free_port(),
+        test_support::free_port(),
+        mariadb.port(),
+        mysql_support::DATABASE,
+        mysql_support::DB_USER,
+        password_file.display(),
+    );
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            users: users_file(""),
+            extra_sections: mysql,
+            ..Default::default()
+        },
+    );
+    let shop = mysql_support::DATABASE;
+    let pools = admin(&sluice, "SHOW POOLS");
+    assert_eq!(value(&pools, "appdb", "protocol"), "postgres");
+    assert_eq!(value(&pools, shop, "protocol"), "mysql");
+    let databases = admin(&sluice, "SHOW DATABASES");
+    assert_eq!(value(&databases, shop, "protocol"), "mysql");
+    assert_eq!(
+        value(&admin(&sluice, "SHOW STATS"), shop, "protocol"),
+        "mysql"
+    );
+    assert_eq!(admin(&sluice, &format!("PAUSE {shop}")), ["PAUSE"]);
+    let databases = admin(&sluice, "SHOW DATABASES");
+    assert_eq!(value(&databases, shop, "paused"), "1");
+    assert_eq!(value(&databases, "appdb", "paused"), "0");
+    assert_eq!(admin(&sluice, &format!("RESUME {shop}")), ["RESUME"]);
+    assert_eq!(admin(&sluice, &format!("RECONNECT {shop}")), ["RECONNECT"]);
+    std::fs::remove_file(&password_file).unwrap();
 }
