@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pool_core::frontend::FrontendCore;
@@ -15,6 +15,7 @@ use pool_core::users::{DatabaseUsers, Users};
 
 use crate::auth::scram::ScramVerifier;
 use crate::cancel::CancelRegistry;
+use crate::console::ConsoleBackend;
 use crate::route::Route;
 
 /// Iterations for verifiers sluice derives from plain-text passwords in the users file.
@@ -111,6 +112,8 @@ pub struct Frontend {
     /// How long sluice waits for a client to read what it sends before ending its
     /// session (a stalled client would otherwise hold its server connection).
     pub client_write_timeout: Duration,
+    /// What the admin console shows and acts on; set once the process's sides exist.
+    console: OnceLock<Arc<dyn ConsoleBackend>>,
 }
 
 /// Counts a client against the global and route limits while it lives.
@@ -129,7 +132,18 @@ impl Frontend {
             core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
             cancels: Arc::new(CancelRegistry::default()),
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
+            console: OnceLock::new(),
         }
+    }
+
+    /// Opens the admin console; only the first call counts.
+    pub fn set_console(&self, backend: Arc<dyn ConsoleBackend>) {
+        let _ = self.console.set(backend);
+    }
+
+    /// The admin console's backend, once set.
+    pub fn console(&self) -> Option<Arc<dyn ConsoleBackend>> {
+        self.console.get().cloned()
     }
 }
 

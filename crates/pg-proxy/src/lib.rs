@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cancel;
+pub mod console;
 pub mod frontend;
 pub mod listener;
 pub mod metrics;

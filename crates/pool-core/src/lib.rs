@@ -13,5 +13,6 @@ pub mod route_metrics;
 pub mod secret;
 pub mod session_keys;
 pub mod shutdown;
+pub mod tally;
 pub mod users;
 pub mod worker;

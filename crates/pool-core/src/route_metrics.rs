@@ -4,6 +4,8 @@
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
+use crate::tally::{Tallied, Totals};
+
 /// Which protocol side a metric belongs to (the value of the `protocol` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -24,10 +26,10 @@ impl Protocol {
 pub struct RouteMetrics {
     pub protocol: Protocol,
     pub route: String,
-    pub transactions: Counter,
-    pub queries: Counter,
-    pub bytes_from_clients: Counter,
-    pub bytes_to_clients: Counter,
+    pub transactions: Tallied,
+    pub queries: Tallied,
+    pub bytes_from_clients: Tallied,
+    pub bytes_to_clients: Tallied,
     pub checkout_wait: Histogram,
     pub server_connects: Counter,
     pub server_connect_errors: Counter,
@@ -61,10 +63,18 @@ impl RouteMetrics {
         // see a zero rather than no data.
         counter!("sluice_errors_total", "protocol" => p, "kind" => "server_connect").increment(0);
         Self {
-            transactions: counter!("sluice_transactions_total", "protocol" => p, "pool" => r.clone()),
-            queries: counter!("sluice_queries_total", "protocol" => p, "pool" => r.clone()),
-            bytes_from_clients: counter!("sluice_client_bytes_received_total", "protocol" => p, "pool" => r.clone()),
-            bytes_to_clients: counter!("sluice_client_bytes_sent_total", "protocol" => p, "pool" => r.clone()),
+            transactions: Tallied::new(
+                counter!("sluice_transactions_total", "protocol" => p, "pool" => r.clone()),
+            ),
+            queries: Tallied::new(
+                counter!("sluice_queries_total", "protocol" => p, "pool" => r.clone()),
+            ),
+            bytes_from_clients: Tallied::new(
+                counter!("sluice_client_bytes_received_total", "protocol" => p, "pool" => r.clone()),
+            ),
+            bytes_to_clients: Tallied::new(
+                counter!("sluice_client_bytes_sent_total", "protocol" => p, "pool" => r.clone()),
+            ),
             checkout_wait: histogram!("sluice_checkout_wait_seconds", "protocol" => p, "pool" => r.clone()),
             server_connects: counter!("sluice_server_connections_opened_total", "protocol" => p, "pool" => r.clone()),
             server_connect_errors: counter!("sluice_server_connect_errors_total", "protocol" => p, "pool" => r.clone()),
@@ -96,6 +106,16 @@ impl RouteMetrics {
 }
 
 impl RouteMetrics {
+    /// The totals SHOW STATS shows.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            transactions: self.transactions.total(),
+            queries: self.queries.total(),
+            received: self.bytes_from_clients.total(),
+            sent: self.bytes_to_clients.total(),
+        }
+    }
+
     /// Records a client held while its cluster had no reachable primary, and whether a
     /// server connection came in time. Switchovers are rare: label lookups are fine.
     pub fn count_held(&self, held: std::time::Duration, served: bool) {

@@ -12,6 +12,11 @@
 //!
 //! [users.dev]
 //! password = "plain text, for development"
+//!
+//! [users.ops]
+//! password = "..."
+//! admin = true                    # may run every command of the admin console
+//! # stats = true                  # may only SHOW in the admin console
 //! ```
 //!
 //! Every user needs at least one of `password`, `scram_verifier`, `md5`,
@@ -44,6 +49,17 @@ pub struct UserEntry {
     /// 64 lowercase hex digits: SHA256(SHA256(password)), what caching_sha2_password
     /// checks a client's fast-path answer against.
     pub mysql_sha256: Option<Secret>,
+    /// May log in to the admin console and run every command.
+    pub admin: bool,
+    /// May log in to the admin console and run its SHOW commands.
+    pub stats: bool,
+}
+
+impl UserEntry {
+    /// Whether the user may log in to the admin console at all.
+    pub fn console_access(&self) -> bool {
+        self.admin || self.stats
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,8 +183,21 @@ fn parse_user(name: &str, fields: toml::Value) -> Result<UserEntry, UsersError> 
         md5: None,
         mysql_native: None,
         mysql_sha256: None,
+        admin: false,
+        stats: false,
     };
     for (key, value) in fields {
+        if key == "admin" || key == "stats" {
+            let toml::Value::Boolean(flag) = value else {
+                return Err(err(format!("{key} must be true or false")));
+            };
+            if key == "admin" {
+                entry.admin = flag;
+            } else {
+                entry.stats = flag;
+            }
+            continue;
+        }
         let toml::Value::String(value) = value else {
             return Err(err(format!("{key} must be a string")));
         };
@@ -194,7 +223,7 @@ fn parse_user(name: &str, fields: toml::Value) -> Result<UserEntry, UsersError> 
             }
             _ => {
                 return Err(err(format!(
-                    "unknown key \"{key}\" (expected password, scram_verifier, md5, mysql_native_password or mysql_sha256)"
+                    "unknown key \"{key}\" (expected password, scram_verifier, md5, mysql_native_password, mysql_sha256, admin or stats)"
                 )))
             }
         }

@@ -798,3 +798,30 @@ async fn a_connection_held_by_a_panicking_task_is_closed_not_reused() {
     let conn = pool.get().await.unwrap();
     assert_eq!(conn.id, 2);
 }
+
+#[tokio::test]
+async fn reconnect_closes_idle_connections_now_and_checked_out_ones_on_return() {
+    let (pool, counters) = pool(config(3));
+    let idle = pool.get().await.unwrap();
+    let held = pool.get().await.unwrap();
+    assert_eq!((idle.id, held.id), (1, 2));
+    drop(idle);
+    assert_eq!(pool.reconnect(), 1);
+    assert_eq!(counters.live(), 1);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (1, 0, 1));
+    // The checked-out one is closed when it comes back, and a new one is opened.
+    drop(held);
+    assert!(timeout(Duration::from_secs(2), async {
+        while counters.connects() < 3 {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .is_ok());
+    let next = pool.get().await.unwrap();
+    assert_eq!(next.id, 3);
+    // Connections opened after RECONNECT stay.
+    drop(next);
+    assert_eq!(pool.status().idle, 1);
+}

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pool_core::shutdown::{Shutdown, ShutdownController};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::admin;
 use crate::config::{self, Validated};
 use crate::config_watch::{watched_files, ConfigWatch, WATCH_EVERY};
+use crate::console::{Console, Request};
+use crate::console_config::config_rows;
 use crate::drain::drain;
 use crate::peering::Keys;
 use crate::sides::{MysqlSide, PostgresSide, Side, StartContext};
@@ -21,6 +24,8 @@ use crate::workers::Workers;
 
 pub struct App {
     config_path: PathBuf,
+    /// The admin console, told of each reload's settings.
+    console: Option<Arc<Console>>,
     sides: Vec<Arc<dyn Side>>,
     sources: Sources,
 }
@@ -37,7 +42,21 @@ impl App {
         let common = settings.common.clone();
         let pg_listen = settings.postgres.as_ref().map(|pg| pg.listen);
         let keys = Keys::start(settings.peers.as_ref(), &shutdown).await?;
-        let sides = start_sides(settings, &workers, &mut sources, &keys, &shutdown).await?;
+        let shown_config = config_rows(&settings);
+        let (sides, postgres) =
+            start_sides(settings, &workers, &mut sources, &keys, &shutdown).await?;
+        let (console_tx, console_rx) = tokio::sync::mpsc::unbounded_channel();
+        let console = postgres.as_ref().map(|pg| {
+            let weak_sides = sides.iter().map(Arc::downgrade).collect();
+            let console = Arc::new(Console::new(
+                weak_sides,
+                Arc::downgrade(pg),
+                console_tx,
+                shown_config,
+            ));
+            pg.open_console(console.clone());
+            console
+        });
         let admin_listener = tokio::net::TcpListener::bind(common.admin_listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", common.admin_listen))?;
@@ -52,10 +71,11 @@ impl App {
 
         let mut app = App {
             config_path,
+            console,
             sides,
             sources,
         };
-        app.serve_until_stopped(ConfigWatch::new(files, WATCH_EVERY))
+        app.serve_until_stopped(ConfigWatch::new(files, WATCH_EVERY), console_rx)
             .await?;
         tracing::info!(grace = ?common.shutdown_grace, "shutting down: draining clients");
         status.set_listening(false);
@@ -66,25 +86,51 @@ impl App {
         Ok(())
     }
 
-    /// Reloads on SIGHUP or a changed file until SIGTERM or SIGINT.
-    async fn serve_until_stopped(&mut self, mut watch: ConfigWatch) -> anyhow::Result<()> {
+    /// Reloads on SIGHUP, a changed file or the console's RELOAD until SIGTERM,
+    /// SIGINT or the console's SHUTDOWN.
+    async fn serve_until_stopped(
+        &mut self,
+        mut watch: ConfigWatch,
+        mut console: UnboundedReceiver<Request>,
+    ) -> anyhow::Result<()> {
         let mut signals = Signals::new()?;
         loop {
+            let mut answer = None;
             let signal = tokio::select! {
                 s = signals.next() => s,
                 () = watch.changed() => {
                     tracing::info!("configuration files changed; reloading");
                     Signal::Reload
                 }
+                Some(request) = console.recv() => match request {
+                    Request::Reload(done) => {
+                        tracing::info!("reload asked for on the admin console");
+                        answer = Some(done);
+                        Signal::Reload
+                    }
+                    Request::Shutdown => {
+                        tracing::info!("shutdown asked for on the admin console");
+                        Signal::Stop
+                    }
+                },
             };
             if let Signal::Stop = signal {
                 return Ok(());
             }
-            match self.reload() {
-                Ok(files) => watch.reset(files),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration")
+            let outcome = match self.reload() {
+                Ok(files) => {
+                    watch.reset(files);
+                    Ok(())
                 }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the running configuration");
+                    Err(format!(
+                        "reload failed; keeping the running configuration: {e:#}"
+                    ))
+                }
+            };
+            if let Some(done) = answer {
+                let _ = done.send(outcome);
             }
         }
     }
@@ -112,27 +158,34 @@ impl App {
         for source in self.sources.keep_only(&used) {
             tokio::spawn(close_when_unused(source));
         }
+        if let Some(console) = &self.console {
+            console.set_config(config_rows(&settings));
+        }
         tracing::info!("configuration reloaded");
         Ok(files)
     }
 }
 
-/// One side per configured protocol, PostgreSQL first.
+/// One side per configured protocol, PostgreSQL first; the PostgreSQL side once
+/// more, as the admin console opens on it.
 async fn start_sides(
     settings: Validated,
     workers: &Workers,
     sources: &mut Sources,
     keys: &Keys,
     shutdown: &Shutdown,
-) -> anyhow::Result<Vec<Arc<dyn Side>>> {
+) -> anyhow::Result<(Vec<Arc<dyn Side>>, Option<Arc<PostgresSide>>)> {
     let mut sides: Vec<Arc<dyn Side>> = Vec::new();
+    let mut postgres = None;
     if let Some(pg) = &settings.postgres {
         let context = StartContext::new(workers, sources, keys, shutdown);
-        sides.push(Arc::new(PostgresSide::start(pg, context)?));
+        let side = Arc::new(PostgresSide::start(pg, context)?);
+        sides.push(side.clone());
+        postgres = Some(side);
     }
     if let Some(m) = settings.mysql {
         let context = StartContext::new(workers, sources, keys, shutdown);
         sides.push(Arc::new(MysqlSide::start(m, context).await?));
     }
-    Ok(sides)
+    Ok((sides, postgres))
 }

@@ -8,6 +8,8 @@ mod app;
 mod budget;
 mod config;
 mod config_watch;
+mod console;
+mod console_config;
 mod drain;
 mod logging;
 mod peering;

@@ -1,7 +1,6 @@
 //! The start of a client connection: TLS negotiation, the StartupMessage, route and
 //! limits, client authentication, and the welcome (parameters, cancel key).
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,13 +9,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::attached::ServerGuard;
-use super::client_auth::{authenticate, ClientAuthError};
+use super::console_login::{console_login, ConsoleClient};
 use super::lifecycle::check_out;
+use super::login::check_password;
+use super::refusal::{refuse, send_refusal, Refusal};
 use super::relay::{Relay, SessionInfo};
 use super::startup_settings::startup_settings;
+use crate::console::is_console_database;
 use crate::frontend::Frontend;
 use crate::metrics::count_error;
-use crate::protocol::backend::{self, Severity};
+use crate::protocol::backend;
 use crate::protocol::startup::{self, StartupError, StartupPacket, StartupParams};
 use crate::protocol::tags::TxStatus;
 use crate::route::{PoolMode, Route, ServerParams};
@@ -53,7 +55,11 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     drop(handshake_slot);
     let (mut stream, client) = match started {
         Ok(None) => return,
-        Ok(Some((Some(stream), Ok(client)))) => (stream, client),
+        Ok(Some((Some(stream), Ok(Login::Route(client))))) => (stream, client),
+        Ok(Some((Some(mut stream), Ok(Login::Console(console))))) => {
+            serve_console(&fe, &mut stream, buf, peer, console).await;
+            return;
+        }
         Ok(Some((stream, Err(refusal)))) => {
             if let Some(mut stream) = stream {
                 send_refusal(&mut stream, peer, refusal).await;
@@ -103,30 +109,31 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     drop(slot);
 }
 
-/// Logs a refusal and tells the client, then closes the connection.
-async fn send_refusal(stream: &mut Stream, peer: SocketAddr, refusal: Refusal) {
-    let Refusal { code, message, log } = refusal;
-    tracing::info!(client = %peer, reason = %log, "connection refused");
-    let mut out = BytesMut::new();
-    backend::error_response(&mut out, Severity::Fatal, &code, &message);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+/// What a login reaches: a route, or the admin console.
+enum Login {
+    Route(Authenticated),
+    Console(ConsoleClient),
 }
 
-/// A refusal with its SQLSTATE, the message for the client, and a line for the log.
-struct Refusal {
-    code: Cow<'static, str>,
-    message: String,
-    log: String,
-}
-
-fn refuse(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Refusal {
-    let message = message.into();
-    Refusal {
-        code: code.into(),
-        log: message.clone(),
-        message,
+/// A console session, from its welcome to its end.
+async fn serve_console(
+    fe: &Frontend,
+    stream: &mut Stream,
+    buf: BytesMut,
+    peer: SocketAddr,
+    client: ConsoleClient,
+) {
+    let ConsoleClient {
+        role,
+        backend,
+        slot,
+    } = client;
+    tracing::info!(client = %peer, ?role, "admin console session started");
+    let ended = crate::console::serve(stream, buf, role, backend, fe.shutdown.clone()).await;
+    if let Err(e) = ended {
+        tracing::info!(client = %peer, error = %e, "admin console session ended");
     }
+    drop(slot);
 }
 
 /// A client that has authenticated, before sluice welcomes it.
@@ -223,7 +230,7 @@ async fn handshake(
     buf: &mut BytesMut,
     peer: SocketAddr,
     params: StartupParams,
-) -> Result<Authenticated, Refusal> {
+) -> Result<Login, Refusal> {
     if !buf.is_empty() {
         return Err(refuse(
             "08P01",
@@ -254,6 +261,10 @@ async fn handshake(
             "replication connections are not supported by sluice",
         ));
     }
+    if is_console_database(&database) {
+        let client = console_login(fe, stream, buf, peer, &database, &user).await?;
+        return Ok(Login::Console(client));
+    }
     let Some(route) = fe.route(&database) else {
         return Err(refuse(
             "3D000",
@@ -271,31 +282,7 @@ async fn handshake(
             log: format!("user not bound to the database: user {user}, database {database}"),
         });
     }
-    let method = auth
-        .hba
-        .method_for(peer.ip(), &database, &user, stream.is_tls());
-    if let Err(e) = authenticate(stream, buf, method, &auth, &user).await {
-        count_error("client_auth");
-        return Err(match e {
-            ClientAuthError::Rejected => {
-                Refusal {
-                    code: "28000".into(),
-                    message: format!(
-                    "no access rule for host \"{}\", user \"{user}\", database \"{database}\", {}",
-                    peer.ip(),
-                    if stream.is_tls() { "SSL encryption" } else { "no encryption" }
-                ),
-                    log: format!("rejected by access rules: user {user}, database {database}"),
-                }
-            }
-            ClientAuthError::Failed => Refusal {
-                code: "28P01".into(),
-                message: format!("password authentication failed for user \"{user}\""),
-                log: format!("password authentication failed: user {user}, database {database}"),
-            },
-            other => refuse("08P01", other.to_string()),
-        });
-    }
+    check_password(&auth, stream, buf, peer, &database, &user).await?;
     // Counted only now: a client that has not proved who it is takes no one's place.
     let (mut slot, admitted) = fe.admit();
     if !admitted {
@@ -309,13 +296,13 @@ async fn handshake(
             format!("sorry, too many clients already for database \"{database}\""),
         ));
     }
-    Ok(Authenticated {
+    Ok(Login::Route(Authenticated {
         route,
         user,
         database,
         params,
         slot,
-    })
+    }))
 }
 
 /// Welcomes an authenticated client: its parameters, its cancel key, ReadyForQuery.

@@ -197,6 +197,14 @@ impl<M: Manager> Pool<M> {
     /// that is no longer the primary); checked-out ones are left to their users.
     /// Maintenance opens replacements up to `min_idle` on its next pass. Returns how
     /// many were closed.
+    /// Closes the idle connections, and each checked-out one when it comes back, so
+    /// that the pool goes on with connections opened from now on; how many idle ones
+    /// were closed.
+    pub fn reconnect(&self) -> usize {
+        self.shared.lock().reconnect_before = Some(Instant::now());
+        self.retain_idle(|_| false)
+    }
+
     pub fn retain_idle(&self, mut keep: impl FnMut(&M::Connection) -> bool) -> usize {
         let closing: Vec<_> = {
             let mut st = self.shared.lock();

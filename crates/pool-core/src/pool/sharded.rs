@@ -17,6 +17,7 @@ use super::error::PoolError;
 use super::guard::PooledConnection;
 use super::handle::Pool;
 use super::manager::Manager;
+use super::pause::PauseGate;
 use crate::worker;
 
 /// A manager shared by the shards of one pool.
@@ -44,6 +45,8 @@ pub struct ShardedPool<M: Manager> {
     shards: Vec<Pool<Arc<M>>>,
     /// Woken by every shard when a connection comes back or a slot frees up.
     freed: Arc<tokio::sync::Notify>,
+    /// Holds new checkouts while the console has the pool paused.
+    pause: PauseGate,
 }
 
 impl<M: Manager> ShardedPool<M> {
@@ -66,6 +69,7 @@ impl<M: Manager> ShardedPool<M> {
             manager,
             shards,
             freed,
+            pause: PauseGate::default(),
         }
     }
 
@@ -82,7 +86,9 @@ impl<M: Manager> ShardedPool<M> {
     /// else from any other shard that has one idle or room to open one (so a small pool
     /// is never "full" while another worker's share sits unused), else by waiting in
     /// the own shard's queue while watching the others for a connection they free.
+    /// While paused, waits first for the pool to be resumed.
     pub async fn get(&self) -> Result<PooledConnection<Arc<M>>, PoolError<M::Error>> {
+        self.pause.pass().await;
         let local = self.local_index();
         let n = self.shards.len();
         if n == 1 {
@@ -113,6 +119,11 @@ impl<M: Manager> ShardedPool<M> {
                 _ = &mut freed => {}
             }
         }
+    }
+
+    /// The gate that PAUSE and RESUME work.
+    pub fn pause_gate(&self) -> &PauseGate {
+        &self.pause
     }
 
     pub fn shards(&self) -> &[Pool<Arc<M>>] {
@@ -150,6 +161,11 @@ impl<M: Manager> ShardedPool<M> {
             .iter()
             .map(|pool| pool.retain_idle(&mut keep))
             .sum()
+    }
+
+    /// [`Pool::reconnect`] on every shard; how many idle connections were closed.
+    pub fn reconnect(&self) -> usize {
+        self.shards.iter().map(Pool::reconnect).sum()
     }
 
     pub fn close(&self) {

@@ -36,6 +36,8 @@ pub(crate) struct State<M: Manager> {
     pub(crate) opening: usize,
     pub(crate) background: usize,
     pub(crate) closed: bool,
+    /// Connections opened up to then are closed when they come back (RECONNECT).
+    pub(crate) reconnect_before: Option<Instant>,
 }
 
 impl<M: Manager> State<M> {
@@ -120,6 +122,7 @@ impl<M: Manager> Shared<M> {
                 opening: 0,
                 background: 0,
                 closed: false,
+                reconnect_before: None,
             }),
             runtime: OnceLock::new(),
             freed: OnceLock::new(),
@@ -162,7 +165,9 @@ impl<M: Manager> Shared<M> {
             if conn.is_expired(now) {
                 st.size -= 1;
                 (Some(conn), st.reserve_for_waiters(), false)
-            } else if self.manager.must_retire(&conn.raw, now.into_std()) {
+            } else if self.manager.must_retire(&conn.raw, now.into_std())
+                || st.reconnect_before.is_some_and(|t| conn.created_at <= t)
+            {
                 // Retired early: its replacement opens now, before anyone asks for it.
                 st.size -= 1;
                 let spawn = st.reserve_for_waiters();

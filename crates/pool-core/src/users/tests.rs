@@ -222,3 +222,24 @@ fn mysql_hashes_are_checked_and_normalised() {
         assert!(!err.contains("2470"), "the value leaked into: {err}");
     }
 }
+
+#[test]
+fn admin_and_stats_flags() {
+    let users = Users::parse(
+        "[users.ops]\npassword = \"x\"\nadmin = true\n\n\
+         [users.watcher]\npassword = \"x\"\nstats = true\n\n\
+         [users.app]\npassword = \"x\"\nadmin = false\n",
+    )
+    .unwrap();
+    let ops = users.get("ops").unwrap();
+    assert!(ops.admin && !ops.stats && ops.console_access());
+    let watcher = users.get("watcher").unwrap();
+    assert!(!watcher.admin && watcher.stats && watcher.console_access());
+    assert!(!users.get("app").unwrap().console_access());
+    let (user, message) = user_err("[users.ops]\npassword = \"x\"\nadmin = \"yes\"\n");
+    assert_eq!(user, "ops");
+    assert!(message.contains("admin must be true or false"), "{message}");
+    // A flag is no secret: the user still needs one.
+    let (_, message) = user_err("[users.ops]\nadmin = true\n");
+    assert!(message.contains("needs at least one"), "{message}");
+}

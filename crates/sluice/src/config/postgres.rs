@@ -180,6 +180,14 @@ pub(super) fn validate(
             "no database is configured: clients could not connect to anything",
         );
     }
+    for name in pg.databases.keys() {
+        if pg_proxy::console::is_console_database(name) {
+            c.add(
+                format!("postgres.databases.{name}"),
+                "this name reaches the admin console: name the route otherwise (server_database can keep the server's name)",
+            );
+        }
+    }
     let databases = pg
         .databases
         .iter()

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use pool_core::credentials::vault::VaultAuth;
 
+use crate::config::collector::Problem;
 use crate::config::credentials::CredentialSettings;
 use crate::config::file::Config;
 use crate::config::validated::validate;
@@ -92,21 +93,26 @@ fn vault_problems_are_reported_with_their_location() {
     }
 }
 
-#[test]
-fn a_vault_role_needs_a_vault_section() {
-    let cfg = Config::parse(
+/// The problems of a configuration with one cluster and one database.
+fn problems_of_one_database(name: &str, credentials: &str) -> Vec<Problem> {
+    let cfg = Config::parse(&format!(
         r#"
         [postgres]
         users_file = "/nonexistent/users.toml"
         [postgres.clusters.main]
         hosts = ["db:5432"]
-        [postgres.databases.app]
+        [postgres.databases.{name}]
         cluster = "main"
-        credentials = { vault_static_role = "app" }
-        "#,
-    )
+        credentials = {credentials}
+        "#
+    ))
     .unwrap();
-    let problems = validate(&cfg, Path::new("/")).unwrap_err();
+    validate(&cfg, Path::new("/")).unwrap_err()
+}
+
+#[test]
+fn a_vault_role_needs_a_vault_section() {
+    let problems = problems_of_one_database("app", r#"{ vault_static_role = "app" }"#);
     assert!(problems
         .iter()
         .any(|p| p.location == "postgres.databases.app.credentials"
@@ -312,4 +318,19 @@ fn postgres_config(cluster_lines: &str, databases: &str) -> Config {
         "#
     ))
     .unwrap()
+}
+
+#[test]
+fn a_route_may_not_take_the_admin_consoles_name() {
+    let problems = problems_of_one_database(
+        "pgbouncer",
+        r#"{ username = "app", password_file = "/nonexistent" }"#,
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.location == "postgres.databases.pgbouncer"
+                && p.message.contains("admin console")),
+        "{problems:?}"
+    );
 }

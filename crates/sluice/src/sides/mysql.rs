@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::mysql_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{each_route, set_gate, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, MysqlSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -222,6 +222,9 @@ impl Side for MysqlSide {
                     pool,
                     clients: route.clients.count(),
                     ready: route.is_ready(),
+                    mode: route.settings.mode,
+                    paused: route.all_pools().any(|p| p.pause_gate().is_paused()),
+                    totals: route.metrics.common().totals(),
                 }
             })
             .collect()
@@ -231,5 +234,21 @@ impl Side for MysqlSide {
         for route in self.frontend.routes().values() {
             route.close();
         }
+    }
+
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| {
+            r.all_pools().for_each(|p| set_gate(p.pause_gate(), paused))
+        })
+    }
+
+    fn reconnect(&self, route: Option<&str>) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| {
+            r.all_pools().for_each(|p| {
+                p.reconnect();
+            })
+        })
     }
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::postgres_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{each_route, set_gate, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, PgSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -81,6 +81,18 @@ impl PostgresSide {
             runtimes: ctx.runtimes.to_vec(),
             listeners: Mutex::new(listeners),
         })
+    }
+}
+
+impl PostgresSide {
+    /// Opens the admin console on this side's listener.
+    pub fn open_console(&self, backend: Arc<dyn pg_proxy::console::ConsoleBackend>) {
+        self.frontend.set_console(backend);
+    }
+
+    /// The users file as loaded now.
+    pub fn users(&self) -> pool_core::users::Users {
+        self.frontend.auth().users.clone()
     }
 }
 
@@ -180,6 +192,9 @@ impl Side for PostgresSide {
                 pool: route.pool.status(),
                 clients: route.clients.count(),
                 ready: route.is_ready(),
+                mode: route.settings.mode,
+                paused: route.pool.pause_gate().is_paused(),
+                totals: route.metrics.totals(),
             })
             .collect()
     }
@@ -188,6 +203,18 @@ impl Side for PostgresSide {
         for route in self.frontend.routes().values() {
             route.pool.close();
         }
+    }
+
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| set_gate(r.pool.pause_gate(), paused))
+    }
+
+    fn reconnect(&self, route: Option<&str>) -> usize {
+        let routes = self.frontend.routes();
+        each_route(&routes, route, |r| {
+            r.pool.reconnect();
+        })
     }
 }
 

@@ -3,11 +3,12 @@
 //! gauges. Starting differs per protocol (each takes its own section) and is done by the
 //! side's constructor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use pool_core::credentials::CredentialSource;
 use pool_core::frontend::Sessions;
-use pool_core::pool::PoolStatus;
+use pool_core::pool::{PauseGate, PoolStatus};
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -90,6 +91,37 @@ pub trait Side: Send + Sync {
 
     /// Closes every pool: the last step of a shutdown.
     fn close(&self);
+
+    /// Pauses or resumes the pools of the route named `route` (every route without
+    /// one); how many routes it applied to.
+    fn set_paused(&self, route: Option<&str>, paused: bool) -> usize;
+
+    /// Closes the idle server connections of the route named `route` (every route
+    /// without one) and each checked-out one when it comes back; how many routes it
+    /// applied to.
+    fn reconnect(&self, route: Option<&str>) -> usize;
+}
+
+/// Runs `act` on the route named `route` (every route without one); how many routes
+/// it ran on.
+pub fn each_route<R>(
+    routes: &HashMap<String, Arc<R>>,
+    route: Option<&str>,
+    act: impl Fn(&R),
+) -> usize {
+    let chosen = routes
+        .iter()
+        .filter(|(name, _)| route.is_none_or(|n| n == *name));
+    chosen.map(|(_, r)| act(r)).count()
+}
+
+/// Pauses or resumes one pool's checkouts.
+pub fn set_gate(gate: &PauseGate, paused: bool) {
+    if paused {
+        gate.pause();
+    } else {
+        gate.resume();
+    }
 }
 
 /// Whether a route can serve, for `/readyz`.
@@ -104,11 +136,17 @@ pub struct RouteHealth {
     pub credentials: Arc<dyn CredentialSource>,
 }
 
-/// A route's counters, for `/metrics`.
+/// A route's counters, for `/metrics` and the admin console.
 pub struct RouteGauges {
     pub route: String,
     /// The pool's counters, summed over its members.
     pub pool: PoolStatus,
     pub clients: usize,
     pub ready: bool,
+    /// When a server connection goes back to the pool.
+    pub mode: pool_core::mode::PoolMode,
+    /// Whether the console has paused its pools.
+    pub paused: bool,
+    /// Transactions, queries and bytes since the route was built.
+    pub totals: pool_core::tally::Totals,
 }
