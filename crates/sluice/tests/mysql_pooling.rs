@@ -678,28 +678,12 @@ fn mariadb_cli_and_load_data_local_infile() {
 
 #[test]
 fn sysbench_point_selects_run_without_errors() {
-    let sysbench = ["/usr/bin/sysbench", "/usr/local/bin/sysbench"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("sysbench is missing: install it with apt-get install sysbench (or run scripts/install-deps.sh)"));
+    let sysbench = sysbench();
     let m = start_mariadb();
     let s = MySluice::start(Options::new(vec![m.port()]));
-    let common = |port: u16, user: &str, password: &str| {
-        vec![
-            "--db-driver=mysql".to_owned(),
-            "--mysql-host=127.0.0.1".to_owned(),
-            format!("--mysql-port={port}"),
-            format!("--mysql-user={user}"),
-            format!("--mysql-password={password}"),
-            format!("--mysql-db={DATABASE}"),
-            "--mysql-ssl=off".to_owned(),
-            "--tables=1".to_owned(),
-            "--table-size=1000".to_owned(),
-        ]
-    };
     let prepare = std::process::Command::new(sysbench)
         .arg("oltp_point_select")
-        .args(common(m.port(), DB_USER, DB_PASSWORD))
+        .args(sysbench_args(m.port(), DB_USER, DB_PASSWORD))
         .arg("prepare")
         .output()
         .unwrap();
@@ -710,7 +694,7 @@ fn sysbench_point_selects_run_without_errors() {
     );
     let run = std::process::Command::new(sysbench)
         .arg("oltp_point_select")
-        .args(common(s.rw_port, APP_USER, APP_PASSWORD))
+        .args(sysbench_args(s.rw_port, APP_USER, APP_PASSWORD))
         .args(["--threads=8", "--time=3", "run"])
         .output()
         .unwrap();
@@ -720,17 +704,7 @@ fn sysbench_point_selects_run_without_errors() {
         "{out}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let errors = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("ignored errors:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse::<u64>().ok());
-    assert_eq!(errors, Some(0), "{out}");
-    let queries = out
-        .lines()
-        .find(|l| l.trim_start().starts_with("queries:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
+    assert_eq!(sysbench_count(&out, "ignored errors:"), Some(0), "{out}");
+    let queries = sysbench_count(&out, "queries:").unwrap_or(0);
     assert!(queries > 100, "{out}");
 }

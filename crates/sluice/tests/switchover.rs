@@ -649,41 +649,20 @@ async fn a_route_whose_credentials_are_refused_leaves_sluice_ready_for_the_other
 // MariaDB under sysbench: the writable member moves while sysbench writes
 // ---------------------------------------------------------------------------
 
-/// sysbench's line `NAME: N` (e.g. `ignored errors:`, `reconnects:`) as a number.
-fn sysbench_count(out: &str, name: &str) -> Option<u64> {
-    out.lines()
-        .find(|l| l.trim_start().starts_with(name))
-        .and_then(|l| l.trim_start()[name.len()..].split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-}
-
 #[test]
 fn sysbench_writing_through_the_read_write_port_sees_no_error_when_the_writable_member_moves() {
-    let sysbench = ["/usr/bin/sysbench", "/usr/local/bin/sysbench"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("sysbench is missing: install it with apt-get install sysbench (or run scripts/install-deps.sh)")
-        });
+    let sysbench = mysql_support::sysbench();
     let primary = mysql_support::start_mariadb();
     let replica = MariaDbServer::start_replica_of(&primary);
     let sluice = mysql_support::MySluice::start(mysql_support::Options {
         pool_size: 8,
         ..mysql_support::Options::new(vec![primary.port(), replica.port()])
     });
+    // Prepared statements, as sysbench runs them by default with a MySQL driver.
     let common = |port: u16, user: &str, password: &str| {
-        vec![
-            "--db-driver=mysql".to_owned(),
-            "--mysql-host=127.0.0.1".to_owned(),
-            format!("--mysql-port={port}"),
-            format!("--mysql-user={user}"),
-            format!("--mysql-password={password}"),
-            format!("--mysql-db={}", mysql_support::DATABASE),
-            "--mysql-ssl=off".to_owned(),
-            "--tables=1".to_owned(),
-            "--table-size=1000".to_owned(),
-            "--db-ps-mode=auto".to_owned(),
-        ]
+        let mut args = mysql_support::sysbench_args(port, user, password);
+        args.push("--db-ps-mode=auto".to_owned());
+        args
     };
     let prepare = std::process::Command::new(sysbench)
         .arg("oltp_read_write")
@@ -738,7 +717,18 @@ fn sysbench_writing_through_the_read_write_port_sees_no_error_when_the_writable_
         "sysbench stopped on an error:\n{out}\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert_eq!(sysbench_count(&out, "ignored errors:"), Some(0), "{out}");
-    assert_eq!(sysbench_count(&out, "reconnects:"), Some(0), "{out}");
-    assert!(sysbench_count(&out, "queries:").unwrap_or(0) > 0, "{out}");
+    assert_eq!(
+        mysql_support::sysbench_count(&out, "ignored errors:"),
+        Some(0),
+        "{out}"
+    );
+    assert_eq!(
+        mysql_support::sysbench_count(&out, "reconnects:"),
+        Some(0),
+        "{out}"
+    );
+    assert!(
+        mysql_support::sysbench_count(&out, "queries:").unwrap_or(0) > 0,
+        "{out}"
+    );
 }

@@ -202,3 +202,38 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// The sysbench binary; a test without it fails and says how to install it.
+pub fn sysbench() -> &'static str {
+    ["/usr/bin/sysbench", "/usr/local/bin/sysbench"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("sysbench is missing: install it with apt-get install sysbench (or run scripts/install-deps.sh)")
+        })
+}
+
+/// sysbench's options to reach `port` as `user`: the test database, one table of
+/// 1000 rows.
+pub fn sysbench_args(port: u16, user: &str, password: &str) -> Vec<String> {
+    vec![
+        "--db-driver=mysql".to_owned(),
+        "--mysql-host=127.0.0.1".to_owned(),
+        format!("--mysql-port={port}"),
+        format!("--mysql-user={user}"),
+        format!("--mysql-password={password}"),
+        format!("--mysql-db={DATABASE}"),
+        "--mysql-ssl=off".to_owned(),
+        "--tables=1".to_owned(),
+        "--table-size=1000".to_owned(),
+    ]
+}
+
+/// sysbench's line `NAME N` (e.g. `ignored errors:`, `reconnects:`, `queries:`) as a
+/// number.
+pub fn sysbench_count(out: &str, name: &str) -> Option<u64> {
+    out.lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .and_then(|l| l.trim_start()[name.len()..].split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
