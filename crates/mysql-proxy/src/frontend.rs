@@ -8,6 +8,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pool_core::activity::Activity;
 use pool_core::frontend::FrontendCore;
 use pool_core::hba::MysqlHbaRules;
 use pool_core::shutdown::Shutdown;
@@ -93,6 +94,8 @@ pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Frontend {
     core: FrontendCore<Route, AuthConfig>,
     pub kills: Arc<KillRegistry>,
+    /// Where sessions and server connections are listed (SHOW CLIENTS, KILL_CLIENT).
+    pub activity: Arc<Activity>,
     /// Largest command a client may send.
     pub max_packet: usize,
     /// How long sluice waits for a client to read a result before ending its session.
@@ -118,6 +121,7 @@ impl Frontend {
         Self {
             core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
             kills: Arc::new(KillRegistry::default()),
+            activity: Arc::default(),
             max_packet,
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             rsa: tokio::sync::OnceCell::new(),

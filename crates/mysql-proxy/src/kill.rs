@@ -147,21 +147,34 @@ impl KillRegistry {
         if slot.user != user {
             return Err(KillError::NotOwner);
         }
-        let serving = slot.serving.hold().await;
-        if let Some(s) = *serving {
-            let manager = slot.route.pools[s.member].manager();
-            if let Err(e) = kill_query(manager, s.thread_id).await {
-                tracing::warn!(route = %slot.route.name, error = %e, "KILL QUERY on the server failed");
-                return Err(KillError::Unreachable);
-            }
-        }
-        if connection {
-            slot.closing.store(true, Ordering::Relaxed);
-            slot.close_requested.notify_one();
-        }
-        drop(serving);
-        Ok(())
+        carry_out(&slot, connection).await
     }
+
+    /// Stops what a client of this replica runs on its server now (an administrator's
+    /// KILL_CLIENT; the session itself ends on its own signal).
+    pub async fn interrupt(&self, target: u32) -> Result<(), KillError> {
+        let slot = self.slots.get(target).ok_or(KillError::UnknownThread)?;
+        carry_out(&slot, false).await
+    }
+}
+
+/// KILL QUERY on the server connection serving the client now, if any; with
+/// `connection`, the session is told to end too.
+async fn carry_out(slot: &KillSlot, connection: bool) -> Result<(), KillError> {
+    let serving = slot.serving.hold().await;
+    if let Some(s) = *serving {
+        let manager = slot.route.pools[s.member].manager();
+        if let Err(e) = kill_query(manager, s.thread_id).await {
+            tracing::warn!(route = %slot.route.name, error = %e, "KILL QUERY on the server failed");
+            return Err(KillError::Unreachable);
+        }
+    }
+    if connection {
+        slot.closing.store(true, Ordering::Relaxed);
+        slot.close_requested.notify_one();
+    }
+    drop(serving);
+    Ok(())
 }
 
 /// Why a kill was not carried out.

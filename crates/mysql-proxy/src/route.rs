@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use pool_core::credentialed::{Connector, CredentialedManager};
+use pool_core::credentialed::{ConnEndpoint, Connector, CredentialedManager};
 use pool_core::credentials::{CredentialSource, Credentials};
 use pool_core::frontend::{CountsClients, RouteClients};
 use pool_core::pool::{PoolConfig, ShardedPool};
@@ -60,6 +60,20 @@ impl Connector for MemberConnector {
 
     fn describe(&self) -> String {
         self.cluster.endpoints[self.member].to_string()
+    }
+
+    const PROTOCOL: &'static str = "mysql";
+
+    fn endpoint(conn: &ServerConn) -> ConnEndpoint {
+        let tcp = conn.stream.tcp();
+        ConnEndpoint {
+            addr: tcp
+                .peer_addr()
+                .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            local: tcp.local_addr().ok(),
+            remote_pid: conn.thread_id,
+            tls: conn.stream.is_tls(),
+        }
     }
 }
 
@@ -221,6 +235,13 @@ impl Route {
     /// Every pool of the route, both CLIENT_FOUND_ROWS variants.
     pub fn all_pools(&self) -> impl Iterator<Item = &ShardedPool<MemberManager>> {
         self.pools.iter().chain(&self.found_rows_pools)
+    }
+
+    /// Lists the route's server connections in `activity` (SHOW SERVERS).
+    pub fn list_in(&self, activity: &Arc<pool_core::activity::Activity>) {
+        for p in self.all_pools() {
+            p.manager().list_in(activity.clone());
+        }
     }
 
     pub fn close(&self) {

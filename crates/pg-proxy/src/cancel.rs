@@ -146,7 +146,7 @@ impl CancelRegistry {
 
 /// Sends the CancelRequest and waits for the server to close the connection, which it
 /// does once the signal reached the backend.
-async fn deliver(target: CancelTarget) -> std::io::Result<()> {
+pub(crate) async fn deliver(target: CancelTarget) -> std::io::Result<()> {
     let mut s = TcpStream::connect(target.addr).await?;
     s.write_all(&encode_cancel(target.process_id, target.secret_key))
         .await?;

@@ -8,6 +8,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use pool_core::activity::Activity;
 use pool_core::frontend::FrontendCore;
 use pool_core::hba::HbaRules;
 use pool_core::shutdown::Shutdown;
@@ -109,6 +110,8 @@ pub const DEFAULT_CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Frontend {
     core: FrontendCore<Route, AuthConfig>,
     pub cancels: Arc<CancelRegistry>,
+    /// Where sessions and server connections are listed (SHOW CLIENTS, KILL_CLIENT).
+    pub activity: Arc<Activity>,
     /// How long sluice waits for a client to read what it sends before ending its
     /// session (a stalled client would otherwise hold its server connection).
     pub client_write_timeout: Duration,
@@ -131,6 +134,7 @@ impl Frontend {
         Self {
             core: FrontendCore::new(routes, auth, tls, max_clients, auth_timeout, shutdown),
             cancels: Arc::new(CancelRegistry::default()),
+            activity: Arc::default(),
             client_write_timeout: DEFAULT_CLIENT_WRITE_TIMEOUT,
             console: OnceLock::new(),
         }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use pool_core::credentialed::{Connector, CredentialedManager};
+use pool_core::activity::Activity;
+use pool_core::credentialed::{ConnEndpoint, Connector, CredentialedManager};
 use pool_core::credentials::{CredentialSource, Credentials};
 use pool_core::frontend::{CountsClients, RouteClients};
 use pool_core::pool::{Manager, PoolConfig, ShardedPool};
@@ -269,6 +270,17 @@ impl Connector for PgConnector {
     fn describe(&self) -> String {
         self.cluster.describe()
     }
+
+    const PROTOCOL: &'static str = "postgres";
+
+    fn endpoint(conn: &ServerConn) -> ConnEndpoint {
+        ConnEndpoint {
+            addr: conn.cancel.addr,
+            local: conn.stream.tcp().local_addr().ok(),
+            remote_pid: conn.cancel.process_id as u32,
+            tls: conn.stream.is_tls(),
+        }
+    }
 }
 
 /// Per-route settings that are not the pool's.
@@ -356,6 +368,11 @@ impl Route {
             }
             Err(_) => false,
         }
+    }
+
+    /// Lists the route's server connections in `activity` (SHOW SERVERS).
+    pub fn list_in(&self, activity: &Arc<Activity>) {
+        self.pool.manager().list_in(activity.clone());
     }
 
     /// The cluster the route's server connections go to.

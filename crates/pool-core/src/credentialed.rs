@@ -7,8 +7,10 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+use crate::activity::{Activity, ServerInfo, ServerListing};
 
 use crate::credentials::{refetch_after_refusal, CredentialError, CredentialSource, Credentials};
 use crate::pool::Manager;
@@ -33,6 +35,22 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Where the attempt went, for the log line of a refusal.
     fn describe(&self) -> String;
+
+    /// `postgres` or `mysql`, as SHOW SERVERS shows it.
+    const PROTOCOL: &'static str;
+
+    /// Where a connection goes and the server's id for it, for SHOW SERVERS.
+    fn endpoint(conn: &Self::Conn) -> ConnEndpoint;
+}
+
+/// A server connection's ends and the server's own id for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnEndpoint {
+    pub addr: std::net::SocketAddr,
+    pub local: Option<std::net::SocketAddr>,
+    /// PostgreSQL's backend pid, MySQL's thread id.
+    pub remote_pid: u32,
+    pub tls: bool,
 }
 
 /// Opens server connections with the credentials of a route's source.
@@ -47,6 +65,8 @@ pub struct CredentialedManager<C: Connector> {
     /// the managers of one route (one per member on the MySQL side).
     generation_seen: Arc<AtomicU64>,
     pub metrics: RouteMetrics,
+    /// Where pool connections are listed for SHOW SERVERS, once set.
+    activity: OnceLock<Arc<Activity>>,
 }
 
 impl<C: Connector> CredentialedManager<C> {
@@ -63,7 +83,13 @@ impl<C: Connector> CredentialedManager<C> {
             last_error: std::sync::Mutex::new(None),
             generation_seen,
             metrics,
+            activity: OnceLock::new(),
         }
+    }
+
+    /// Lists the pool's connections in `activity` from now on.
+    pub fn list_in(&self, activity: Arc<Activity>) {
+        let _ = self.activity.set(activity);
     }
 
     pub fn is_reachable(&self) -> bool {
@@ -161,6 +187,20 @@ impl<C: Connector> Manager for CredentialedManager<C> {
             self.metrics.server_retired.increment(1);
         }
         due
+    }
+
+    fn list(&self, conn: &Box<C::Conn>) -> Option<ServerListing> {
+        let activity = self.activity.get()?;
+        let end = C::endpoint(conn);
+        Some(activity.add_server(ServerInfo {
+            protocol: C::PROTOCOL,
+            user: C::credentials(conn).username.clone(),
+            database: self.metrics.route.clone(),
+            addr: end.addr,
+            local: end.local,
+            remote_pid: end.remote_pid,
+            tls: end.tls,
+        }))
     }
 
     fn released(&self, held: std::time::Duration) {

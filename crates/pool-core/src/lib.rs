@@ -1,6 +1,7 @@
 //! Protocol-agnostic runtime of sluice: the pool, credential sources, client access
 //! rules, users, secrets and shutdown signalling.
 
+pub mod activity;
 pub mod credentialed;
 pub mod credentials;
 pub mod frontend;

@@ -53,6 +53,7 @@ impl App {
                 Arc::downgrade(pg),
                 console_tx,
                 shown_config,
+                keys.activity.clone(),
             ));
             pg.open_console(console.clone());
             console

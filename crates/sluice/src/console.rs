@@ -2,10 +2,10 @@
 //! users file, and RELOAD and SHUTDOWN handed to the main loop, which runs them as
 //! it runs SIGHUP and SIGTERM.
 
-use std::sync::{Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
 
 use pg_proxy::console::{ConfigRow, ConsoleBackend, ConsoleFuture, RouteRow};
+use pool_core::activity::{Activity, ClientEntry, ServerEntry};
 use pool_core::users::Users;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +26,8 @@ pub struct Console {
     requests: mpsc::UnboundedSender<Request>,
     /// SHOW CONFIG's rows, replaced on every reload.
     config: Mutex<Vec<ConfigRow>>,
+    /// Every client and server connection (SHOW CLIENTS, SHOW SERVERS, KILL_CLIENT).
+    activity: Arc<Activity>,
 }
 
 impl Console {
@@ -34,12 +36,14 @@ impl Console {
         postgres: Weak<PostgresSide>,
         requests: mpsc::UnboundedSender<Request>,
         config: Vec<ConfigRow>,
+        activity: Arc<Activity>,
     ) -> Self {
         Self {
             sides,
             postgres,
             requests,
             config: Mutex::new(config),
+            activity,
         }
     }
 
@@ -56,16 +60,15 @@ impl Console {
         sides.map(|s| s.set_paused(database, paused)).sum()
     }
 
-    /// Server connections of the chosen routes checked out now.
-    fn checked_out(&self, database: Option<&str>) -> usize {
-        let routes = self.routes().into_iter();
-        let chosen = routes.filter(|r| database.is_none_or(|d| d == r.name));
-        chosen.map(|r| r.pool.in_use).sum()
+    /// Ends a client session: what it runs on its server is stopped first (a MySQL
+    /// session learns of the kill only between commands), then the session is told.
+    async fn end_session(&self, client: &ClientEntry) {
+        for side in self.sides.iter().filter_map(Weak::upgrade) {
+            side.interrupt(client).await;
+        }
+        client.kill();
     }
 }
-
-/// How often PAUSE looks whether the server connections have come back.
-const PAUSE_POLL: Duration = Duration::from_millis(20);
 
 fn no_such_database(database: Option<&str>) -> String {
     match database {
@@ -115,9 +118,9 @@ impl ConsoleBackend for Console {
             }
             // Checked-out connections come back at the end of their transaction (or
             // session); none is handed out meanwhile.
-            while self.checked_out(database) > 0 {
-                tokio::time::sleep(PAUSE_POLL).await;
-            }
+            self.activity
+                .until_returned(|s| database.is_none_or(|d| d == s.info.database))
+                .await;
             Ok(())
         })
     }
@@ -155,5 +158,51 @@ impl ConsoleBackend for Console {
 
     fn shutdown(&self) {
         let _ = self.requests.send(Request::Shutdown);
+    }
+
+    fn clients(&self) -> Vec<Arc<ClientEntry>> {
+        self.activity.clients()
+    }
+
+    fn servers(&self) -> Vec<Arc<ServerEntry>> {
+        self.activity.servers()
+    }
+
+    fn kill_client(&self, id: u64) -> ConsoleFuture<'_> {
+        Box::pin(async move {
+            let client = self
+                .activity
+                .client(id)
+                .ok_or_else(|| format!("no client with id {id} (see SHOW CLIENTS)"))?;
+            tracing::info!(client_id = id, user = %client.info.user, database = %client.info.database, "KILL_CLIENT");
+            self.end_session(&client).await;
+            Ok(())
+        })
+    }
+
+    fn kill(&self, database: &str) -> ConsoleFuture<'_> {
+        let database = database.to_owned();
+        Box::pin(async move {
+            let chosen = Some(database.as_str());
+            if self.set_paused(chosen, true) == 0 {
+                return Err(no_such_database(chosen));
+            }
+            let clients = self.activity.clients();
+            let victims: Vec<_> = clients
+                .iter()
+                .filter(|c| c.info.database == database)
+                .collect();
+            tracing::info!(database = %database, clients = victims.len(), "KILL: database paused, its clients ended, its server connections closed");
+            for client in &victims {
+                self.end_session(client).await;
+            }
+            // Idle connections close now; those the ended sessions hold close as
+            // they come back.
+            let sides = self.sides.iter().filter_map(Weak::upgrade);
+            sides.for_each(|s| {
+                s.reconnect(chosen);
+            });
+            Ok(())
+        })
     }
 }

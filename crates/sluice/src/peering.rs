@@ -14,12 +14,15 @@ use pool_core::peers::{serve, Outcome, PeerHandler, PeerSet, Request};
 use pool_core::shutdown::Shutdown;
 
 use crate::config::PeersSettings;
+use pool_core::activity::Activity;
 
 /// The keys clients are given, shared by the listeners and the peer channel.
 #[derive(Clone, Default)]
 pub struct Keys {
     pub cancels: Arc<CancelRegistry>,
     pub kills: Arc<KillRegistry>,
+    /// Every client and server connection of this replica, both protocols.
+    pub activity: Arc<Activity>,
 }
 
 impl Keys {
@@ -42,6 +45,7 @@ impl Keys {
         let keys = Keys {
             cancels: Arc::new(CancelRegistry::new(me, Some(peers.clone()))),
             kills: Arc::new(KillRegistry::new(me, Some(peers.clone()))),
+            activity: Arc::default(),
         };
         let handler: Arc<dyn PeerHandler> = Arc::new(keys.clone());
         tokio::spawn(serve(

@@ -4,90 +4,14 @@
 
 mod common;
 #[allow(unused)]
+mod console_support;
+#[allow(unused)]
 mod mysql_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use test_support::pg_bin;
-
-const ADMIN: &str = "ops";
-const ADMIN_PASSWORD: &str = "ops-secret";
-const STATS: &str = "watcher";
-const STATS_PASSWORD: &str = "watcher-secret";
-
-fn users_file(extra: &str) -> String {
-    format!(
-        "[users.{APP_USER}]\npassword = \"{APP_PASSWORD}\"\n\
-         [users.{ADMIN}]\npassword = \"{ADMIN_PASSWORD}\"\nadmin = true\n\
-         [users.{STATS}]\npassword = \"{STATS_PASSWORD}\"\nstats = true\n{extra}"
-    )
-}
-
-fn start(pg: &test_support::PgServer) -> Sluice {
-    Sluice::start(
-        pg,
-        SluiceOptions {
-            users: users_file(""),
-            ..Default::default()
-        },
-    )
-}
-
-/// Runs `sql` in psql (unaligned, comma-separated, with the header line, without
-/// the row count); the output lines, or psql's error output.
-fn psql(
-    sluice: &Sluice,
-    user: &str,
-    password: &str,
-    db: &str,
-    sql: &str,
-) -> Result<Vec<String>, String> {
-    let out = Command::new(pg_bin("psql"))
-        .args([
-            "-X",
-            "-A",
-            "-F,",
-            "-P",
-            "footer=off",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-h", "127.0.0.1", "-p", &sluice.port.to_string()])
-        .args(["-U", user, "-d", db, "-c", sql])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn admin(sluice: &Sluice, sql: &str) -> Vec<String> {
-    psql(sluice, ADMIN, ADMIN_PASSWORD, "sluice", sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// The value of `column` in the row whose first value is `key`.
-fn value(lines: &[String], key: &str, column: &str) -> String {
-    let header: Vec<&str> = lines[0].split(',').collect();
-    let at = header
-        .iter()
-        .position(|c| *c == column)
-        .unwrap_or_else(|| panic!("no {column} in {header:?}"));
-    let row = lines[1..]
-        .iter()
-        .find(|l| l.split(',').next() == Some(key))
-        .unwrap_or_else(|| panic!("no row {key} in {lines:?}"));
-    row.split(',').nth(at).unwrap().to_owned()
-}
+use console_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_views_with_their_columns_and_values() {
@@ -294,14 +218,7 @@ async fn pause_waits_for_running_transactions_and_holds_new_ones_until_resume() 
     assert_eq!(value(&databases, "appdb", "paused"), "1");
 
     // A new client logs in, but its transaction waits for RESUME.
-    let newcomer = sluice.connect().await;
-    let held = tokio::spawn(async move {
-        newcomer
-            .query_one("select 5", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0)
-    });
+    let held = newcomer_selects(&sluice, 5).await;
     let again = tokio::spawn(async move { running.query_one("select 6", &[]).await.is_ok() });
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
@@ -387,32 +304,7 @@ async fn reconnect_replaces_idle_connections_now_and_busy_ones_after_their_trans
 async fn mysql_routes_appear_in_the_same_views_and_pause_too() {
     let pg = start_postgres();
     let mariadb = mysql_support::start_mariadb();
-    let password_file = std::env::temp_dir().join(format!(
-        "sluice-console-mysql-{}.secret",
-        std::process::id()
-    ));
-    std::fs::write(&password_file, mysql_support::DB_PASSWORD).unwrap();
-    let mysql = format!(
-        "[mysql]\nlisten_rw = \"127.0.0.1:{}\"\nlisten_ro = \"127.0.0.1:{}\"\n\
-         users_file = \"users.toml\"\n\
-         [mysql.clusters.main]\nhosts = [\"127.0.0.1:{}\"]\ntls_mode = \"disable\"\n\
-         [mysql.databases.{}]\ncluster = \"main\"\npool_size = 2\n\
-         credentials = {{ username = \"{}\", password_file = \"{}\" }}\n",
-        test_support::free_port(),
-        test_support::free_port(),
-        mariadb.port(),
-        mysql_support::DATABASE,
-        mysql_support::DB_USER,
-        password_file.display(),
-    );
-    let sluice = Sluice::start(
-        &pg,
-        SluiceOptions {
-            users: users_file(""),
-            extra_sections: mysql,
-            ..Default::default()
-        },
-    );
+    let (sluice, _) = start_with_mysql(&pg, &mariadb);
     let shop = mysql_support::DATABASE;
     let pools = admin(&sluice, "SHOW POOLS");
     assert_eq!(value(&pools, "appdb", "protocol"), "postgres");
@@ -429,5 +321,4 @@ async fn mysql_routes_appear_in_the_same_views_and_pause_too() {
     assert_eq!(value(&databases, "appdb", "paused"), "0");
     assert_eq!(admin(&sluice, &format!("RESUME {shop}")), ["RESUME"]);
     assert_eq!(admin(&sluice, &format!("RECONNECT {shop}")), ["RECONNECT"]);
-    std::fs::remove_file(&password_file).unwrap();
 }

@@ -75,6 +75,7 @@ impl Session {
         }
         let mut attempts = self.route.pools.len();
         let mut hold = Hold::new(self.route.cluster.failover_timeout);
+        self.listing.waiting();
         loop {
             let found_rows = self.capabilities & caps::FOUND_ROWS != 0;
             let (member, pool) = match self.route.pool_for(self.access, found_rows) {
@@ -135,6 +136,11 @@ impl Session {
                 continue;
             }
             self.record_hold(&hold, true);
+            let server_id = guard.listing().map_or(0, |s| {
+                s.serves(self.listing.id);
+                s.id
+            });
+            self.listing.serving(server_id);
             self.kill
                 .set_serving(Some(Serving {
                     member,
@@ -190,6 +196,7 @@ impl Session {
             return;
         }
         self.kill.set_serving(None).await;
+        self.listing.idle();
         self.server = None;
     }
 
@@ -200,12 +207,14 @@ impl Session {
     pub(super) async fn release_now(&mut self) {
         if self.server.take().is_some() {
             self.kill.set_serving(None).await;
+            self.listing.idle();
         }
     }
 
     pub(super) async fn discard_server(&mut self) {
         if let Some(g) = self.server.take() {
             self.kill.set_serving(None).await;
+            self.listing.idle();
             g.discard();
         }
     }
@@ -216,6 +225,7 @@ impl Session {
             return;
         };
         self.kill.set_serving(None).await;
+        self.listing.idle();
         if let Some(why) = self.state.pinned {
             // Its state (user variables, temporary tables, locks) must not reach
             // another client: reset on the server, or closed when that fails.

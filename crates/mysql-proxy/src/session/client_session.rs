@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::activity::ClientListing;
 use pool_core::net::stream::Stream;
 use pool_core::pool::PooledConnection;
 use tokio::io::AsyncWriteExt;
@@ -47,6 +48,8 @@ pub(crate) struct Session {
     pub(super) state: ClientState,
     pub(super) server: Option<ServerGuard>,
     pub(super) kill: Arc<KillSlot>,
+    /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
+    pub(super) listing: ClientListing,
     /// Status flags of the server's latest answer that sluice's own OK packets repeat
     /// (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): drivers choose their quoting by them.
     pub(super) server_flags: u16,

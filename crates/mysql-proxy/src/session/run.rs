@@ -28,7 +28,9 @@ impl Session {
         let drained = draining.reached(Phase::Draining);
         let closed = closing.reached(Phase::Closing);
         let killed = kill.close_requested.notified();
-        tokio::pin!(drained, closed, killed);
+        let admin = self.listing.kill_switch();
+        let ended_by_admin = admin.cancelled();
+        tokio::pin!(drained, closed, killed, ended_by_admin);
         loop {
             let idle = self.server.is_none() || !self.state.in_transaction;
             let idle_timeout = self
@@ -46,6 +48,7 @@ impl Session {
                     continue;
                 }
                 _ = &mut killed => return Ok(()),
+                _ = &mut ended_by_admin => return self.ended_by_admin().await,
                 _ = &mut drained, if idle => return self.shutting_down().await,
                 _ = &mut closed => return self.shutting_down().await,
                 _ = sleep_or_never(idle_timeout) => return self.idle_in_transaction_too_long().await,
@@ -53,6 +56,7 @@ impl Session {
             let Some(payload) = self.command_packet(read).await? else {
                 return Ok(());
             };
+            self.listing.requested();
             if self.dispatch(payload).await? == After::Close {
                 return Ok(());
             }
@@ -65,6 +69,16 @@ impl Session {
     async fn shutting_down(&mut self) -> Result<(), SessionEnd> {
         tracing::debug!(peer = %self.peer, user = %self.user, "sluice is stopping; MySQL client told to go");
         let _ = self.send_err(1, ErrPacket::server_shutdown()).await;
+        Ok(())
+    }
+
+    /// An administrator ended the session (KILL_CLIENT, KILL): the client reads why
+    /// as the answer to its next command; a transaction it had open is rolled back.
+    async fn ended_by_admin(&mut self) -> Result<(), SessionEnd> {
+        tracing::info!(peer = %self.peer, user = %self.user, route = %self.route.name, client_id = self.listing.id,
+            "MySQL session ended by the administrator");
+        let err = ErrPacket::new(1927, "70100", "Connection was killed by the administrator");
+        let _ = self.send_err(1, err).await;
         Ok(())
     }
 

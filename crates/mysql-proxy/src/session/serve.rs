@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::activity::ClientInfo;
 use pool_core::frontend::HandshakeRefusal;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -84,6 +85,15 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
     out.clear();
     let user = authed.response.username.clone();
     let registration = fe.kills.register(connection_id, &user, route.clone());
+    let listing = fe.activity.add_client(ClientInfo {
+        protocol: "mysql",
+        user: user.clone(),
+        database: route.name.clone(),
+        peer,
+        tls: authed.stream.is_tls(),
+        application_name: String::new(),
+        wire_id: registration.slot.id,
+    });
     let r = &authed.response;
     let mut session = Session {
         state: ClientState::new(
@@ -103,6 +113,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         capabilities: authed.capabilities,
         server: None,
         kill: registration.slot.clone(),
+        listing,
         no_reply: false,
         pinned_count: None,
         server_flags,

@@ -4,6 +4,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use pool_core::activity::{ClientEntry, ServerEntry};
 
 use pool_core::mode::PoolMode;
 use pool_core::pool::PoolStatus;
@@ -70,4 +73,20 @@ pub trait ConsoleBackend: Send + Sync {
 
     /// Starts the drain SIGTERM starts: no new clients, the running ones finish.
     fn shutdown(&self);
+
+    /// Every client session of every protocol, oldest first.
+    fn clients(&self) -> Vec<Arc<ClientEntry>>;
+
+    /// Every pooled server connection of every protocol, oldest first.
+    fn servers(&self) -> Vec<Arc<ServerEntry>>;
+
+    /// Ends the client session with id `id`: what it runs on its server is stopped,
+    /// the client is told, and a transaction it had open is rolled back (or its
+    /// server connection closed).
+    fn kill_client(&self, id: u64) -> ConsoleFuture<'_>;
+
+    /// PgBouncer's KILL: holds `database`'s new transactions (as PAUSE does, until
+    /// RESUME), ends all its client sessions as KILL_CLIENT does and closes its
+    /// server connections.
+    fn kill(&self, database: &str) -> ConsoleFuture<'_>;
 }

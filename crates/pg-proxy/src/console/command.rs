@@ -11,6 +11,8 @@ pub enum View {
     Version,
     Stats,
     Config,
+    Clients,
+    Servers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,11 @@ pub enum Command {
     /// Close one database's server connections (all without one): the idle ones
     /// now, the others when they come back.
     Reconnect(Option<String>),
+    /// End every client session of one database, close its server connections and
+    /// hold its new transactions until RESUME.
+    Kill(String),
+    /// End one client session, by its id in SHOW CLIENTS.
+    KillClient(u64),
     /// Re-read the configuration, as SIGHUP does.
     Reload,
     /// Drain and stop, as SIGTERM does.
@@ -45,7 +52,7 @@ pub enum ParseError {
     Empty,
     #[error("unknown command \"{0}\"")]
     UnknownCommand(String),
-    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, STATS, LISTS, USERS, CONFIG, VERSION)")]
+    #[error("unknown SHOW view \"{0}\" (POOLS, DATABASES, STATS, CLIENTS, SERVERS, LISTS, USERS, CONFIG, VERSION)")]
     UnknownView(String),
     #[error("usage: {0}")]
     Usage(&'static str),
@@ -66,6 +73,15 @@ pub fn parse(query: &str) -> Result<Command, ParseError> {
         ["RESUME", ..] => Err(ParseError::Usage("RESUME [db]")),
         ["RECONNECT"] | ["RECONNECT", _] => Ok(Command::Reconnect(database())),
         ["RECONNECT", ..] => Err(ParseError::Usage("RECONNECT [db]")),
+        ["KILL", _] => Ok(Command::Kill(written[1].to_owned())),
+        ["KILL", ..] => Err(ParseError::Usage("KILL <db>")),
+        ["KILL_CLIENT", id] => id
+            .parse()
+            .map(Command::KillClient)
+            .map_err(|_| ParseError::Usage("KILL_CLIENT <id> (the id column of SHOW CLIENTS)")),
+        ["KILL_CLIENT", ..] => Err(ParseError::Usage(
+            "KILL_CLIENT <id> (the id column of SHOW CLIENTS)",
+        )),
         [] => Err(ParseError::Empty),
         ["SHOW", view] => parse_view(view).map(Command::Show),
         ["SHOW", ..] => Err(ParseError::Usage("SHOW <view>")),
@@ -87,6 +103,8 @@ fn parse_view(word: &str) -> Result<View, ParseError> {
         "VERSION" => View::Version,
         "STATS" => View::Stats,
         "CONFIG" => View::Config,
+        "CLIENTS" => View::Clients,
+        "SERVERS" => View::Servers,
         other => return Err(ParseError::UnknownView(other.to_owned())),
     })
 }
@@ -107,6 +125,10 @@ mod tests {
         assert_eq!(parse("show version"), Ok(Command::Show(View::Version)));
         assert_eq!(parse("show stats"), Ok(Command::Show(View::Stats)));
         assert_eq!(parse("SHOW CONFIG"), Ok(Command::Show(View::Config)));
+        assert_eq!(parse("show clients"), Ok(Command::Show(View::Clients)));
+        assert_eq!(parse("SHOW SERVERS;"), Ok(Command::Show(View::Servers)));
+        assert_eq!(parse("kill AppDB"), Ok(Command::Kill("AppDB".into())));
+        assert_eq!(parse("KILL_CLIENT 42;"), Ok(Command::KillClient(42)));
         assert_eq!(parse("reload;"), Ok(Command::Reload));
         assert_eq!(
             parse("shutdown wait_for_clients"),
@@ -142,6 +164,10 @@ mod tests {
         assert!(matches!(parse("shutdown"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("reload all"), Err(ParseError::Usage(_))));
         assert!(matches!(parse("pause a b"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("kill"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("kill_client"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("kill_client x1"), Err(ParseError::Usage(_))));
+        assert!(matches!(parse("kill_client -3"), Err(ParseError::Usage(_))));
         assert_eq!(
             parse("select 1"),
             Err(ParseError::UnknownCommand("SELECT".into()))
@@ -157,5 +183,8 @@ mod tests {
         assert!(!Command::Resume(None).read_only());
         assert!(!Command::Reconnect(None).read_only());
         assert!(!Command::ShutdownWaitForClients.read_only());
+        assert!(!Command::Kill("app".into()).read_only());
+        assert!(!Command::KillClient(1).read_only());
+        assert!(Command::Show(View::Clients).read_only());
     }
 }

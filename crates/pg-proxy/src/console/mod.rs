@@ -6,6 +6,7 @@
 
 mod backend;
 mod command;
+mod connection_views;
 mod result_set;
 mod session;
 mod views;

@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::backend::ConsoleBackend;
 use super::command::{parse, Command, View};
+use super::connection_views;
 use super::views;
 use crate::protocol::backend::{self, Severity};
 use crate::protocol::frame::{complete_frame, FrameError, HEADER_LEN};
@@ -137,6 +138,8 @@ async fn answer(
                 View::Version => views::version(),
                 View::Stats => views::stats(&routes),
                 View::Config => views::config(&backend.config()),
+                View::Clients => connection_views::clients(&backend.clients()),
+                View::Servers => connection_views::servers(&backend.servers()),
             };
             table.write(out);
         }
@@ -153,6 +156,14 @@ async fn answer(
             let done = backend.reconnect(database.as_deref());
             complete_or_unknown(out, done, "RECONNECT");
         }
+        Command::Kill(database) => {
+            let done = backend.kill(&database).await;
+            complete_or_unknown(out, done, "KILL");
+        }
+        Command::KillClient(id) => match backend.kill_client(id).await {
+            Ok(()) => backend::command_complete(out, "KILL_CLIENT"),
+            Err(e) => backend::error_response(out, Severity::Error, "42704", &e),
+        },
         Command::Reload => match backend.reload().await {
             Ok(()) => backend::command_complete(out, "RELOAD"),
             Err(e) => backend::error_response(out, Severity::Error, "F0000", &e),

@@ -98,8 +98,18 @@ impl Relay {
     /// away while it takes the client's settings (a switchover under way) is replaced.
     pub(super) async fn attach(&mut self) -> Result<Attached, SessionError> {
         let mut tries = 0;
+        self.listing.waiting();
         loop {
-            let conn = match check_out(&self.route).await {
+            // Only the wait for a connection yields to a kill: what follows runs
+            // on the connection, which must not go back to the pool half-done.
+            let checked_out = tokio::select! {
+                c = check_out(&self.route) => c,
+                _ = self.kill.cancelled() => {
+                    self.send_killed().await;
+                    return Err(SessionError::Closed("ended by the administrator (KILL_CLIENT)"));
+                }
+            };
+            let conn = match checked_out {
                 Ok(conn) => conn,
                 Err((code, message)) => {
                     let info = &self.info;
@@ -164,6 +174,11 @@ impl Relay {
             }
         }
         self.cancel.slot.set_target(Some(conn.cancel)).await;
+        let server_id = conn.listing().map_or(0, |s| {
+            s.serves(self.listing.id);
+            s.id
+        });
+        self.listing.serving(server_id);
         Some(Ok(Attached::new(conn)))
     }
 
@@ -179,6 +194,7 @@ impl Relay {
     pub(super) async fn release(&mut self, server: Attached) {
         tracing::trace!("server released");
         self.cancel.slot.set_target(None).await;
+        self.listing.idle();
         if server.is_unusable() {
             server.conn.discard();
         } else {

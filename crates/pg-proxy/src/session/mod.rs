@@ -4,6 +4,7 @@
 mod attached;
 mod client_auth;
 mod client_conn;
+mod client_listing;
 mod client_messages;
 mod console_login;
 mod error;

@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::activity::ClientListing;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use super::attached::{Attached, Gone, ServerGuard, ServerHealth};
 use super::client_conn::ClientConn;
@@ -51,6 +53,10 @@ pub struct Relay {
     pub(super) resend: Resend,
     pub(super) view: ClientView,
     pub(super) cancel: Registration,
+    /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
+    pub(super) listing: ClientListing,
+    /// That switch, watched while the session waits.
+    pub(super) kill: CancellationToken,
     pub(super) shutdown: Shutdown,
     /// A client that reads nothing for this long loses its session.
     client_write_timeout: std::time::Duration,
@@ -72,9 +78,11 @@ impl Relay {
         client: Stream,
         client_in: BytesMut,
         cancel: Registration,
+        listing: ClientListing,
         shutdown: Shutdown,
     ) -> Self {
         let view = ClientView::new(info.base_settings.clone());
+        let kill = listing.kill_switch();
         Self {
             route,
             info,
@@ -84,6 +92,8 @@ impl Relay {
             resend: Resend::default(),
             view,
             cancel,
+            listing,
+            kill,
             shutdown,
             client_write_timeout: crate::frontend::DEFAULT_CLIENT_WRITE_TIMEOUT,
             pinned_count: None,
@@ -185,6 +195,10 @@ impl Relay {
                 .await;
                 return Ok(false);
             }
+            if self.kill.is_cancelled() {
+                self.send_killed().await;
+                return Ok(false);
+            }
             if self.client.input.is_empty() {
                 // An idle client holds no buffers: they are allocated again when it speaks.
                 self.client.input = BytesMut::new();
@@ -198,12 +212,14 @@ impl Relay {
                     ready.map_err(SessionError::ClientIo)?;
                 }
                 _ = shutdown.reached(Phase::Draining) => continue,
+                _ = self.kill.cancelled() => continue,
             }
             self.client.input.reserve(CLIENT_READ_CHUNK);
             // Readiness can be spurious, so the read itself still yields to a drain.
             let read = tokio::select! {
                 read = self.client.stream.read_buf(&mut self.client.input) => read,
                 _ = shutdown.reached(Phase::Draining) => continue,
+                _ = self.kill.cancelled() => continue,
             };
             match read {
                 Ok(0) => return Ok(false),
@@ -328,6 +344,7 @@ impl Relay {
             _ = sleep_or_never(idle_timeout) => Event::IdleTimeout,
             _ = draining.reached(Phase::Draining), if can_go => Event::Shutdown,
             _ = closing.reached(Phase::Closing) => Event::Shutdown,
+            _ = self.kill.cancelled() => Event::Killed,
         };
         match event {
             Event::Server(Ok(0) | Err(_)) if self.outlive_server(server, Gone::Closed) => Ok(()),
@@ -354,6 +371,7 @@ impl Relay {
             Event::Client(Ok(0)) => Err(SessionError::Closed("client disconnected")),
             Event::Client(Ok(n)) => {
                 self.route.metrics.bytes_from_clients.increment(n as u64);
+                self.listing.requested();
                 Ok(())
             }
             Event::Client(Err(e)) => Err(SessionError::ClientIo(e)),
@@ -373,7 +391,28 @@ impl Relay {
                 .await;
                 Err(SessionError::Closed("shutdown"))
             }
+            Event::Killed => {
+                if !self.between_transactions(server) {
+                    // What runs now is cancelled, not left running for nobody: the
+                    // connection itself is closed when the session ends.
+                    tokio::spawn(crate::cancel::deliver(server.conn.cancel));
+                }
+                self.send_killed().await;
+                Err(SessionError::Closed(
+                    "ended by the administrator (KILL_CLIENT)",
+                ))
+            }
         }
+    }
+
+    /// Tells the client an administrator ended its session (KILL_CLIENT, KILL).
+    pub(super) async fn send_killed(&mut self) {
+        tracing::info!(route = %self.route.name, user = %self.info.user, client_id = self.listing.id, "session ended by the administrator");
+        self.send_fatal(
+            "57P01",
+            "terminating connection due to administrator command",
+        )
+        .await;
     }
 
     /// Keeps the server connection for the rest of the session: the client's session now
@@ -416,6 +455,7 @@ enum Event {
     Client(std::io::Result<usize>),
     IdleTimeout,
     Shutdown,
+    Killed,
 }
 
 async fn sleep_or_never(d: Option<std::time::Duration>) {

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::attached::ServerGuard;
+use super::client_listing::list_client;
 use super::console_login::{console_login, ConsoleClient};
 use super::lifecycle::check_out;
 use super::login::check_password;
@@ -92,8 +93,17 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     let route_name = route.name.clone();
     let user = info.user.clone();
     tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
-    let relay = Relay::new(route, info, stream, buf, cancel, fe.shutdown.clone())
-        .with_client_write_timeout(fe.client_write_timeout);
+    let listing = list_client(&fe, peer, &stream, &info, &route_name, &cancel);
+    let relay = Relay::new(
+        route,
+        info,
+        stream,
+        buf,
+        cancel,
+        listing,
+        fe.shutdown.clone(),
+    )
+    .with_client_write_timeout(fe.client_write_timeout);
     let span = tracing::debug_span!("session", client = %peer);
     match tracing::Instrument::instrument(relay.run(server), span).await {
         Ok(()) => {

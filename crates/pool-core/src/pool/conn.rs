@@ -6,16 +6,19 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::config::PoolConfig;
+use crate::activity::ServerListing;
 
 /// A connection owned by the pool, with the deadline fixed when it was opened.
 pub(crate) struct Conn<C> {
     pub(crate) raw: C,
     pub(crate) created_at: Instant,
     expires_at: Option<Instant>,
+    /// Its entry in SHOW SERVERS, when the manager lists connections.
+    pub(crate) listing: Option<ServerListing>,
 }
 
 impl<C> Conn<C> {
-    pub(crate) fn new(raw: C, config: &PoolConfig) -> Self {
+    pub(crate) fn new(raw: C, config: &PoolConfig, listing: Option<ServerListing>) -> Self {
         let created_at = Instant::now();
         let expires_at = config.max_lifetime.and_then(|lifetime| {
             created_at.checked_add(jittered(lifetime, config.lifetime_jitter))
@@ -24,6 +27,7 @@ impl<C> Conn<C> {
             raw,
             created_at,
             expires_at,
+            listing,
         }
     }
 

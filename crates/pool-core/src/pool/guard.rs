@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::conn::Conn;
 use super::manager::Manager;
 use super::shared::Shared;
+use crate::activity::ServerEntry;
 
 /// A connection checked out of a [`Pool`](super::Pool). Dropping it returns the
 /// connection: straight to the oldest waiter if anyone is queued, else to the idle list.
@@ -23,6 +24,9 @@ pub struct PooledConnection<M: Manager> {
 
 impl<M: Manager> PooledConnection<M> {
     pub(crate) fn new(shared: Arc<Shared<M>>, conn: Conn<M::Connection>, waited: Duration) -> Self {
+        if let Some(listing) = &conn.listing {
+            listing.lent();
+        }
         PooledConnection {
             shared,
             conn: Some(conn),
@@ -47,6 +51,11 @@ impl<M: Manager> PooledConnection<M> {
     /// When the connection was opened.
     pub fn created_at(&self) -> Instant {
         self.conn().created_at
+    }
+
+    /// Its entry in SHOW SERVERS, for the session to say which client it serves.
+    pub fn listing(&self) -> Option<&ServerEntry> {
+        self.conn().listing.as_deref()
     }
 
     /// How long `get()` took to produce this connection (queueing and connecting).

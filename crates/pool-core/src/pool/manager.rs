@@ -19,6 +19,12 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
+    /// Lists a new pool connection for SHOW SERVERS (see [`crate::activity`]); the
+    /// listing lives as long as the connection. None: not listed.
+    fn list(&self, _conn: &Self::Connection) -> Option<crate::activity::ServerListing> {
+        None
+    }
+
     /// A connection checked out for `held` came back (or was closed). For metrics:
     /// runs on every release, so keep it to an atomic update.
     fn released(&self, _held: std::time::Duration) {}

@@ -37,6 +37,7 @@ impl<'a, M: Manager> Opening<'a, M> {
         self.pending = false;
         match result {
             Ok(raw) => {
+                let listing = self.shared.manager.list(&raw);
                 let mut st = self.shared.lock();
                 st.opening -= 1;
                 if st.closed {
@@ -46,7 +47,7 @@ impl<'a, M: Manager> Opening<'a, M> {
                     return Err(PoolError::Closed);
                 }
                 st.in_use += 1;
-                Ok(Conn::new(raw, &st.config))
+                Ok(Conn::new(raw, &st.config, listing))
             }
             Err(error) => {
                 self.release();
@@ -62,11 +63,12 @@ impl<'a, M: Manager> Opening<'a, M> {
         let now = Instant::now();
         match result {
             Ok(raw) => {
+                let listing = self.shared.manager.list(&raw);
                 let close = {
                     let mut st = self.shared.lock();
                     st.opening -= 1;
                     st.background -= 1;
-                    let conn = Conn::new(raw, &st.config);
+                    let conn = Conn::new(raw, &st.config, listing);
                     st.checkin(conn, now)
                 };
                 drop(close);

@@ -38,6 +38,10 @@ impl<M: Manager> Manager for Arc<M> {
     fn released(&self, held: std::time::Duration) {
         M::released(self, held)
     }
+
+    fn list(&self, conn: &Self::Connection) -> Option<crate::activity::ServerListing> {
+        M::list(self, conn)
+    }
 }
 
 pub struct ShardedPool<M: Manager> {

@@ -158,6 +158,10 @@ impl<M: Manager> Shared<M> {
 
     /// A checked-out connection comes back.
     pub(crate) fn give_back(self: &Arc<Self>, conn: Conn<M::Connection>) {
+        if let Some(listing) = &conn.listing {
+            // Before it can be handed to a waiter, who marks it lent again.
+            listing.returned();
+        }
         let now = Instant::now();
         let (close, spawn, idle_now) = {
             let mut st = self.lock();

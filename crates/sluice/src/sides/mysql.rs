@@ -2,12 +2,15 @@
 //! the read-write and read-only listeners; and applying a reloaded `[mysql]` section to
 //! them (added, changed and removed databases and clusters).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use mysql_proxy::frontend::{AuthConfig, Frontend};
 use mysql_proxy::members;
 use mysql_proxy::route::Access;
+use mysql_proxy::route::Route;
+use pool_core::activity::{Activity, ClientEntry};
 use pool_core::frontend::Sessions;
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
@@ -15,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::mysql_routes::{assemble, Assembled, Built};
 use super::route_table::{by_name, RouteChange};
-use super::side::{each_route, set_gate, RouteGauges, RouteHealth, Side, StartContext};
+use super::side::{each_route, set_gate, BoxFuture, RouteGauges, RouteHealth, Side, StartContext};
 use crate::config::{CredentialSettings, MysqlSettings, Validated};
 use crate::sources::Sources;
 use crate::workers::bind_reuseport;
@@ -55,6 +58,8 @@ impl MysqlSide {
         );
         frontend.client_write_timeout = m.client_write_timeout;
         frontend.kills = ctx.keys.kills.clone();
+        frontend.activity = ctx.keys.activity.clone();
+        list_servers(&built.routes.routes(), &frontend.activity);
         frontend.set_handshake_limits(m.max_handshakes, m.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         let listeners = listen(&m, &frontend, ctx.runtimes)?;
@@ -155,6 +160,7 @@ impl Side for MysqlSide {
         self.frontend.set_max_clients(m.max_client_conn);
         self.frontend
             .set_handshake_limits(m.max_handshakes, m.max_handshakes_per_address);
+        list_servers(&next.routes.routes(), &self.frontend.activity);
         self.frontend.set_routes(next.routes.routes());
         *built = next;
         Ok(())
@@ -250,5 +256,25 @@ impl Side for MysqlSide {
                 p.reconnect();
             })
         })
+    }
+
+    fn interrupt<'a>(&'a self, client: &'a ClientEntry) -> BoxFuture<'a> {
+        Box::pin(async move {
+            if client.info.protocol != "mysql" {
+                return;
+            }
+            // KILL QUERY on the member serving it; an idle client has nothing running.
+            if let Err(e) = self.frontend.kills.interrupt(client.info.wire_id).await {
+                tracing::info!(client_id = client.id, error = ?e, "nothing stopped on the server for an ended MySQL client");
+            }
+        })
+    }
+}
+
+/// Lists the server connections of every route in SHOW SERVERS (routes already
+/// listed stay as they are).
+fn list_servers(routes: &HashMap<String, Arc<Route>>, activity: &Arc<Activity>) {
+    for route in routes.values() {
+        route.list_in(activity);
     }
 }

@@ -3,11 +3,14 @@
 //! probes that keep each route's readiness current; and applying a reloaded
 //! `[postgres]` section to them (added, changed and removed databases and clusters).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use pg_proxy::frontend::{AuthConfig, Frontend};
+use pg_proxy::route::Route;
+use pool_core::activity::Activity;
 use pool_core::frontend::Sessions;
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
@@ -53,6 +56,8 @@ impl PostgresSide {
         );
         frontend.client_write_timeout = pg.client_write_timeout;
         frontend.cancels = ctx.keys.cancels.clone();
+        frontend.activity = ctx.keys.activity.clone();
+        list_servers(&built.routes.routes(), &frontend.activity);
         frontend.set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
         let frontend = Arc::new(frontend);
         for name in &new_clusters {
@@ -140,6 +145,7 @@ impl Side for PostgresSide {
         self.frontend.set_max_clients(pg.max_client_conn);
         self.frontend
             .set_handshake_limits(pg.max_handshakes, pg.max_handshakes_per_address);
+        list_servers(&next.routes.routes(), &self.frontend.activity);
         self.frontend.set_routes(next.routes.routes());
         *built = next;
         Ok(())
@@ -226,5 +232,13 @@ async fn probe_routes(frontend: Arc<Frontend>) {
             route.probe().await;
         }
         tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Lists the server connections of every route in SHOW SERVERS (routes already
+/// listed stay as they are).
+fn list_servers(routes: &HashMap<String, Arc<Route>>, activity: &Arc<Activity>) {
+    for route in routes.values() {
+        route.list_in(activity);
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use pool_core::activity::ClientEntry;
 use pool_core::credentials::CredentialSource;
 use pool_core::frontend::Sessions;
 use pool_core::pool::{PauseGate, PoolStatus};
@@ -100,7 +101,16 @@ pub trait Side: Send + Sync {
     /// without one) and each checked-out one when it comes back; how many routes it
     /// applied to.
     fn reconnect(&self, route: Option<&str>) -> usize;
+
+    /// Stops what `client` (a session of any protocol) runs on its server now, where
+    /// the session cannot do it itself: it is about to be ended by the console.
+    fn interrupt<'a>(&'a self, _client: &'a ClientEntry) -> BoxFuture<'a> {
+        Box::pin(std::future::ready(()))
+    }
 }
+
+/// A future a side returns to the console.
+pub type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
 /// Runs `act` on the route named `route` (every route without one); how many routes
 /// it ran on.
