@@ -4,7 +4,7 @@
 #
 # System packages (Debian/Ubuntu, via apt-get): postgresql-15,
 # postgresql-client-15, pgbouncer, mariadb-server, mariadb-client (MariaDB
-# 10.11 on Debian 12), sysbench, python3-venv, curl, openssl (a test's RSA
+# 10.11 on Debian 12), sysbench, prometheus (for promtool), python3-venv, curl, openssl (a test's RSA
 # key), ca-certificates.
 # The system PostgreSQL/pgbouncer/MariaDB services are NOT started: the tests
 # start their own private servers on free ports (a MariaDB that already runs
@@ -100,6 +100,10 @@ if ! command -v mariadb >/dev/null 2>&1; then
 fi
 if ! command -v sysbench >/dev/null 2>&1; then
     missing+=(sysbench)
+fi
+# promtool, which checks the PromQL of deploy/ (alert rules, dashboard).
+if ! command -v promtool >/dev/null 2>&1; then
+    missing+=(prometheus)
 fi
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)

@@ -5,23 +5,18 @@
 //! a panel or an alert still queries fails here, not silently on a dashboard.
 
 mod common;
+#[allow(unused)]
+mod deploy_support;
 mod mysql_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use serde_json::Value;
 use test_support::sluice::SluiceVault;
 
-const DASHBOARD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../deploy/grafana/sluice-dashboard.json"
-);
-const ALERTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../deploy/prometheus/sluice-alerts.yaml"
-);
+use deploy_support::{alert_rules, dashboard, dashboard_exprs};
+
 const METRICS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md");
 
 /// The `sluice_*` metric names in a PromQL expression (label values and strings hold
@@ -39,40 +34,6 @@ fn metric_names(expr: &str) -> Vec<String> {
         rest = &word[end..];
     }
     names
-}
-
-/// Every PromQL string of the dashboard: panel targets and template variable queries.
-fn dashboard_exprs(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(map) => {
-            for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("expr" | "query" | "definition", Value::String(s)) => out.push(s.clone()),
-                    _ => dashboard_exprs(value, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| dashboard_exprs(i, out)),
-        _ => {}
-    }
-}
-
-/// The rule file: `#` comment lines, then the PrometheusRule as JSON (which is YAML).
-fn alert_rules() -> Vec<Value> {
-    let text = std::fs::read_to_string(ALERTS).unwrap();
-    let json: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let doc: Value = serde_json::from_str(&json).expect("the alert rules parse");
-    assert_eq!(doc["apiVersion"], "monitoring.coreos.com/v1");
-    assert_eq!(doc["kind"], "PrometheusRule");
-    let groups = doc["spec"]["groups"].as_array().expect("rule groups");
-    groups
-        .iter()
-        .flat_map(|g| g["rules"].as_array().expect("rules").clone())
-        .collect()
 }
 
 /// Metric families of a `/metrics` body, by name, with their type.
@@ -181,8 +142,7 @@ async fn mysql_metrics() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_and_the_alerts_query_only_exported_metrics() {
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(DASHBOARD).unwrap())
-        .expect("the dashboard parses");
+    let dashboard = dashboard();
     assert!(dashboard["panels"]
         .as_array()
         .is_some_and(|p| !p.is_empty()));
