@@ -1,7 +1,8 @@
 //! A route's `owner_role` against a real PostgreSQL (and OpenBao): the sessions act
 //! as the owner role whatever user logged them in, `RESET ALL`, `DISCARD ALL` and
 //! `RESET ROLE` come back to it, a client's own `SET ROLE` works and is undone before
-//! the next client; and with a Vault dynamic role, a change of lease under load fails
+//! the next client, a name with a space and a backslash arrives escaped and whole;
+//! and with a Vault dynamic role, a change of lease under load fails
 //! no client, leaves every table with the owner role, and lets Vault drop the old
 //! generated user.
 
@@ -310,4 +311,23 @@ async fn a_lease_change_under_load_leaves_every_table_with_the_owner_and_the_old
         "{transactions} transactions and {} tables over users {users:?}, 0 failed",
         made.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_role_with_a_space_and_a_backslash_reaches_the_server_whole() {
+    let pg = start_postgres();
+    let odd = "odd owner\\x";
+    pg.psql(&format!(
+        "CREATE ROLE \"{odd}\" NOLOGIN; GRANT \"{odd}\" TO {DB_USER};"
+    ));
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            // TOML's basic string: the backslash written twice.
+            extra_database: "owner_role = \"odd owner\\\\x\"\n".into(),
+            ..Default::default()
+        },
+    );
+    let c = sluice.connect().await;
+    assert_eq!(one(&c, "select current_user").await, odd);
 }
