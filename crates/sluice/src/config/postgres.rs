@@ -298,7 +298,11 @@ fn database(
             PgRouteSettings {
                 trusted_functions,
                 max_prepared_statements,
-                owner_role: owner_role(c, loc, db.owner_role.as_deref()),
+                owner_role: db.owner_role.as_deref().and_then(|name| {
+                    let loc = format!("{loc}.owner_role");
+                    let name = template::fill_option(c, &loc, name, d);
+                    owner_role(c, &loc, &name)
+                }),
                 server_database: db.server_database.clone().unwrap_or_else(|| d.name.clone()),
                 mode: match pooling {
                     Pooling::Session => PoolMode::Session,
@@ -315,9 +319,8 @@ fn database(
 }
 
 /// A role name PostgreSQL can take from the startup packet.
-fn owner_role(c: &mut Collector<'_>, loc: &str, name: Option<&str>) -> Option<OwnerRole> {
-    let name = name?;
+fn owner_role(c: &mut Collector<'_>, loc: &str, name: &str) -> Option<OwnerRole> {
     OwnerRole::parse(name)
-        .map_err(|e| c.add(format!("{loc}.owner_role"), format!("\"{name}\" {e}")))
+        .map_err(|e| c.add(loc, format!("\"{name}\" {e}")))
         .ok()
 }

@@ -91,6 +91,32 @@ fn fill(text: &str, name: &str) -> String {
     text.replace(PLACEHOLDER, name)
 }
 
+/// A protocol's own option that may name the database (PostgreSQL's `owner_role`):
+/// filled in for a route of the wildcard, refused with the placeholder on one written
+/// out (also when it inherits it from the section's defaults).
+pub(super) fn fill_option<D>(
+    c: &mut Collector<'_>,
+    loc: &str,
+    text: &str,
+    d: &Declared<'_, D>,
+) -> String {
+    if !d.templated {
+        if has_braces(text) {
+            c.add(
+                loc,
+                format!(
+                    "the {PLACEHOLDER} placeholder is only for the wildcard route \"{WILDCARD}\""
+                ),
+            );
+        }
+        return text.to_owned();
+    }
+    if has_braces(&text.replace(PLACEHOLDER, "")) {
+        c.add(loc, format!("only {PLACEHOLDER} may stand in braces"));
+    }
+    fill(text, &d.name)
+}
+
 fn fill_credentials(cfg: &CredentialsConfig, name: &str) -> CredentialsConfig {
     CredentialsConfig {
         vault_static_role: cfg.vault_static_role.as_deref().map(|r| fill(r, name)),

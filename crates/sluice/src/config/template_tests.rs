@@ -260,3 +260,44 @@ fn a_reload_reads_a_longer_list_as_more_routes() {
         after.databases["health"].route
     );
 }
+
+#[test]
+fn the_owner_role_may_name_each_database_on_the_wildcard_only() {
+    let (_dir, v) = check(
+        "postgres",
+        &TEMPLATE.replace("pool_size = 4", "owner_role = \"{database}_owner\""),
+    );
+    let pg = v.unwrap().postgres.unwrap();
+    for app in ["health", "affine"] {
+        let owner = pg.databases[app].route.owner_role.as_ref().unwrap();
+        assert_eq!(owner.name(), format!("{app}_owner"));
+    }
+    let written_out = r#"
+        [postgres.defaults]
+        owner_role = "{database}_owner"
+        [postgres.databases.reports]
+        cluster = "main"
+        credentials = { vault_static_role = "postgres-reports-role" }
+    "#;
+    let p = problems("postgres", written_out);
+    assert!(
+        has(
+            &p,
+            "postgres.databases.reports.owner_role",
+            "only for the wildcard route"
+        ),
+        "{p:?}"
+    );
+    let p = problems(
+        "postgres",
+        &TEMPLATE.replace("pool_size = 4", "owner_role = \"{app}_owner\""),
+    );
+    assert!(
+        has(
+            &p,
+            "postgres.databases.\"*\".owner_role",
+            "only {database} may stand in braces"
+        ),
+        "{p:?}"
+    );
+}
