@@ -12,6 +12,7 @@ use tokio::net::TcpStream;
 use super::auth::authenticate;
 use super::conn::{CancelTarget, ServerConn};
 use super::messages::read_message;
+use super::owner_role::OwnerRole;
 use super::simple_query::simple_query;
 use super::statements::ServerStatements;
 use super::ServerError;
@@ -42,6 +43,9 @@ pub struct ConnectOptions {
     /// Sent at startup when set, so that the server lists the connection under it
     /// (the cluster watcher's); a route's connections take their clients' settings.
     pub application_name: Option<String>,
+    /// The role the session acts as, sent at startup so that resets keep it (see
+    /// [`OwnerRole`]).
+    pub owner_role: Option<OwnerRole>,
 }
 
 /// Opens and authenticates a connection; with `require_primary`, fails with
@@ -63,6 +67,10 @@ pub async fn connect(
         ];
         if let Some(name) = &opts.application_name {
             params.push(("application_name", name.as_str()));
+        }
+        let options = opts.owner_role.as_ref().map(OwnerRole::startup_options);
+        if let Some(options) = &options {
+            params.push(("options", options.as_str()));
         }
         startup::encode_startup(&mut out, &params);
         stream.write_all(&out).await?;

@@ -34,11 +34,16 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Records a problem once: the routes of a wildcard route share its block, and
+    /// with it its problems.
     pub(super) fn add(&mut self, location: impl Into<String>, message: impl Into<String>) {
-        self.problems.push(Problem {
+        let problem = Problem {
             location: location.into(),
             message: message.into(),
-        });
+        };
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     pub(super) fn duration(&mut self, location: &str, text: &str) -> Duration {

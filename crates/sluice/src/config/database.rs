@@ -1,6 +1,7 @@
 //! The database block both sections share: the cluster a database routes to, its pool
-//! and its credentials. What only one protocol has (PostgreSQL's server database name,
-//! MySQL's LOAD DATA switch) is the `route` part, checked by that section.
+//! and its credentials, and the section's `defaults` table those options can come
+//! from. What only one protocol has (PostgreSQL's server database name, MySQL's LOAD
+//! DATA switch) is the `route` part, checked by that section.
 
 use pool_core::pool::PoolConfig;
 
@@ -8,101 +9,135 @@ use super::collector::Collector;
 use super::credentials::{self, CredentialSettings, CredentialsConfig};
 use super::vault::VaultConfig;
 
-/// Declares a section's database block as written: the options every database has,
-/// in the order the parser lists them, with the section's own options at three places
-/// (after `cluster`, before `prepared_statement_cache`, before `credentials`). A
-/// macro because the parser rejects unknown keys, which rules out flattening a shared
-/// struct into each section's.
+/// Declares a section's database block as written, and its `defaults` table: the
+/// options every database has, and the section's own ones in two groups, `own` (only
+/// a database sets them) and `inherited` (the defaults table may set them too, each an
+/// `Option`; the `@emit` arm lists every inherited option once, the shared ones first). Every option the defaults table may hold is an `Option` in the block, so
+/// that "not written" is told apart from a value: the block's own value wins over the
+/// section's default, which wins over sluice's. A macro because the parser rejects
+/// unknown keys, which rules out flattening a shared struct into each section's.
 macro_rules! database_config {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident {
-            head { $($(#[$hm:meta])* pub $head:ident: $head_ty:ty,)* }
-            middle { $($(#[$mm:meta])* pub $middle:ident: $middle_ty:ty,)* }
-            tail { $($(#[$tm:meta])* pub $tail:ident: $tail_ty:ty,)* }
-        }
+        pub struct $name:ident;
+        $(#[$dmeta:meta])*
+        pub struct $defaults:ident;
+        own { $($(#[$om:meta])* pub $own:ident: $own_ty:ty,)* }
+        inherited { $($(#[$im:meta])* pub $inh:ident: $inh_ty:ty,)* }
     ) => {
-        $(#[$meta])*
+        crate::config::database::database_config! {
+            @emit [$(#[$meta])*] $name [$(#[$dmeta])*] $defaults
+            own { $($(#[$om])* pub $own: $own_ty,)* }
+            inherited {
+                pub cluster: Option<String>,
+                pub pool_mode: Option<String>,
+                pub pool_size: Option<usize>,
+                pub min_idle: Option<usize>,
+                pub max_client_conn: Option<usize>,
+                pub checkout_timeout: Option<String>,
+                pub server_lifetime: Option<String>,
+                pub server_lifetime_jitter: Option<String>,
+                pub server_idle_timeout: Option<String>,
+                pub prepared_statement_cache: Option<usize>,
+                $($(#[$im])* pub $inh: $inh_ty,)*
+            }
+        }
+    };
+    (
+        @emit [$($meta:tt)*] $name:ident [$($dmeta:tt)*] $defaults:ident
+        own { $($(#[$om:meta])* pub $own:ident: $own_ty:ty,)* }
+        inherited { $($(#[$im:meta])* pub $inh:ident: $inh_ty:ty,)* }
+    ) => {
+        $($meta)*
         #[derive(Debug, Clone, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            pub cluster: String,
-            $($(#[$hm])* pub $head: $head_ty,)*
-            #[serde(default = "crate::config::database::default_pool_mode")]
-            pub pool_mode: String,
-            #[serde(default = "crate::config::database::default_pool_size")]
-            pub pool_size: usize,
-            #[serde(default)]
-            pub min_idle: usize,
-            pub max_client_conn: Option<usize>,
-            #[serde(default = "crate::config::database::default_checkout_timeout")]
-            pub checkout_timeout: String,
-            #[serde(default = "crate::config::database::default_server_lifetime")]
-            pub server_lifetime: String,
-            #[serde(default = "crate::config::database::default_lifetime_jitter")]
-            pub server_lifetime_jitter: String,
-            #[serde(default = "crate::config::database::default_server_idle_timeout")]
-            pub server_idle_timeout: String,
-            $($(#[$mm])* pub $middle: $middle_ty,)*
-            #[serde(default = "crate::config::database::default_statement_cache")]
-            pub prepared_statement_cache: usize,
-            $($(#[$tm])* pub $tail: $tail_ty,)*
+            $($(#[$im])* pub $inh: $inh_ty,)*
+            $($(#[$om])* pub $own: $own_ty,)*
             /// The users of the users file that may reach this database; all when
             /// left out.
             pub users: Option<Vec<String>>,
+            /// The wildcard route's list of the databases it serves.
+            pub allow: Option<Vec<String>>,
             pub credentials: crate::config::credentials::CredentialsConfig,
         }
 
+        $($dmeta)*
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $defaults {
+            $($(#[$im])* pub $inh: $inh_ty,)*
+        }
+
         impl $name {
-            /// The options every database has, for the shared checks.
+            /// The block with what it leaves out taken from the section's defaults.
+            fn inherit(&self, d: &$defaults) -> Self {
+                let mut db = self.clone();
+                $(db.$inh = db.$inh.or_else(|| d.$inh.clone());)*
+                db
+            }
+
+            /// The options every database has, sluice's defaults filling what neither
+            /// the block nor the section's defaults set.
             fn shared(&self) -> crate::config::database::DatabaseFields<'_> {
-                crate::config::database::DatabaseFields {
-                    cluster: &self.cluster,
-                    pool: crate::config::database::PoolOptions {
-                        pool_mode: &self.pool_mode,
-                        pool_size: self.pool_size,
-                        min_idle: self.min_idle,
+                use crate::config::database as d;
+                d::DatabaseFields {
+                    cluster: self.cluster.as_deref(),
+                    pool: d::PoolOptions {
+                        pool_mode: self.pool_mode.as_deref().unwrap_or(d::DEFAULT_POOL_MODE),
+                        pool_size: self.pool_size.unwrap_or(d::DEFAULT_POOL_SIZE),
+                        min_idle: self.min_idle.unwrap_or(0),
                         max_client_conn: self.max_client_conn,
-                        prepared_statement_cache: self.prepared_statement_cache,
-                        checkout_timeout: &self.checkout_timeout,
-                        server_lifetime: &self.server_lifetime,
-                        server_lifetime_jitter: &self.server_lifetime_jitter,
-                        server_idle_timeout: &self.server_idle_timeout,
+                        prepared_statement_cache: self
+                            .prepared_statement_cache
+                            .unwrap_or(d::DEFAULT_STATEMENT_CACHE),
+                        checkout_timeout: self
+                            .checkout_timeout
+                            .as_deref()
+                            .unwrap_or(d::DEFAULT_CHECKOUT_TIMEOUT),
+                        server_lifetime: self
+                            .server_lifetime
+                            .as_deref()
+                            .unwrap_or(d::DEFAULT_SERVER_LIFETIME),
+                        server_lifetime_jitter: self
+                            .server_lifetime_jitter
+                            .as_deref()
+                            .unwrap_or(d::DEFAULT_LIFETIME_JITTER),
+                        server_idle_timeout: self
+                            .server_idle_timeout
+                            .as_deref()
+                            .unwrap_or(d::DEFAULT_SERVER_IDLE_TIMEOUT),
                     },
                     credentials: &self.credentials,
                 }
+            }
+        }
+
+        impl crate::config::template::Block for $name {
+            fn allow(&self) -> Option<&[String]> {
+                self.allow.as_deref()
+            }
+            fn users(&self) -> Option<&[String]> {
+                self.users.as_deref()
+            }
+            fn credentials(&self) -> &crate::config::credentials::CredentialsConfig {
+                &self.credentials
             }
         }
     };
 }
 pub(super) use database_config;
 
-pub(super) fn default_pool_mode() -> String {
-    "transaction".into()
-}
-pub(super) fn default_pool_size() -> usize {
-    20
-}
-pub(super) fn default_checkout_timeout() -> String {
-    "30s".into()
-}
-pub(super) fn default_server_lifetime() -> String {
-    "1h".into()
-}
-pub(super) fn default_lifetime_jitter() -> String {
-    "5m".into()
-}
-pub(super) fn default_server_idle_timeout() -> String {
-    "10m".into()
-}
-pub(super) fn default_statement_cache() -> usize {
-    500
-}
+pub(super) const DEFAULT_POOL_MODE: &str = "transaction";
+pub(super) const DEFAULT_POOL_SIZE: usize = 20;
+pub(super) const DEFAULT_CHECKOUT_TIMEOUT: &str = "30s";
+pub(super) const DEFAULT_SERVER_LIFETIME: &str = "1h";
+pub(super) const DEFAULT_LIFETIME_JITTER: &str = "5m";
+pub(super) const DEFAULT_SERVER_IDLE_TIMEOUT: &str = "10m";
+pub(super) const DEFAULT_STATEMENT_CACHE: usize = 500;
 /// A client idle inside a transaction holds a server connection no one else can use:
 /// after this long it is disconnected. Long enough for any interactive pause.
-pub(super) fn default_idle_in_transaction_timeout() -> String {
-    "10m".into()
-}
+pub(super) const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: &str = "10m";
 
 /// A validated database: what a route is built from.
 #[derive(Debug, Clone)]
@@ -117,7 +152,8 @@ pub struct DatabaseSettings<R> {
 
 /// The options of a database block both protocols have, as written.
 pub(super) struct DatabaseFields<'a> {
-    pub cluster: &'a str,
+    /// `None` when neither the block nor the section's defaults name one.
+    pub cluster: Option<&'a str>,
     pub pool: PoolOptions<'a>,
     pub credentials: &'a CredentialsConfig,
 }
@@ -142,31 +178,36 @@ pub(super) enum Pooling {
     Session,
 }
 
-/// Checks the shared part of the database block `name` of `section` (`postgres`,
-/// `mysql`); `route` checks the protocol's own part, given the block's location and
-/// its pooling mode.
+/// Checks the shared part of the database block at `loc` (`postgres.databases.app`)
+/// of `section` (`postgres`, `mysql`); `route` checks the protocol's own part, given
+/// the block's location and its pooling mode. `cluster_known` tells whether the
+/// section has the cluster the block names.
 pub(super) fn validate<R>(
     c: &mut Collector<'_>,
     section: &str,
-    name: &str,
+    loc: &str,
     f: DatabaseFields<'_>,
     cluster_known: bool,
     vault: Option<&VaultConfig>,
     route: impl FnOnce(&mut Collector<'_>, &str, Pooling) -> R,
 ) -> DatabaseSettings<R> {
-    let loc = format!("{section}.databases.{name}");
-    if !cluster_known {
-        c.add(
+    match f.cluster {
+        None => c.add(
             format!("{loc}.cluster"),
-            format!("no cluster \"{}\" under [{section}.clusters]", f.cluster),
-        );
+            format!("required: name a cluster here or in [{section}.defaults]"),
+        ),
+        Some(cluster) if !cluster_known => c.add(
+            format!("{loc}.cluster"),
+            format!("no cluster \"{cluster}\" under [{section}.clusters]"),
+        ),
+        Some(_) => {}
     }
-    let (pooling, pool) = pool_options(c, &loc, f.pool);
-    let route = route(c, &loc, pooling);
+    let (pooling, pool) = pool_options(c, loc, f.pool);
+    let route = route(c, loc, pooling);
     DatabaseSettings {
-        cluster: f.cluster.to_owned(),
+        cluster: f.cluster.unwrap_or_default().to_owned(),
         pool,
-        credentials: credentials::validate(c, &loc, f.credentials, vault),
+        credentials: credentials::validate(c, loc, f.credentials, vault),
         route,
     }
 }
@@ -223,3 +264,7 @@ fn pool_options(c: &mut Collector<'_>, loc: &str, o: PoolOptions<'_>) -> (Poolin
     };
     (pooling, pool)
 }
+
+#[cfg(test)]
+#[path = "database_tests.rs"]
+mod tests;

@@ -3,7 +3,8 @@
 //!
 //! One file per section (`common`, `postgres`, `mysql`, `vault`) and per block both
 //! protocol sections share (`cluster`, `database`, `credentials`, `client_auth`);
-//! `validated` puts the sections together.
+//! `validated` puts the sections together; `template` turns a section's wildcard route
+//! into the routes it declares.
 
 mod client_auth;
 mod cluster;
@@ -16,6 +17,7 @@ mod file;
 mod mysql;
 mod peers;
 mod postgres;
+mod template;
 mod validated;
 mod vault;
 

@@ -15,6 +15,7 @@ use super::client_auth::{self, ClientAuth, ClientAuthFields};
 use super::cluster::{self, ClusterFields, ClusterSettings};
 use super::collector::Collector;
 use super::database::{self, database_config, DatabaseSettings, Pooling};
+use super::template::{self, Declared};
 use super::vault::VaultConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +49,9 @@ pub struct MysqlConfig {
     pub rsa_private_key_file: Option<String>,
     #[serde(default)]
     pub clusters: BTreeMap<String, MysqlClusterConfig>,
+    /// Options every database takes unless it sets its own.
+    #[serde(default)]
+    pub defaults: MysqlDefaults,
     #[serde(default)]
     pub databases: BTreeMap<String, MysqlDatabaseConfig>,
 }
@@ -98,10 +102,6 @@ pub struct MysqlClusterConfig {
     pub server_max_connections: Option<usize>,
 }
 
-fn default_max_prepared_statements() -> usize {
-    mysql_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS
-}
-
 fn default_tls_mode() -> String {
     "prefer".into()
 }
@@ -111,21 +111,18 @@ fn default_connect_timeout() -> String {
 
 database_config! {
     /// A `[mysql.databases.NAME]` block.
-    pub struct MysqlDatabaseConfig {
-        head {}
-        middle {
-            #[serde(default = "crate::config::database::default_idle_in_transaction_timeout")]
-            pub idle_in_transaction_timeout: String,
-        }
-        tail {
-            /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
-            #[serde(default)]
-            pub local_infile: bool,
-            /// Prepared statements one client may hold open (MySQL's
-            /// `max_prepared_stmt_count` default).
-            #[serde(default = "default_max_prepared_statements")]
-            pub max_prepared_statements: usize,
-        }
+    pub struct MysqlDatabaseConfig;
+    /// `[mysql.defaults]`: what every MySQL database takes unless it sets its own
+    /// value.
+    pub struct MysqlDefaults;
+    own {}
+    inherited {
+        pub idle_in_transaction_timeout: Option<String>,
+        /// Let LOAD DATA LOCAL INFILE through (off by default, as in MySQL 8).
+        pub local_infile: Option<bool>,
+        /// Prepared statements one client may hold open (MySQL's
+        /// `max_prepared_stmt_count` default).
+        pub max_prepared_statements: Option<usize>,
     }
 }
 
@@ -194,13 +191,12 @@ pub(super) fn validate(
     let client_write_timeout =
         c.positive_duration("mysql.client_write_timeout", &m.client_write_timeout);
     let mut client = client(c, m);
+    let declared = template::declare(c, "mysql", &m.databases);
     client_auth::bind_databases(
         c,
         "mysql",
         &mut client,
-        m.databases
-            .iter()
-            .map(|(name, db)| (name, db.users.as_ref())),
+        declared.iter().map(|d| (&d.name, d.users.as_ref())),
     );
     let rsa_key = m
         .rsa_private_key_file
@@ -211,16 +207,15 @@ pub(super) fn validate(
         .iter()
         .map(|(name, cl)| (name.clone(), mysql_cluster(c, name, cl)))
         .collect();
-    if m.databases.is_empty() {
+    if declared.is_empty() {
         c.add(
             "mysql.databases",
             "no database is configured: clients could not connect to anything",
         );
     }
-    let databases = m
-        .databases
+    let databases = declared
         .iter()
-        .map(|(name, db)| (name.clone(), database(c, name, db, m, vault)))
+        .map(|d| (d.name.clone(), database(c, d, m, vault)))
         .collect();
     MysqlSettings {
         listen_rw,
@@ -283,26 +278,35 @@ fn mysql_cluster(c: &mut Collector<'_>, name: &str, cl: &MysqlClusterConfig) -> 
 
 fn database(
     c: &mut Collector<'_>,
-    name: &str,
-    db: &MysqlDatabaseConfig,
+    d: &Declared<'_, MysqlDatabaseConfig>,
     m: &MysqlConfig,
     vault: Option<&VaultConfig>,
 ) -> MysqlDbSettings {
-    let fields = db.shared();
-    let cluster_known = m.clusters.contains_key(&db.cluster);
+    let db = d.block.inherit(&m.defaults);
+    let mut fields = db.shared();
+    fields.credentials = &d.credentials;
+    let cluster_known = db
+        .cluster
+        .as_ref()
+        .is_some_and(|n| m.clusters.contains_key(n));
     database::validate(
         c,
         "mysql",
-        name,
+        &d.loc,
         fields,
         cluster_known,
         vault,
         |c, loc, pooling| {
             let idle_tx = c.duration(
                 &format!("{loc}.idle_in_transaction_timeout"),
-                &db.idle_in_transaction_timeout,
+                db.idle_in_transaction_timeout
+                    .as_deref()
+                    .unwrap_or(database::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
             );
-            if db.max_prepared_statements == 0 {
+            let max_prepared_statements = db
+                .max_prepared_statements
+                .unwrap_or(mysql_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS);
+            if max_prepared_statements == 0 {
                 c.add(
                     format!("{loc}.max_prepared_statements"),
                     "must be at least 1",
@@ -314,10 +318,12 @@ fn database(
                     Pooling::Transaction => PoolMode::Transaction,
                 },
                 max_clients: db.max_client_conn,
-                statement_cache: db.prepared_statement_cache,
-                local_infile: db.local_infile,
+                statement_cache: db
+                    .prepared_statement_cache
+                    .unwrap_or(database::DEFAULT_STATEMENT_CACHE),
+                local_infile: db.local_infile.unwrap_or(false),
                 idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
-                max_prepared_statements: db.max_prepared_statements,
+                max_prepared_statements,
             }
         },
     )

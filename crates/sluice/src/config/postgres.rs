@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pg_proxy::route::PoolMode;
+use pg_proxy::server::OwnerRole;
 use pg_proxy::sql::trusted::TrustedFunctions;
 use serde::Deserialize;
 
@@ -13,6 +14,7 @@ use super::client_auth::{self, ClientAuth, ClientAuthFields};
 use super::cluster::{self, ClusterFields, ClusterSettings};
 use super::collector::Collector;
 use super::database::{self, database_config, DatabaseSettings, Pooling};
+use super::template::{self, Declared};
 use super::vault::VaultConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,9 @@ pub struct PostgresConfig {
     pub tls_key_file: Option<String>,
     #[serde(default)]
     pub clusters: BTreeMap<String, ClusterConfig>,
+    /// Options every database takes unless it sets its own.
+    #[serde(default)]
+    pub defaults: PgDefaults,
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseConfig>,
 }
@@ -89,24 +94,20 @@ fn default_connect_timeout() -> String {
 
 database_config! {
     /// A `[postgres.databases.NAME]` block.
-    pub struct DatabaseConfig {
-        head {
-            pub server_database: Option<String>,
-        }
-        middle {
-            #[serde(default = "crate::config::database::default_idle_in_transaction_timeout")]
-            pub idle_in_transaction_timeout: String,
-            #[serde(default)]
-            pub trusted_functions: Vec<String>,
-            #[serde(default = "default_max_prepared_statements")]
-            pub max_prepared_statements: usize,
-        }
-        tail {}
+    pub struct DatabaseConfig;
+    /// `[postgres.defaults]`: what every PostgreSQL database takes unless it sets its
+    /// own value.
+    pub struct PgDefaults;
+    own {
+        pub server_database: Option<String>,
     }
-}
-
-fn default_max_prepared_statements() -> usize {
-    pg_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS
+    inherited {
+        pub idle_in_transaction_timeout: Option<String>,
+        pub trusted_functions: Option<Vec<String>>,
+        pub max_prepared_statements: Option<usize>,
+        /// The role the database's sessions act as (`SET ROLE` carried in the startup).
+        pub owner_role: Option<String>,
+    }
 }
 
 /// The validated `[postgres]` section.
@@ -137,6 +138,8 @@ pub struct PgRouteSettings {
     pub statement_cache: usize,
     pub trusted_functions: TrustedFunctions,
     pub max_prepared_statements: usize,
+    /// The role server connections act as instead of the login user.
+    pub owner_role: Option<OwnerRole>,
 }
 
 pub(super) fn validate(
@@ -158,13 +161,12 @@ pub(super) fn validate(
     let client_write_timeout =
         c.positive_duration("postgres.client_write_timeout", &pg.client_write_timeout);
     let mut client = client(c, pg);
+    let declared = template::declare(c, "postgres", &pg.databases);
     client_auth::bind_databases(
         c,
         "postgres",
         &mut client,
-        pg.databases
-            .iter()
-            .map(|(name, db)| (name, db.users.as_ref())),
+        declared.iter().map(|d| (&d.name, d.users.as_ref())),
     );
     let clusters = pg
         .clusters
@@ -174,24 +176,23 @@ pub(super) fn validate(
             (name.clone(), cluster::validate(c, &loc, cluster_fields(cl)))
         })
         .collect();
-    if pg.databases.is_empty() {
+    if declared.is_empty() {
         c.add(
             "postgres.databases",
             "no database is configured: clients could not connect to anything",
         );
     }
-    for name in pg.databases.keys() {
-        if pg_proxy::console::is_console_database(name) {
+    for d in &declared {
+        if pg_proxy::console::is_console_database(&d.name) {
             c.add(
-                format!("postgres.databases.{name}"),
+                format!("postgres.databases.{}", d.name),
                 "this name reaches the admin console: name the route otherwise (server_database can keep the server's name)",
             );
         }
     }
-    let databases = pg
-        .databases
+    let databases = declared
         .iter()
-        .map(|(name, db)| (name.clone(), database(c, name, db, pg, vault)))
+        .map(|d| (d.name.clone(), database(c, d, pg, vault)))
         .collect();
     PgSettings {
         listen,
@@ -248,51 +249,78 @@ fn cluster_fields(cl: &ClusterConfig) -> ClusterFields<'_> {
 
 fn database(
     c: &mut Collector<'_>,
-    name: &str,
-    db: &DatabaseConfig,
+    d: &Declared<'_, DatabaseConfig>,
     pg: &PostgresConfig,
     vault: Option<&VaultConfig>,
 ) -> PgDbSettings {
-    let fields = db.shared();
-    let cluster_known = pg.clusters.contains_key(&db.cluster);
+    let db = d.block.inherit(&pg.defaults);
+    let mut fields = db.shared();
+    fields.credentials = &d.credentials;
+    let cluster_known = db
+        .cluster
+        .as_ref()
+        .is_some_and(|n| pg.clusters.contains_key(n));
     database::validate(
         c,
         "postgres",
-        name,
+        &d.loc,
         fields,
         cluster_known,
         vault,
         |c, loc, pooling| {
             let idle_tx = c.duration(
                 &format!("{loc}.idle_in_transaction_timeout"),
-                &db.idle_in_transaction_timeout,
+                db.idle_in_transaction_timeout
+                    .as_deref()
+                    .unwrap_or(database::DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
             );
             let trusted_functions =
-                TrustedFunctions::parse(&db.trusted_functions).unwrap_or_else(|e| {
-                    c.add(format!("{loc}.trusted_functions"), e);
-                    TrustedFunctions::default()
-                });
-            if db.max_prepared_statements == 0 {
+                TrustedFunctions::parse(db.trusted_functions.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|e| {
+                        c.add(format!("{loc}.trusted_functions"), e);
+                        TrustedFunctions::default()
+                    });
+            let max_prepared_statements = db
+                .max_prepared_statements
+                .unwrap_or(pg_proxy::route::DEFAULT_MAX_PREPARED_STATEMENTS);
+            if max_prepared_statements == 0 {
                 c.add(
                     format!("{loc}.max_prepared_statements"),
                     "must be at least 1",
                 );
             }
+            if d.templated && db.server_database.is_some() {
+                c.add(
+                    format!("{loc}.server_database"),
+                    "not on the wildcard route: each database it serves has its own name on the server",
+                );
+            }
             PgRouteSettings {
                 trusted_functions,
-                max_prepared_statements: db.max_prepared_statements,
-                server_database: db
-                    .server_database
-                    .clone()
-                    .unwrap_or_else(|| name.to_owned()),
+                max_prepared_statements,
+                owner_role: db.owner_role.as_deref().and_then(|name| {
+                    let loc = format!("{loc}.owner_role");
+                    let name = template::fill_option(c, &loc, name, d);
+                    owner_role(c, &loc, &name)
+                }),
+                server_database: db.server_database.clone().unwrap_or_else(|| d.name.clone()),
                 mode: match pooling {
                     Pooling::Session => PoolMode::Session,
                     Pooling::Transaction => PoolMode::Transaction,
                 },
                 max_clients: db.max_client_conn,
                 idle_in_transaction_timeout: (!idle_tx.is_zero()).then_some(idle_tx),
-                statement_cache: db.prepared_statement_cache,
+                statement_cache: db
+                    .prepared_statement_cache
+                    .unwrap_or(database::DEFAULT_STATEMENT_CACHE),
             }
         },
     )
+}
+
+/// A role name PostgreSQL can take from the startup packet.
+fn owner_role(c: &mut Collector<'_>, loc: &str, name: &str) -> Option<OwnerRole> {
+    OwnerRole::parse(name)
+        .map_err(|e| c.add(loc, format!("\"{name}\" {e}")))
+        .ok()
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use pg_proxy::frontend::Frontend;
 use pg_proxy::route::{Cluster, PgConnector, Route, RouteSettings};
-use pg_proxy::server::ConnectOptions;
+use pg_proxy::server::{ConnectOptions, OwnerRole};
 use pg_proxy::watcher::{self, Probe};
 use pool_core::shutdown::Shutdown;
 use tokio::runtime::Handle;
@@ -33,7 +33,8 @@ impl Watched<Cluster, PgRouteSettings> {
     ) -> anyhow::Result<()> {
         let db = &self.checked_as;
         let probe = Probe::new(
-            connect_options(&self.settings, &db.route.server_database, 1)?,
+            // The checks only ask pg_is_in_recovery(): no owner role needed.
+            connect_options(&self.settings, &db.route.server_database, 1, None)?,
             sources.get(&db.credentials)?,
         );
         tokio::spawn(watcher::watch(
@@ -111,7 +112,12 @@ impl Parts for PgParts<'_> {
         cs: &ClusterSettings,
     ) -> anyhow::Result<Arc<Route>> {
         let credentials = self.sources.get(&db.credentials)?;
-        let options = connect_options(cs, &db.route.server_database, db.route.statement_cache)?;
+        let options = connect_options(
+            cs,
+            &db.route.server_database,
+            db.route.statement_cache,
+            db.route.owner_role.clone(),
+        )?;
         let route = Arc::new(Route::new(
             name,
             RouteSettings {
@@ -138,6 +144,7 @@ fn connect_options(
     cs: &ClusterSettings,
     database: &str,
     statement_cache: usize,
+    owner_role: Option<OwnerRole>,
 ) -> anyhow::Result<ConnectOptions> {
     Ok(ConnectOptions {
         database: database.to_owned(),
@@ -148,5 +155,6 @@ fn connect_options(
         statement_cache,
         allow_plaintext_password: cs.allow_plaintext_password,
         application_name: None,
+        owner_role,
     })
 }
