@@ -44,6 +44,19 @@ fn sum(values: impl Iterator<Item = Option<f64>>) -> f64 {
     values.map(|v| v.unwrap_or(0.0)).sum()
 }
 
+/// Waits until the server runs `query` (at most 20 s).
+async fn wait_until_running(watcher: &tokio_postgres::Client, query: &str) {
+    let sql = "select count(*) from pg_stat_activity where state = 'active' and query = $1";
+    for _ in 0..400 {
+        let n: i64 = watcher.query_one(sql, &[&query]).await.unwrap().get(0);
+        if n > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{query} never started on the server");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_cancel_reaches_the_replica_that_owns_the_query_every_time() {
     let pg = common::start_postgres();
@@ -69,6 +82,8 @@ async fn a_postgres_cancel_reaches_the_replica_that_owns_the_query_every_time() 
         common::APP_PASSWORD
     );
 
+    // Looks at the server's activity, through one replica directly.
+    let watcher = replicas[0].connect().await;
     for round in 0..ROUNDS {
         let c = common::connect(&conninfo).await;
         let cancel = c.cancel_token();
@@ -79,7 +94,8 @@ async fn a_postgres_cancel_reaches_the_replica_that_owns_the_query_every_time() 
                 .await;
             (outcome, c)
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Cancelled only once it runs: a cancel before that finds nothing to stop.
+        wait_until_running(&watcher, &format!("select pg_sleep({SLEEP_SECONDS})")).await;
         // A new connection through the forwarder: the next replica in turn.
         cancel
             .cancel_query(tokio_postgres::NoTls)
@@ -145,6 +161,16 @@ async fn a_mysql_kill_query_from_another_connection_reaches_the_right_replica_ev
             .expect("connect through the forwarder")
     };
 
+    // Looks at the server's process list, through one replica directly.
+    let watcher_url = replicas[0].url(
+        replicas[0].rw_port,
+        mysql_support::APP_USER,
+        mysql_support::APP_PASSWORD,
+        mysql_support::DATABASE,
+    );
+    let mut watcher = mysql_async::Conn::new(mysql_async::Opts::from_url(&watcher_url).unwrap())
+        .await
+        .expect("connect to one replica");
     for round in 0..ROUNDS {
         let mut victim = connect().await;
         // The id sluice gave the client (SELECT CONNECTION_ID() is the server's).
@@ -156,7 +182,25 @@ async fn a_mysql_kill_query_from_another_connection_reaches_the_right_replica_ev
                 .await;
             (r, victim)
         });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Killed only once it runs: a KILL QUERY before that finds nothing to stop.
+        let running = format!("SELECT SLEEP({SLEEP_SECONDS})");
+        let mut started_on_server = false;
+        for _ in 0..400 {
+            let n: i64 = watcher
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?",
+                    (running.as_str(),),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            if n > 0 {
+                started_on_server = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started_on_server, "round {round}: the SLEEP never started");
         let mut killer = connect().await;
         killer
             .query_drop(format!("KILL QUERY {id}"))
