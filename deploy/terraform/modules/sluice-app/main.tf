@@ -8,7 +8,7 @@ locals {
   database = coalesce(var.database, var.name)
   username = coalesce(var.db_username, var.name)
   cluster  = coalesce(var.cluster, var.protocol == "postgresql" ? "main" : "innodb")
-  port     = var.protocol == "postgresql" ? 5432 : 3306
+  port     = var.protocol == "postgresql" ? var.postgresql_port : var.mysql_port
 
   # The cluster's role names: postgres-<app>-role, mysql-<app>-role.
   role_name = "${local.prefix}-${var.name}-role"

@@ -125,3 +125,15 @@ variable "mysql_host" {
   type        = string
   default     = "mysql.dbaas.svc.cluster.local"
 }
+
+variable "postgresql_port" {
+  description = "Port of postgresql_host in the app's Secret (6432 while the app reaches sluice by sluice.dbaas.svc.cluster.local, before the takeover of pgbouncer)."
+  type        = number
+  default     = 5432
+}
+
+variable "mysql_port" {
+  description = "Port of mysql_host in the app's Secret (6446 while the app reaches sluice by sluice.dbaas.svc.cluster.local, before the takeover of mysql)."
+  type        = number
+  default     = 3306
+}
