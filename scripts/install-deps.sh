@@ -18,8 +18,8 @@
 # `kubectl kustomize` (Debian's kubernetes-client when no kubectl is
 # installed), and a virtual environment in
 # ${XDG_DATA_HOME:-~/.local/share}/sluice/deploy-checks with the PyPI packages
-# kubernetes-validate (the Kubernetes schemas, offline), python-hcl2, PyYAML
-# and pytest; scripts/deploy-checks-env.sh prints its path.
+# kubernetes-validate (the Kubernetes schemas, offline), python-hcl2 8.x,
+# PyYAML and pytest; scripts/deploy-checks-env.sh prints its path.
 #
 # Rust: cargo with rustfmt and clippy must be available (rustup is used to
 # add missing components when present).
@@ -251,9 +251,17 @@ esac
 # ---------------------------------------------------------------------------
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deploy_venv="$("${repo_root}/scripts/deploy-checks-env.sh")"
-deploy_packages=(kubernetes-validate python-hcl2 PyYAML pytest)
+# python-hcl2 8 writes expressions as tests/deploy/hcl_eval.py reads them; the
+# schemas of Kubernetes 1.30 came with kubernetes-validate 1.30.
+deploy_packages=("kubernetes-validate>=1.30" "python-hcl2>=8,<9" PyYAML pytest)
 if [ -x "${deploy_venv}/bin/python3" ] &&
-    "${deploy_venv}/bin/python3" -c 'import kubernetes_validate, hcl2, yaml, pytest' >/dev/null 2>&1; then
+    "${deploy_venv}/bin/python3" - >/dev/null 2>&1 <<'PY'
+import importlib.metadata as m
+import kubernetes_validate, hcl2, yaml, pytest
+assert m.version("python-hcl2").split(".")[0] == "8"
+assert tuple(int(x) for x in m.version("kubernetes-validate").split(".")[:2]) >= (1, 30)
+PY
+then
     log "deployment checks: ${deploy_venv}"
 else
     log "installing ${deploy_packages[*]} into ${deploy_venv}"
