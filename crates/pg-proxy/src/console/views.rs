@@ -126,7 +126,11 @@ pub fn config(rows: &[ConfigRow]) -> Table {
 
 pub fn version() -> Table {
     let mut t = Table::new(&[("version", Kind::Text)]);
-    t.row(vec![text(format!("sluice {}", env!("CARGO_PKG_VERSION")))]);
+    // The sluice binary sets SLUICE_BUILD_VERSION to its version and commit at start;
+    // without it (this crate used on its own) the crate's version is shown.
+    let version = std::env::var("SLUICE_BUILD_VERSION")
+        .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").to_owned());
+    t.row(vec![text(format!("sluice {version}"))]);
     t
 }
 

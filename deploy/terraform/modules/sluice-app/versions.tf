@@ -1,0 +1,14 @@
+terraform {
+  required_version = ">= 1.3"
+  required_providers {
+    vault = {
+      source = "hashicorp/vault"
+    }
+    kubernetes = {
+      source = "hashicorp/kubernetes"
+    }
+    random = {
+      source = "hashicorp/random"
+    }
+  }
+}
