@@ -102,6 +102,10 @@ impl ConsoleBackend for Console {
         rows
     }
 
+    fn version(&self) -> &str {
+        crate::VERSION
+    }
+
     fn users(&self) -> Users {
         self.postgres
             .upgrade()

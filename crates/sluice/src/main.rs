@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 
 /// `sluice --version` and the console's `SHOW VERSION`: the version and the commit it
 /// was built from (`build.rs`).
-const VERSION: &str = concat!(
+pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
     env!("SLUICE_COMMIT"),
@@ -69,9 +69,6 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    // For the console's SHOW VERSION (pg-proxy is built without the commit). Set
-    // before any other thread starts.
-    std::env::set_var("SLUICE_BUILD_VERSION", VERSION);
     let cli = Cli::parse();
     let Some(path) = cli.config else {
         eprintln!("sluice: --config FILE is required");

@@ -51,6 +51,9 @@ pub trait ConsoleBackend: Send + Sync {
     /// Every route of every protocol, ordered by protocol then name.
     fn routes(&self) -> Vec<RouteRow>;
 
+    /// The binary's version and commit, as `sluice --version` prints them.
+    fn version(&self) -> &str;
+
     /// The users file as loaded now.
     fn users(&self) -> Users;
 

@@ -135,7 +135,7 @@ async fn answer(
                 View::Databases => views::databases(&routes),
                 View::Lists => views::lists(&routes, &backend.users()),
                 View::Users => views::users(&backend.users()),
-                View::Version => views::version(),
+                View::Version => views::version(backend.version()),
                 View::Stats => views::stats(&routes),
                 View::Config => views::config(&backend.config()),
                 View::Clients => connection_views::clients(&backend.clients()),

@@ -124,12 +124,9 @@ pub fn config(rows: &[ConfigRow]) -> Table {
     t
 }
 
-pub fn version() -> Table {
+/// `version` as the binary tells it (its version and commit).
+pub fn version(version: &str) -> Table {
     let mut t = Table::new(&[("version", Kind::Text)]);
-    // The sluice binary sets SLUICE_BUILD_VERSION to its version and commit at start;
-    // without it (this crate used on its own) the crate's version is shown.
-    let version = std::env::var("SLUICE_BUILD_VERSION")
-        .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").to_owned());
     t.row(vec![text(format!("sluice {version}"))]);
     t
 }
