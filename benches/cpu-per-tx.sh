@@ -17,7 +17,11 @@
 # are interleaved, the order of the targets reversed every other round; the table gives
 # the mean tps and percentiles of the rounds and total CPU / total transactions, plus
 # the ratios sluice/PgBouncer and sluice/pg_doorman (CPU per transaction and tps).
-# oltp_point_select runs one query per transaction.
+# Each run starts its clients anew, so its figures include their connections: for
+# direct runs, PostgreSQL's start of a backend per client (which weighs most at a low
+# rate); through a pooler, its login of the clients (trusted) and of new server
+# connections.
+# sysbench oltp_point_select runs one query per transaction: its rows are per query too.
 #
 # Usage: benches/cpu-per-tx.sh
 #   CLIENTS="16 64"       pgbench clients and sysbench threads
@@ -271,6 +275,7 @@ cell() { if [ -n "${FAILED[$1]:-}" ] && [ -z "${OK[$1]:-}" ]; then echo fails; e
 # vs KEY_OF_SLUICE OTHER_TARGET: "cpu-ratio tps-ratio" of sluice against that target
 vs() {
   local other="${1%|sluice}|$2"
+  if [ -n "${FAILED[$other]:-}" ] && [ -z "${OK[$other]:-}" ]; then echo "fails fails"; return; fi
   if [ -z "${OK[$other]:-}" ] || [ -z "${OK[$1]:-}" ]; then echo "– –"; return; fi
   echo "$(ratio "$(per_tx "$1" PROXY)" "$(per_tx "$other" PROXY)") $(ratio "$(mean_of "$1" TPS %.0f)" "$(mean_of "$other" TPS %.0f)")"
 }
