@@ -18,6 +18,8 @@ PGBENCH_FLAGS=${PGBENCH_FLAGS:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/lib/local-postgres.sh
 . "$ROOT/scripts/lib/local-postgres.sh"
+# shellcheck source=../scripts/lib/bench-poolers.sh
+. "$ROOT/scripts/lib/bench-poolers.sh"
 
 make_workdir sluice-compare
 PIDS=()
@@ -32,31 +34,10 @@ PASSWORD=bench-password
 start_postgres bench "$PASSWORD" bench "$(printf 'max_connections = 400\nshared_buffers = 256MB\nsynchronous_commit = off')"
 export PGPASSWORD=$PASSWORD
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U bench -i -s 10 -q bench >/dev/null 2>&1
-echo "$PASSWORD" > "$WORK/db-password"
-printf '[users.bench]\npassword = "%s"\n' "$PASSWORD" > "$WORK/users.toml"
-printf 'host all all 127.0.0.1/32 trust\n' > "$WORK/hba.conf"
-
 declare -A PORT BIN=([old]=$OLD [new]=$NEW)
 for v in old new; do
   PORT[$v]=$(free_port)
-  cat > "$WORK/$v.toml" <<CONF
-[log]
-level = "warn"
-[admin]
-listen = "127.0.0.1:$(free_port)"
-[postgres]
-listen = "127.0.0.1:${PORT[$v]}"
-max_client_conn = 5000
-users_file = "users.toml"
-hba_file = "hba.conf"
-[postgres.clusters.main]
-hosts = ["127.0.0.1:$PGPORT"]
-tls_mode = "disable"
-[postgres.databases.bench]
-cluster = "main"
-pool_size = $POOL_SIZE
-credentials = { username = "bench", password_file = "db-password" }
-CONF
+  sluice_pg_config "$WORK/$v.toml" "${PORT[$v]}" "$(free_port)" "$PGPORT" bench "$PASSWORD" bench "$POOL_SIZE"
   (cd "$WORK" && exec "${BIN[$v]}" --config "$WORK/$v.toml" > "$WORK/$v.log" 2>&1) &
   PIDS+=($!)
 done

@@ -18,6 +18,8 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-2000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/lib/local-postgres.sh
 . "$ROOT/scripts/lib/local-postgres.sh"
+# shellcheck source=../scripts/lib/bench-poolers.sh
+. "$ROOT/scripts/lib/bench-poolers.sh"
 for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer; do
   if [ ! -x "$tool" ]; then
     echo "missing $tool: run scripts/install-deps.sh (apt-get install postgresql-15 pgbouncer)" >&2
@@ -26,25 +28,15 @@ for tool in "$PGBIN/initdb" "$PGBIN/pgbench" /usr/sbin/pgbouncer; do
 done
 
 make_workdir sluice-bench
-PIDS=()
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  # PgBouncer runs under runuser, which does not pass the signal on: stop it by its config.
-  pkill -f "pgbouncer $WORK/pgbouncer.ini" 2>/dev/null || true
+  stop_sluice
+  stop_pgbouncer
   stop_postgres
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-if [ -n "${SLUICE_BIN:-}" ]; then
-  SLUICE=$SLUICE_BIN
-  echo "== using $SLUICE"
-  (cd "$ROOT" && cargo build --release -q -p hold-connections)
-else
-  echo "== building sluice (release)"
-  (cd "$ROOT" && cargo build --release -q -p sluice -p hold-connections)
-  SLUICE="$ROOT/target/release/sluice"
-fi
+sluice_binary hold-connections
 HOLD="$ROOT/target/release/hold-connections"
 
 BOUNCERPORT=$(free_port); SLUICEPORT=$(free_port); ADMINPORT=$(free_port)
@@ -57,58 +49,10 @@ export PGPASSWORD=$PASSWORD
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U bench -i -s "$SCALE" -q bench >/dev/null 2>&1
 
 echo "== starting PgBouncer $(/usr/sbin/pgbouncer --version | head -1 | awk '{print $2}') on $BOUNCERPORT"
-cat > "$WORK/pgbouncer.ini" <<CONF
-[databases]
-bench = host=127.0.0.1 port=$PGPORT dbname=bench user=bench password=$PASSWORD
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BOUNCERPORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $WORK/userlist.txt
-pool_mode = transaction
-default_pool_size = $POOL_SIZE
-max_client_conn = 5000
-logfile = $WORK/pgbouncer.log
-CONF
-echo "\"bench\" \"$PASSWORD\"" > "$WORK/userlist.txt"
-chmod 644 "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
-as_pg /usr/sbin/pgbouncer "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
-PIDS+=($!)
+start_pgbouncer "$BOUNCERPORT" "$PGPORT" bench "$PASSWORD" bench "$POOL_SIZE"
 
 echo "== starting sluice on $SLUICEPORT"
-echo "$PASSWORD" > "$WORK/db-password"
-cat > "$WORK/users.toml" <<CONF
-[users.bench]
-password = "$PASSWORD"
-CONF
-echo "host all bench all trust" > "$WORK/hba.conf"
-cat > "$WORK/sluice.toml" <<CONF
-[log]
-level = "warn"
-[admin]
-listen = "127.0.0.1:$ADMINPORT"
-[postgres]
-listen = "127.0.0.1:$SLUICEPORT"
-max_client_conn = 5000
-users_file = "users.toml"
-hba_file = "hba.conf"
-[postgres.clusters.main]
-hosts = ["127.0.0.1:$PGPORT"]
-tls_mode = "disable"
-[postgres.databases.bench]
-cluster = "main"
-pool_mode = "transaction"
-pool_size = $POOL_SIZE
-credentials = { username = "bench", password_file = "db-password" }
-CONF
-"$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
-SLUICE_PID=$!
-PIDS+=($SLUICE_PID)
-for _ in $(seq 100); do
-  "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$SLUICEPORT" && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$BOUNCERPORT" && break
-  sleep 0.1
-done
+start_sluice_pg "$SLUICEPORT" "$ADMINPORT" "$PGPORT" bench "$PASSWORD" bench "$POOL_SIZE"
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$SLUICE_PID/status"; }
 
@@ -163,7 +107,6 @@ else
 fi
 
 mean() { local a=0 n=0; for r in $(seq "$ROUNDS"); do a=$(( a + ${TPS["$1|$2|$r"]} )); n=$((n+1)); done; echo $(( a / n )); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo
 echo "pgbench -S (select-only), $DURATION s per run, $ROUNDS rounds interleaved, pool size $POOL_SIZE, scale $SCALE"

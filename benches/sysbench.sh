@@ -24,78 +24,23 @@ RESULTS_FILE=${RESULTS_FILE:-/tmp/sysbench-results.txt}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/lib/local-mariadb.sh
 . "$ROOT/scripts/lib/local-mariadb.sh"
+# shellcheck source=../scripts/lib/bench-poolers.sh
+. "$ROOT/scripts/lib/bench-poolers.sh"
 command -v sysbench >/dev/null ||
   { echo "missing sysbench: run scripts/install-deps.sh (apt-get install sysbench)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/sluice-sysbench.XXXXXX)
 SLUICE_PID=
 cleanup() {
-  if [ -n "$SLUICE_PID" ]; then kill "$SLUICE_PID" 2>/dev/null || true; wait "$SLUICE_PID" 2>/dev/null || true; fi
+  stop_sluice
   stop_mariadb
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-if [ -n "${SLUICE_BIN:-}" ]; then
-  SLUICE=$SLUICE_BIN
-else
-  echo "== building sluice (release)"
-  (cd "$ROOT" && cargo build --release -q -p sluice)
-  SLUICE="$ROOT/target/release/sluice"
-fi
+sluice_binary
 
-DB_USER=sbtest_db
-DB_PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')
-APP_USER=sbtest
-APP_PASSWORD=sbtest-pw
-
-echo "== starting MariaDB"
-start_mariadb sbtest "$DB_USER" "$DB_PASSWORD"
-echo "   $("$(mariadb_bin mariadbd)" --version | awk '{print $3}') on 127.0.0.1:$MARIADB_PORT"
-
-RW_PORT=$(free_port); ADMIN_PORT=$(free_port)
-echo "== starting sluice on 127.0.0.1:$RW_PORT (pool size $POOL_SIZE, transaction mode)"
-echo "$DB_PASSWORD" > "$WORK/db-password"
-chmod 600 "$WORK/db-password"
-printf '[users.%s]\npassword = "%s"\n' "$APP_USER" "$APP_PASSWORD" > "$WORK/users.toml"
-cat > "$WORK/sluice.toml" <<CONF
-[runtime]
-workers = $WORKERS
-[admin]
-listen = "127.0.0.1:$ADMIN_PORT"
-[mysql]
-listen_rw = "127.0.0.1:$RW_PORT"
-listen_ro = ""
-max_client_conn = 5000
-users_file = "users.toml"
-[mysql.clusters.local]
-hosts = ["127.0.0.1:$MARIADB_PORT"]
-tls_mode = "disable"
-[mysql.databases.sbtest]
-cluster = "local"
-pool_size = $POOL_SIZE
-pool_mode = "transaction"
-credentials = { username = "$DB_USER", password_file = "db-password" }
-CONF
-"$SLUICE" check --config "$WORK/sluice.toml" >/dev/null
-# info level: connection failures and refused logins show up in the log if any.
-RUST_LOG=${RUST_LOG:-info} "$SLUICE" --config "$WORK/sluice.toml" > "$WORK/sluice.log" 2>&1 &
-SLUICE_PID=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SLUICE_PID" 2>/dev/null || { echo "sluice exited:" >&2; tail -20 "$WORK/sluice.log" >&2; exit 1; }
-  sleep 0.1
-done
-
-# The same tables, the same options; only where sysbench connects and as whom differs.
-COMMON=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-ssl=off --mysql-db=sbtest
-  --tables=1 --table-size="$TABLE_SIZE" --db-ps-mode=auto)
-DIRECT=(--mysql-port="$MARIADB_PORT" --mysql-user="$DB_USER" --mysql-password="$DB_PASSWORD")
-VIA_SLUICE=(--mysql-port="$RW_PORT" --mysql-user="$APP_USER" --mysql-password="$APP_PASSWORD")
-
-echo "== sysbench oltp_point_select prepare: 1 table, $TABLE_SIZE rows (directly)"
-sysbench oltp_point_select "${COMMON[@]}" "${DIRECT[@]}" prepare > "$WORK/prepare.log" 2>&1 ||
-  { tail -20 "$WORK/prepare.log" >&2; exit 1; }
+mysql_bench_setup "$POOL_SIZE" "$WORKERS" "$TABLE_SIZE"
 
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status"; }
 
@@ -105,7 +50,6 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$SLUICE_PID/status"; }
 # irq, softirq, steal) minus what sluice, MariaDB and sysbench used, in % of all cores.
 NCPU=$(nproc)
 cpu_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run TEST TARGET THREADS -> "tps qps errors other-cpu-%"; errors are sysbench's
 # ignored errors plus reconnects, or FAILED when sysbench stopped on an error (its
@@ -174,7 +118,6 @@ mean() {
   for r in $(seq "$ROUNDS"); do sum=$(( sum + ${arr["$2|$r"]} )); done
   echo $(( sum / ROUNDS ))
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 TOTAL_ERRORS=0
 {
