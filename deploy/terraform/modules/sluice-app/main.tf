@@ -18,7 +18,7 @@ locals {
   # name, with the Vault role <prefix>-<name>-role and the section's defaults: an app
   # that sets nothing else is one name in its allow list.
   templatable = (var.credentials != "file" && local.database == var.name
-    && var.cluster == null && var.pool_mode == null && var.pool_size == null)
+  && var.cluster == null && var.pool_mode == null && var.pool_size == null)
 
   creds_path = {
     static  = "${var.vault_backend}/static-creds/${local.role_name}"
