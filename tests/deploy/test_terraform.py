@@ -321,6 +321,25 @@ def test_sluice_check_refuses_a_route_the_module_could_get_wrong(tmp_path):
     assert status != 0 and "nowhere" in stderr, stderr
 
 
+def test_routes_expanded_here_are_the_routes_sluice_expands(tmp_path):
+    """The expansion above (conftest.expand_routes) agrees with sluice's own: with
+    server_max_connections = 1 on each cluster, `sluice check` names the sum of the
+    pool sizes of the cluster's routes, wildcard routes and defaults included."""
+    text = (OVERLAY / "sluice.toml").read_text()
+    for header in ("[postgres.clusters.main]\n", "[mysql.clusters.innodb]\n"):
+        assert header in text
+        text = text.replace(header, header + "server_max_connections = 1\n")
+    routes = expand_routes(tomllib.loads(text))
+    path = materialize(text, (OVERLAY / "hba.conf").read_text(), tmp_path)
+    status, stderr = sluice_check(path, "--replicas", 1)
+    assert status == 0, stderr
+    for side, cluster in (("postgres", "main"), ("mysql", "innodb")):
+        total = sum(r["pool_size"] for r in routes[side].values() if r["cluster"] == cluster)
+        assert len(routes[side]) >= 7, routes[side]
+        assert f"{side}.clusters.{cluster}: 1 replica(s) × ({total} pool_size in total" in stderr, (
+            total, stderr)
+
+
 def test_sluice_check_refuses_an_app_both_listed_and_written_out(tmp_path):
     """sluice validates the template: an app of the overlay's allow list that is also
     written out is an error (add an app to one or the other)."""
