@@ -1,7 +1,6 @@
 # sluice itself: the workload from the kustomize overlay, its configuration built from
 # the apps (sluice-app modules: a name in a wildcard route's allow list, or a route of
-# its own), the users and peers Secrets, and its Vault
-# policy and Kubernetes auth role.
+# its own), the users and peers Secrets, and its Vault policy and Kubernetes auth role.
 
 locals {
   sections = { postgresql = "postgres", mysql = "mysql" }
