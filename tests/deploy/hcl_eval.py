@@ -5,9 +5,9 @@ sluice-app module produces (Vault roles, policy paths, routes) against sluice's
 configuration without Terraform, the tests evaluate the module's own locals and outputs
 with this: string templates with interpolation and escapes, numbers, true/false/null,
 var./local./path./resource attribute references, lists, objects, indexing, ==, !=, !,
-&&, ||, the conditional operator, for-expressions (`[for x in xs : e if c]`, `{for k, v in m : k => e}`), and
-the functions coalesce, templatefile, can, regex, contains, tostring, join, length,
-concat, anytrue. Anything else raises Unsupported, so a module change the tests cannot
+&&, ||, the conditional operator, for-expressions (`[for x in xs : e if c]`,
+`{for k, v in m : k => e}`), and the functions coalesce, templatefile, can, regex,
+contains, tostring, join, length, concat, anytrue. Anything else raises Unsupported, so a module change the tests cannot
 follow fails loudly instead of being skipped.
 """
 

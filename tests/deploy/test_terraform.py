@@ -336,8 +336,8 @@ def test_routes_expanded_here_are_the_routes_sluice_expands(tmp_path):
     for side, cluster in (("postgres", "main"), ("mysql", "innodb")):
         total = sum(r["pool_size"] for r in routes[side].values() if r["cluster"] == cluster)
         assert len(routes[side]) >= 7, routes[side]
-        assert f"{side}.clusters.{cluster}: 1 replica(s) × ({total} pool_size in total" in stderr, (
-            total, stderr)
+        said = f"{side}.clusters.{cluster}: 1 replica(s) × ({total} pool_size in total"
+        assert said in stderr, (total, stderr)
 
 
 def test_sluice_check_refuses_an_app_both_listed_and_written_out(tmp_path):
