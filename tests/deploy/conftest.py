@@ -72,8 +72,9 @@ def materialize(config_text, hba_text, root):
     (root / "config" / "sluice.toml").write_text(config_text)
     (root / "config" / "hba.conf").write_text(hba_text)
     users = set()
+    routes = expand_routes(config, strict=False)
     for side in ("postgres", "mysql"):
-        for db in config.get(side, {}).get("databases", {}).values():
+        for db in routes.get(side, {}).values():
             users.update(db.get("users", []))
             creds = db["credentials"]
             if "password_file" in creds:
@@ -92,6 +93,55 @@ def materialize(config_text, hba_text, root):
         secret.parent.mkdir(parents=True, exist_ok=True)
         secret.write_text("0123456789abcdef0123456789abcdef\n")
     return root / "config" / "sluice.toml"
+
+
+WILDCARD = "*"
+PLACEHOLDER = "{database}"
+
+
+def _fill(value, name):
+    return value.replace(PLACEHOLDER, name)
+
+
+def expand_routes(config, strict=True):
+    """{side: {route name: its options}} of a parsed config, as docs/configuration.md
+    describes them: each block written out, and one route per name of the wildcard
+    route's `allow` list with {database} filled in (Vault role names, users,
+    owner_role); `[<side>.defaults]` fills what a route leaves out. A name both written
+    out and listed is refused, as sluice refuses it (unless not strict: then the block
+    written out is kept, for stand-in files of a config sluice is to refuse)."""
+    out = {}
+    for side in ("postgres", "mysql"):
+        if side not in config:
+            continue
+        defaults = config[side].get("defaults", {})
+        databases = config[side].get("databases", {})
+        routes = {name: {**defaults, **block}
+                  for name, block in databases.items() if name != WILDCARD}
+        template = databases.get(WILDCARD)
+        if template is not None:
+            for name in template["allow"]:
+                if name in routes:
+                    if not strict:
+                        continue
+                    raise ValueError(f"{side}.databases.{name}: also in the allow list")
+                route = {**defaults, **{k: v for k, v in template.items() if k != "allow"}}
+                route["users"] = [_fill(u, name) for u in route.get("users", [])]
+                route["credentials"] = {
+                    k: _fill(v, name) if k in ("vault_static_role", "vault_dynamic_role") else v
+                    for k, v in route["credentials"].items()
+                }
+                if "owner_role" in route:
+                    route["owner_role"] = _fill(route["owner_role"], name)
+                routes[name] = route
+        out[side] = routes
+    return out
+
+
+def vault_role(route):
+    """The Vault role a route reads, or None (a password file)."""
+    creds = route["credentials"]
+    return creds.get("vault_static_role") or creds.get("vault_dynamic_role")
 
 
 def sluice_check(config_path, *args):

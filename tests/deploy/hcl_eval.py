@@ -4,9 +4,10 @@ python-hcl2 parses .tf files but leaves expressions as text. To check the names 
 sluice-app module produces (Vault roles, policy paths, routes) against sluice's
 configuration without Terraform, the tests evaluate the module's own locals and outputs
 with this: string templates with interpolation and escapes, numbers, true/false/null,
-var./local./path./resource attribute references, lists, objects, indexing, ==, !=, the
-conditional operator, and the functions coalesce, templatefile, can, regex, contains,
-tostring, join. Anything else raises Unsupported, so a module change the tests cannot
+var./local./path./resource attribute references, lists, objects, indexing, ==, !=, !,
+&&, ||, the conditional operator, for-expressions (`[for x in xs : e if c]`,
+`{for k, v in m : k => e}`), and the functions coalesce, templatefile, can, regex,
+contains, tostring, join, length, concat, anytrue. Anything else raises Unsupported, so a module change the tests cannot
 follow fails loudly instead of being skipped.
 """
 
@@ -21,7 +22,7 @@ class Unsupported(Exception):
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<ident>[A-Za-z_][A-Za-z0-9_-]*)"
-    r"|(?P<op>==|!=|&&|\|\||[?:.,()\[\]{}=!])|(?P<quote>\"))"
+    r"|(?P<op>==|!=|=>|&&|\|\||[?:.,()\[\]{}=!])|(?P<quote>\"))"
 )
 
 
@@ -66,7 +67,7 @@ class _Parser:
         return value
 
     def expression(self):
-        cond = self.comparison()
+        cond = self.disjunction()
         if self._at("?"):
             self._next()
             yes = self.expression()
@@ -75,13 +76,33 @@ class _Parser:
             return yes if cond else no
         return cond
 
+    def disjunction(self):
+        return self._logical("||", self.conjunction, lambda a, b: a or b)
+
+    def conjunction(self):
+        return self._logical("&&", self.comparison, lambda a, b: a and b)
+
+    def _logical(self, op, operand, combine):
+        left = operand()
+        while self._at(op):
+            self._next()
+            right = operand()
+            left = combine(_boolean(left), _boolean(right))
+        return left
+
     def comparison(self):
-        left = self.postfix()
+        left = self.unary()
         while self._at("==") or self._at("!="):
             _, op = self._next()
-            right = self.postfix()
+            right = self.unary()
             left = (left == right) if op == "==" else (left != right)
         return left
+
+    def unary(self):
+        if self._at("!"):
+            self._next()
+            return not _boolean(self.unary())
+        return self.postfix()
 
     def postfix(self):
         value = self.primary()
@@ -128,6 +149,9 @@ class _Parser:
             self._expect(")")
             return inner
         if value == "[":
+            kind, word, _ = self._peek()
+            if (kind, word) == ("ident", "for"):
+                return self.for_expression(keyed=False)
             items = []
             while not self._at("]"):
                 items.append(self.expression())
@@ -136,6 +160,9 @@ class _Parser:
             self._next()
             return items
         if value == "{":
+            kind, word, _ = self._peek()
+            if (kind, word) == ("ident", "for"):
+                return self.for_expression(keyed=True)
             obj = {}
             while not self._at("}"):
                 _, key = self._next()
@@ -146,6 +173,52 @@ class _Parser:
             self._next()
             return obj
         raise Unsupported(f"unexpected {value!r} in {self.text!r}")
+
+    def for_expression(self, keyed):
+        """`[for x in xs : body if cond]` after its `[`, or `{for k, v in m : key => body
+        if cond}` after its `{` (`for i, x in` too): the body evaluated once per element,
+        with the element's names in scope."""
+        self._next()  # for
+        names = [self._next()[1]]
+        if self._at(","):
+            self._next()
+            names.append(self._next()[1])
+        if self._next() != ("ident", "in"):
+            raise Unsupported(f"expected 'in' in {self.text!r}")
+        collection = self.expression()
+        self._expect(":")
+        body = self.pos
+        if isinstance(collection, dict):
+            pairs = list(collection.items())
+        elif isinstance(collection, list):
+            pairs = list(enumerate(collection))
+        else:
+            raise Unsupported(f"cannot iterate over {collection!r}")
+        saved = self.scope
+        out = {} if keyed else []
+        try:
+            for key, element in pairs:
+                bound = {names[0]: element} if len(names) == 1 else {
+                    names[0]: key, names[1]: element}
+                self.scope = {**saved, **bound}
+                self.pos = body
+                if keyed:
+                    name = self.expression()
+                    self._expect("=>")
+                value = self.expression()
+                keep = True
+                if self._peek()[:2] == ("ident", "if"):
+                    self._next()
+                    keep = _boolean(self.expression())
+                if keep and keyed:
+                    out[name] = value
+                elif keep:
+                    out.append(value)
+        finally:
+            self.scope = saved
+        self.pos = body
+        self._skip_to_close()
+        return out
 
     def call(self, name):
         self._expect("(")
@@ -174,7 +247,7 @@ class _Parser:
         while True:
             kind, value = self._next()
             if kind == "quote":
-                self.template_string()
+                self.template_string(skip=True)
             elif value in ("(", "[", "{"):
                 depth += 1
             elif value in (")", "]", "}"):
@@ -182,8 +255,9 @@ class _Parser:
                     return
                 depth -= 1
 
-    def template_string(self):
-        """A quoted string after its opening quote: escapes and ${...} interpolation."""
+    def template_string(self, skip=False):
+        """A quoted string after its opening quote: escapes and ${...} interpolation
+        (with skip, passed over without evaluating its interpolations)."""
         out = []
         text = self.text
         while True:
@@ -199,6 +273,9 @@ class _Parser:
                 if out[-1] is None:
                     raise Unsupported(f"escape \\{esc}")
                 self.pos += 2
+            elif text.startswith("${", self.pos) and skip:
+                self.pos += 2
+                self._skip_to_close()
             elif text.startswith("${", self.pos):
                 self.pos += 2
                 out.append(_to_string(self.expression()))
@@ -208,6 +285,12 @@ class _Parser:
             else:
                 out.append(c)
                 self.pos += 1
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise Unsupported(f"{value!r} is not a bool")
+    return value
 
 
 def _to_string(value):
@@ -240,6 +323,12 @@ def _call(name, args, scope):
         return _to_string(args[0])
     if name == "join":
         return args[0].join(args[1])
+    if name == "length":
+        return len(args[0])
+    if name == "concat":
+        return [item for a in args for item in a]
+    if name == "anytrue":
+        return any(_boolean(a) for a in args[0])
     raise Unsupported(f"function {name}()")
 
 

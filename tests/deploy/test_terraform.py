@@ -1,15 +1,18 @@
 """deploy/terraform: every .tf parses (python-hcl2); the sluice-app module, evaluated
-for the apps of the example root, names the cluster's Vault roles and policy paths and
-produces the same routes as the dbaas overlay's config; the config deploy/terraform/sluice
-builds from them passes `sluice check`."""
+for the apps of the example root, names the cluster's Vault roles and policy paths; the
+config deploy/terraform/sluice builds from them (its own locals evaluated: the wildcard
+routes' allow lists and the routes written out) gives each app, once the wildcard route
+is expanded, the same route as the dbaas overlay's config, and passes `sluice check`;
+with one module block per route of the overlay it gives the overlay's config."""
 
 import pathlib
+import re
 import tomllib
 
 import hcl2
 import pytest
 
-from conftest import OVERLAY, ROOT, materialize, sluice_check
+from conftest import OVERLAY, ROOT, expand_routes, materialize, sluice_check, vault_role
 from hcl_eval import evaluate
 
 TERRAFORM = ROOT / "deploy" / "terraform"
@@ -117,17 +120,20 @@ def test_example_uses_the_module_for_apps_of_both_protocols():
     assert len(apps) >= 4
 
 
+SIDE = {"postgresql": "postgres", "mysql": "mysql"}
+
+
 def test_app_module_names_roles_paths_and_routes_as_sluice_expects():
-    overlay = overlay_config()
     _, apps = example_apps()
     for block, inputs in apps.items():
         parsed, scope, out = run_module(MODULE, inputs)
         name, protocol = inputs["name"], inputs["protocol"]
         prefix = "postgres" if protocol == "postgresql" else "mysql"
-        side = "postgres" if protocol == "postgresql" else "mysql"
+        side = SIDE[protocol]
         kind = scope["var"]["credentials"]
         role = f"{prefix}-{name}-role"
         assert out["role_name"] == role, block
+        assert (out["name"], out["protocol"], out["credentials"]) == (name, protocol, kind)
 
         # The Vault role resource carries that name on sluice's mount.
         resources = {unquote(t): {unquote(n): a for n, a in r.items()}
@@ -137,7 +143,7 @@ def test_app_module_names_roles_paths_and_routes_as_sluice_expects():
         for res, wanted in ((static, "static"), (dynamic, "dynamic")):
             assert evaluate(res["count"], scope) == (1 if kind == wanted else 0)
             assert evaluate(res["name"], scope) == role
-            assert evaluate(res["backend"], scope) == overlay["vault"]["mount"]
+            assert evaluate(res["backend"], scope) == overlay_config()["vault"]["mount"]
 
         # The policy line for exactly the path sluice reads.
         path = {"static": f"database/static-creds/{role}",
@@ -148,12 +154,17 @@ def test_app_module_names_roles_paths_and_routes_as_sluice_expects():
         else:
             assert out["vault_policy"] == ""
 
-        # The route equals the overlay's route of the same database.
+        # On the wildcard route exactly when it sets nothing of its own.
+        own = {"pool_size", "pool_mode", "cluster", "database"} & set(inputs)
+        assert out["templatable"] == (kind != "file" and not own), block
+
+        # The route written out: only what the app sets, its user, its credentials.
         route = tomllib.loads(out["route_toml"])[side]["databases"]
         ((database, table),) = route.items()
         assert database == out["database"]
-        assert overlay[side]["databases"].get(database) == table, (block, table)
         assert table["users"] == [name]
+        assert vault_role(table) == (None if kind == "file" else role)
+        assert set(table) == {"users", "credentials"} | own - {"database"}, table
         users = tomllib.loads(out["user_toml"])["users"]
         assert set(users) == {name}
 
@@ -163,24 +174,20 @@ def test_module_validation_refuses_a_bad_app_name():
         run_module(MODULE, {"name": "Bad App", "protocol": "postgresql"})
 
 
-def deploy_config(routes):
-    """deploy/terraform/sluice's sluice.toml for a set of sluice-app outputs (the
-    for-expressions of its locals done here; the templatefile call is its own)."""
-    parsed = load_dir(DEPLOY)
-    (locals_,) = parsed["locals"]
-    variables = {name: evaluate(attrs["default"], {}) if "default" in attrs else None
-                 for name, attrs in blocks(parsed, "variable").items()}
-    scope = {
-        "var": variables,
-        "path": {"module": str(DEPLOY)},
-        "local": {
-            "postgres_routes": "\n".join(r["route_toml"] for r in routes
-                                         if r["protocol"] == "postgresql"),
-            "mysql_routes": "\n".join(r["route_toml"] for r in routes
-                                      if r["protocol"] == "mysql"),
-        },
-    }
-    return evaluate(locals_["sluice_toml"], scope), variables["hba_conf"]
+def test_deploy_module_takes_every_output_it_reads_from_the_app_module():
+    """var.apps's object type names outputs sluice-app has (Terraform would refuse the
+    module objects otherwise)."""
+    (apps,) = [a for name, a in blocks(load_dir(DEPLOY), "variable").items() if name == "apps"]
+    wanted = set(re.findall(r"(\w+)\s*=", apps["type"]))
+    outputs = set(blocks(load_dir(MODULE), "output"))
+    assert wanted and wanted <= outputs, wanted - outputs
+
+
+def deploy_config(apps, **inputs):
+    """deploy/terraform/sluice's sluice.toml and hba.conf for a list of sluice-app
+    outputs: its own locals (allow lists, routes written out, templatefile) evaluated."""
+    _, scope, out = run_module(DEPLOY, {"apps": apps, "overlay_path": str(OVERLAY), **inputs})
+    return out["sluice_toml"], scope["var"]["hba_conf"]
 
 
 def without_routes(config):
@@ -189,18 +196,43 @@ def without_routes(config):
     return config
 
 
+def allowed(config, side):
+    return config.get(side, {}).get("databases", {}).get("*", {}).get("allow", [])
+
+
 def test_deploy_module_config_passes_sluice_check_and_matches_the_overlay(tmp_path):
     _, apps = example_apps()
-    routes = [run_module(MODULE, inputs)[2] for inputs in apps.values()]
-    # One more app on a dynamic role: its route and policy path.
+    outs = [run_module(MODULE, inputs)[2] for inputs in apps.values()]
+    # One more app on a dynamic role: a route of its own (the wildcard routes take
+    # static roles), and its policy path.
     dynamic = run_module(MODULE, {"name": "reporting", "protocol": "postgresql",
                                   "credentials": "dynamic"})[2]
     assert dynamic["vault_policy"].startswith('path "database/creds/postgres-reporting-role"')
     assert "vault_dynamic_role = \"postgres-reporting-role\"" in dynamic["route_toml"]
-    text, hba = deploy_config(routes + [dynamic])
+    text, hba = deploy_config(outs + [dynamic])
     config = tomllib.loads(text)
-    assert without_routes(dict(config)) == without_routes(overlay_config())
+    overlay = overlay_config()
+    # Everything but the routes is the overlay's, [postgres.defaults] and
+    # [mysql.defaults] included.
+    assert without_routes(tomllib.loads(text)) == without_routes(overlay_config())
     assert hba == (OVERLAY / "hba.conf").read_text()
+
+    # Each app, once the wildcard routes are expanded: the overlay's route, its own
+    # Vault role and user, and listed (or written out) as in the overlay.
+    ours, theirs = expand_routes(config), expand_routes(overlay)
+    for out in outs:
+        side, name = SIDE[out["protocol"]], out["name"]
+        assert ours[side][name] == theirs[side].get(name), (name, ours[side][name])
+        assert vault_role(ours[side][name]) == (
+            None if out["credentials"] == "file" else out["role_name"])
+        assert ours[side][name]["users"] == [name]
+        assert (name in allowed(config, side)) == (name in allowed(overlay, side)), name
+    assert allowed(config, "postgres") and allowed(config, "mysql"), text
+    assert set(ours["postgres"]) - set(theirs["postgres"]) == {"reporting"}
+    assert ours["postgres"]["reporting"]["credentials"] == {
+        "vault_dynamic_role": "postgres-reporting-role"}
+    assert set(ours["mysql"]) <= set(theirs["mysql"])
+
     path = materialize(text, hba, tmp_path)
     status, stderr = sluice_check(path, "--replicas", 3, "--pre-stop", 5,
                                   "--termination-grace-period", 50)
@@ -208,10 +240,74 @@ def test_deploy_module_config_passes_sluice_check_and_matches_the_overlay(tmp_pa
     assert "warning" not in stderr, stderr
 
 
+def module_inputs_for_overlay_routes(overlay):
+    """One sluice-app module block per route of the overlay, as an operator would write
+    it: the app's name, protocol and kind of credentials, and the options its block
+    sets itself (an app on the wildcard route sets none)."""
+    inputs = []
+    for protocol, side in SIDE.items():
+        for name, block in overlay[side]["databases"].items():
+            if name == "*":
+                kind = "static" if "vault_static_role" in block["credentials"] else "dynamic"
+                inputs += [{"name": app, "protocol": protocol, "credentials": kind}
+                           for app in block["allow"]]
+                continue
+            creds = block["credentials"]
+            app = {"name": name, "protocol": protocol,
+                   "credentials": "static" if "vault_static_role" in creds
+                   else "dynamic" if "vault_dynamic_role" in creds else "file"}
+            if creds.get("username", name) != name:
+                app["db_username"] = creds["username"]
+            app.update({k: block[k] for k in ("pool_size", "pool_mode", "cluster") if k in block})
+            inputs.append(app)
+    return inputs
+
+
+def test_deploy_module_with_every_overlay_app_gives_the_overlays_config(tmp_path):
+    """Terraform with one module block per app of the overlay: the same config, route
+    for route (wildcard routes expanded) and the same allow lists."""
+    overlay = overlay_config()
+    outs = [run_module(MODULE, inputs)[2] for inputs in module_inputs_for_overlay_routes(overlay)]
+    text, hba = deploy_config(outs)
+    config = tomllib.loads(text)
+    assert expand_routes(config) == expand_routes(overlay)
+    for side in ("postgres", "mysql"):
+        assert sorted(allowed(config, side)) == sorted(allowed(overlay, side)), side
+        assert set(config[side]["databases"]) == set(overlay[side]["databases"]), side
+    assert without_routes(config) == without_routes(overlay)
+    status, stderr = sluice_check(materialize(text, hba, tmp_path))
+    assert status == 0, stderr
+
+
+def test_deploy_module_puts_dynamic_roles_on_the_wildcard_route_when_told(tmp_path):
+    health = run_module(MODULE, {"name": "health", "protocol": "postgresql"})[2]
+    reporting = run_module(MODULE, {"name": "reporting", "protocol": "postgresql",
+                                    "credentials": "dynamic"})[2]
+    text, hba = deploy_config([health, reporting], wildcard_credentials="dynamic")
+    config = tomllib.loads(text)
+    assert allowed(config, "postgres") == ["reporting"]
+    routes = expand_routes(config)["postgres"]
+    assert vault_role(routes["reporting"]) == "postgres-reporting-role"
+    assert routes["health"]["credentials"] == {"vault_static_role": "postgres-health-role"}
+    status, stderr = sluice_check(materialize(text, hba, tmp_path))
+    assert status == 0, stderr
+
+
 def test_deploy_module_without_mysql_apps_leaves_mysql_out(tmp_path):
     health = run_module(MODULE, {"name": "health", "protocol": "postgresql"})[2]
     text, hba = deploy_config([health])
-    assert "[mysql]" not in text
+    assert "[mysql" not in text
+    assert allowed(tomllib.loads(text), "postgres") == ["health"]
+    status, stderr = sluice_check(materialize(text, hba, tmp_path))
+    assert status == 0, stderr
+
+
+def test_deploy_module_without_templatable_apps_writes_no_wildcard_route(tmp_path):
+    """sluice refuses a wildcard route with an empty allow list: none is written."""
+    nextcloud = run_module(MODULE, {"name": "nextcloud", "protocol": "mysql",
+                                    "pool_size": 20})[2]
+    text, hba = deploy_config([nextcloud])
+    assert '"*"' not in text and "[postgres" not in text, text
     status, stderr = sluice_check(materialize(text, hba, tmp_path))
     assert status == 0, stderr
 
@@ -223,6 +319,37 @@ def test_sluice_check_refuses_a_route_the_module_could_get_wrong(tmp_path):
     text, hba = deploy_config([route])
     status, stderr = sluice_check(materialize(text, hba, tmp_path))
     assert status != 0 and "nowhere" in stderr, stderr
+
+
+def test_routes_expanded_here_are_the_routes_sluice_expands(tmp_path):
+    """The expansion above (conftest.expand_routes) agrees with sluice's own: with
+    server_max_connections = 1 on each cluster, `sluice check` names the sum of the
+    pool sizes of the cluster's routes, wildcard routes and defaults included."""
+    text = (OVERLAY / "sluice.toml").read_text()
+    for header in ("[postgres.clusters.main]\n", "[mysql.clusters.innodb]\n"):
+        assert header in text
+        text = text.replace(header, header + "server_max_connections = 1\n")
+    routes = expand_routes(tomllib.loads(text))
+    path = materialize(text, (OVERLAY / "hba.conf").read_text(), tmp_path)
+    status, stderr = sluice_check(path, "--replicas", 1)
+    assert status == 0, stderr
+    for side, cluster in (("postgres", "main"), ("mysql", "innodb")):
+        total = sum(r["pool_size"] for r in routes[side].values() if r["cluster"] == cluster)
+        assert len(routes[side]) >= 7, routes[side]
+        said = f"{side}.clusters.{cluster}: 1 replica(s) × ({total} pool_size in total"
+        assert said in stderr, (total, stderr)
+
+
+def test_sluice_check_refuses_an_app_both_listed_and_written_out(tmp_path):
+    """sluice validates the template: an app of the overlay's allow list that is also
+    written out is an error (add an app to one or the other)."""
+    text = (OVERLAY / "sluice.toml").read_text() + (
+        '\n[postgres.databases.health]\nusers = ["health"]\n'
+        'credentials = { vault_static_role = "postgres-health-role" }\n')
+    with pytest.raises(ValueError, match="health"):
+        expand_routes(tomllib.loads(text))
+    status, stderr = sluice_check(materialize(text, (OVERLAY / "hba.conf").read_text(), tmp_path))
+    assert status != 0 and "also in the allow list" in stderr, stderr
 
 
 def test_example_root_wires_every_app_into_sluice():

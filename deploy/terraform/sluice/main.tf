@@ -1,18 +1,36 @@
 # sluice itself: the workload from the kustomize overlay, its configuration built from
-# the apps' routes (sluice-app modules), the users and peers Secrets, and its Vault
-# policy and Kubernetes auth role.
+# the apps (sluice-app modules: a name in a wildcard route's allow list, or a route of
+# its own), the users and peers Secrets, and its Vault policy and Kubernetes auth role.
 
 locals {
-  postgres_routes = join("\n", [for app in var.apps : app.route_toml if app.protocol == "postgresql"])
-  mysql_routes    = join("\n", [for app in var.apps : app.route_toml if app.protocol == "mysql"])
-  any_dynamic     = anytrue([for app in var.apps : app.dynamic])
+  sections = { postgresql = "postgres", mysql = "mysql" }
+
+  # Per protocol, the apps on its wildcard route: one name each in its allow list.
+  allow = { for protocol, section in local.sections : protocol => [
+    for app in var.apps : app.name
+    if app.protocol == protocol && app.templatable && app.credentials == var.wildcard_credentials
+  ] }
+
+  # Per protocol, its routes: the wildcard route (when it lists an app), then the apps
+  # with options or credentials of their own, written out.
+  routes = { for protocol, section in local.sections : protocol => join("\n", concat(
+    length(local.allow[protocol]) == 0 ? [] : [templatefile("${path.module}/wildcard.toml.tftpl", {
+      section     = section
+      allow       = local.allow[protocol]
+      credentials = var.wildcard_credentials
+    })],
+    [for app in var.apps : app.route_toml
+    if app.protocol == protocol && !contains(local.allow[protocol], app.name)],
+  )) }
+  any_dynamic = anytrue([for app in var.apps : app.dynamic])
 
   sluice_toml = templatefile("${path.module}/sluice.toml.tftpl", {
     namespace       = var.namespace
     workers         = var.workers
     vault_address   = var.vault_address
-    postgres_routes = local.postgres_routes
-    mysql_routes    = local.mysql_routes
+    pool_size       = var.pool_size
+    postgres_routes = local.routes["postgresql"]
+    mysql_routes    = local.routes["mysql"]
   })
 
   # The ConfigMap comes from Terraform (with the apps' routes), not from the overlay.

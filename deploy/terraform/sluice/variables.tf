@@ -12,12 +12,31 @@ variable "overlay_path" {
 variable "apps" {
   description = "The sluice-app modules of the apps sluice serves (pass the module objects)."
   type = list(object({
+    name         = string
     protocol     = string
+    credentials  = string
+    templatable  = bool
     route_toml   = string
     user_toml    = string
     vault_policy = string
     dynamic      = bool
   }))
+}
+
+variable "wildcard_credentials" {
+  description = "The kind of Vault role of each protocol's wildcard route: \"static\" (the cluster's apps today) or \"dynamic\". An app with the other kind gets a route of its own."
+  type        = string
+  default     = "static"
+  validation {
+    condition     = contains(["static", "dynamic"], var.wildcard_credentials)
+    error_message = "wildcard_credentials: \"static\" or \"dynamic\"."
+  }
+}
+
+variable "pool_size" {
+  description = "pool_size of [postgres.defaults] and [mysql.defaults]: server connections per replica of each app that sets none."
+  type        = number
+  default     = 10
 }
 
 variable "workers" {

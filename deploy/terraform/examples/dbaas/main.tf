@@ -1,5 +1,7 @@
 # This cluster's sluice, and a few of its apps, in the style of the cluster's stacks:
 # onboarding one more app is one module block here and its name in module.sluice's apps.
+# An app that sets no pool option of its own and has a static role becomes one name in
+# the allow list of its protocol's wildcard route; the others get a route of their own.
 
 terraform {
   required_providers {
@@ -32,13 +34,13 @@ variable "authentik_db_password" {
   sensitive   = true
 }
 
-# A PostgreSQL app whose user Vault already rotates (static role, 7 days).
+# A PostgreSQL app whose user Vault already rotates (static role, 7 days), with the
+# section's pool options: a name in the wildcard route's allow list.
 module "health" {
   source          = "../../modules/sluice-app"
   name            = "health"
   protocol        = "postgresql"
   credentials     = "static"
-  pool_size       = 10
   app_namespace   = "health"
   postgresql_host = var.postgresql_host
 }
@@ -47,7 +49,6 @@ module "linkwarden" {
   source          = "../../modules/sluice-app"
   name            = "linkwarden"
   protocol        = "postgresql"
-  pool_size       = 10
   app_namespace   = "linkwarden"
   postgresql_host = var.postgresql_host
 }
@@ -59,11 +60,21 @@ module "authentik" {
   name            = "authentik"
   protocol        = "postgresql"
   credentials     = "file"
-  pool_size       = 10
   app_namespace   = "authentik"
   postgresql_host = var.postgresql_host
 }
 
+# A MySQL app on its static role with the section's pool options: a name in the
+# allow list of [mysql.databases."*"].
+module "grafana" {
+  source        = "../../modules/sluice-app"
+  name          = "grafana"
+  protocol      = "mysql"
+  app_namespace = "grafana"
+  mysql_host    = var.mysql_host
+}
+
+# Its own pool size: a route of its own.
 module "nextcloud" {
   source        = "../../modules/sluice-app"
   name          = "nextcloud"
@@ -91,6 +102,7 @@ module "sluice" {
     module.health,
     module.linkwarden,
     module.authentik,
+    module.grafana,
     module.nextcloud,
     module.technitium,
   ]

@@ -1,17 +1,24 @@
 # One app behind sluice: its Vault database role, the line of sluice's Vault policy that
 # lets sluice read it, its sluice route and user, and the app's own connection Secret.
-# deploy/terraform/sluice collects route_toml, user_toml and vault_policy of every app.
+# deploy/terraform/sluice collects them from every app: an app whose route is the
+# wildcard route filled in with its name (templatable) becomes one name of that route's
+# allow list; any other app's route_toml is a block of its own in sluice.toml.
 
 locals {
   prefix   = var.protocol == "postgresql" ? "postgres" : "mysql"
   section  = var.protocol == "postgresql" ? "postgres" : "mysql"
   database = coalesce(var.database, var.name)
   username = coalesce(var.db_username, var.name)
-  cluster  = coalesce(var.cluster, var.protocol == "postgresql" ? "main" : "innodb")
   port     = var.protocol == "postgresql" ? var.postgresql_port : var.mysql_port
 
   # The cluster's role names: postgres-<app>-role, mysql-<app>-role.
   role_name = "${local.prefix}-${var.name}-role"
+
+  # The wildcard route serves a database under its own name, to the sluice user of that
+  # name, with the Vault role <prefix>-<name>-role and the section's defaults: an app
+  # that sets nothing else is one name in its allow list.
+  templatable = (var.credentials != "file" && local.database == var.name
+  && var.cluster == null && var.pool_mode == null && var.pool_size == null)
 
   creds_path = {
     static  = "${var.vault_backend}/static-creds/${local.role_name}"

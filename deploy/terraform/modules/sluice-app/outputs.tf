@@ -1,5 +1,20 @@
+output "name" {
+  description = "The app: its sluice user, and its name in a wildcard route's allow list."
+  value       = var.name
+}
+
 output "protocol" {
   value = var.protocol
+}
+
+output "credentials" {
+  description = "\"static\", \"dynamic\" or \"file\"."
+  value       = var.credentials
+}
+
+output "templatable" {
+  description = "Whether the app's route is the wildcard route of its protocol filled in with its name (a Vault role, no option of its own): deploy/terraform/sluice then lists the name instead of writing route_toml out."
+  value       = local.templatable
 }
 
 output "role_name" {
@@ -12,11 +27,11 @@ output "database" {
 }
 
 output "route_toml" {
-  description = "The app's sluice route: a [postgres.databases.*] or [mysql.databases.*] table."
+  description = "The app's route written out: a [postgres.databases.<database>] or [mysql.databases.<database>] table with the options the app sets (the others come from the section's defaults)."
   value = templatefile("${path.module}/route.toml.tftpl", {
     section     = local.section
     database    = local.database
-    cluster     = local.cluster
+    cluster     = var.cluster
     pool_mode   = var.pool_mode
     pool_size   = var.pool_size
     user        = var.name

@@ -17,7 +17,7 @@ variable "protocol" {
 }
 
 variable "database" {
-  description = "The database name the app connects with, and sluice's route name; default: name."
+  description = "The database name the app connects with, and sluice's route name; default: name. A different one gives the app a route block of its own."
   type        = string
   default     = null
 }
@@ -39,23 +39,23 @@ variable "db_username" {
 }
 
 variable "pool_size" {
-  description = "Server connections per sluice replica for this app."
+  description = "Server connections per sluice replica for this app; default: the section's (pool_size of deploy/terraform/sluice, 10). Setting it gives the app a route block of its own."
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "pool_mode" {
-  description = "\"transaction\" or \"session\" (use a static role with session)."
+  description = "\"transaction\" or \"session\" (use a static role with session); default: the section's (\"transaction\"). Setting it gives the app a route block of its own."
   type        = string
-  default     = "transaction"
+  default     = null
   validation {
-    condition     = contains(["transaction", "session"], var.pool_mode)
+    condition     = contains(["transaction", "session"], coalesce(var.pool_mode, "transaction"))
     error_message = "pool_mode: \"transaction\" or \"session\"."
   }
 }
 
 variable "cluster" {
-  description = "The sluice cluster name of the route; default: \"main\" for PostgreSQL, \"innodb\" for MySQL (the dbaas overlay's names)."
+  description = "The sluice cluster name of the route; default: the section's (\"main\" for PostgreSQL, \"innodb\" for MySQL, the dbaas overlay's names). Setting it gives the app a route block of its own."
   type        = string
   default     = null
 }
