@@ -204,6 +204,44 @@ async fn kill_client_ends_the_session_and_rolls_back_what_it_left_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_statements_of_a_transaction_cancels_nothing_of_the_next_client() {
+    let pg = start_postgres();
+    let sluice = Sluice::start(
+        &pg,
+        SluiceOptions {
+            users: users_file(""),
+            pool_size: 1,
+            ..Default::default()
+        },
+    );
+    let victim = sluice.connect().await;
+    victim.batch_execute("begin; select 1").await.unwrap();
+    // The next client queues for the only server connection.
+    let next = sluice.connect().await;
+    let queued = tokio::spawn(async move { next.batch_execute("select pg_sleep(1)").await });
+    let waits = eventually(|| {
+        show(&sluice, "CLIENTS")
+            .iter()
+            .any(|c| c["state"] == "waiting")
+    })
+    .await;
+    assert!(waits, "the second client never queued");
+    let clients = show(&sluice, "CLIENTS");
+    let target = clients.iter().find(|c| c["state"] == "active").unwrap();
+    admin(&sluice, &format!("KILL_CLIENT {}", target["id"]));
+    // The connection goes to the queued client once rolled back; nothing sent for the
+    // killed session may reach the query that runs on it next.
+    let outcome = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("the queued client was never served")
+        .unwrap();
+    assert!(
+        outcome.is_ok(),
+        "the next client's query failed: {outcome:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_ends_a_databases_sessions_and_holds_it_until_resume() {
     let pg = start_postgres();
     let sluice = start(&pg);

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use pool_core::pool::PoolError;
 
 use super::client_session::Session;
+use super::run::killed_by_admin;
 use crate::kill::Serving;
 use crate::metrics::count_error;
 use crate::protocol::capabilities as caps;
@@ -66,16 +67,35 @@ impl Session {
         }
     }
 
-    /// Checks out a server connection when the session has none. A read-only client
-    /// whose member cannot be reached is sent to another readable member (or the
-    /// writable one) at once, rather than waiting for the member watcher.
+    /// Checks out a server connection when the session has none. The wait (queued,
+    /// paused, held through a failover) ends early when an administrator ends the
+    /// session; nothing has been sent on a connection then.
     pub(super) async fn ensure_server(&mut self) -> Result<(), ErrPacket> {
         if self.server.is_some() {
             return Ok(());
         }
+        self.listing.waiting();
+        let kill = self.listing.kill_switch();
+        let outcome = tokio::select! {
+            checked_out = self.check_out_server() => checked_out,
+            _ = kill.cancelled() => Err(killed_by_admin()),
+        };
+        if outcome.is_ok() && kill.is_cancelled() {
+            self.release_now().await;
+            return Err(killed_by_admin());
+        }
+        if outcome.is_err() {
+            self.listing.idle();
+        }
+        outcome
+    }
+
+    /// Checks out a server connection. A read-only client whose member cannot be
+    /// reached is sent to another readable member (or the writable one) at once,
+    /// rather than waiting for the member watcher.
+    async fn check_out_server(&mut self) -> Result<(), ErrPacket> {
         let mut attempts = self.route.pools.len();
         let mut hold = Hold::new(self.route.cluster.failover_timeout);
-        self.listing.waiting();
         loop {
             let found_rows = self.capabilities & caps::FOUND_ROWS != 0;
             let (member, pool) = match self.route.pool_for(self.access, found_rows) {

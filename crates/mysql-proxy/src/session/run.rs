@@ -11,6 +11,14 @@ use crate::io::{read_split_payload, ReadError};
 use crate::metrics::count_error;
 use crate::protocol::ok_err::ErrPacket;
 
+/// How long a killed client is given to take its error.
+const KILL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a client ended by an administrator (KILL_CLIENT, KILL) is told.
+pub(super) fn killed_by_admin() -> ErrPacket {
+    ErrPacket::new(1927, "70100", "Connection was killed by the administrator")
+}
+
 /// Sleeps for `d`, or forever without one.
 async fn sleep_or_never(d: Option<std::time::Duration>) {
     match d {
@@ -77,8 +85,10 @@ impl Session {
     async fn ended_by_admin(&mut self) -> Result<(), SessionEnd> {
         tracing::info!(peer = %self.peer, user = %self.user, route = %self.route.name, client_id = self.listing.id,
             "MySQL session ended by the administrator");
-        let err = ErrPacket::new(1927, "70100", "Connection was killed by the administrator");
-        let _ = self.send_err(1, err).await;
+        // A client that reads nothing is given little time: its transaction is rolled
+        // back (or its server connection closed) only after this.
+        let notice = self.send_err(1, killed_by_admin());
+        let _ = tokio::time::timeout(KILL_NOTICE_TIMEOUT, notice).await;
         Ok(())
     }
 

@@ -104,7 +104,7 @@ impl Relay {
             // on the connection, which must not go back to the pool half-done.
             let checked_out = tokio::select! {
                 c = check_out(&self.route) => c,
-                _ = self.kill.cancelled() => {
+                _ = &mut self.killed => {
                     self.send_killed().await;
                     return Err(SessionError::Closed("ended by the administrator (KILL_CLIENT)"));
                 }

@@ -3,13 +3,14 @@
 //! messages (`client_messages.rs`), matches server replies against the pipeline
 //! (`server_messages.rs`), and attaches/releases servers (`lifecycle.rs`).
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use pool_core::activity::ClientListing;
 use pool_core::shutdown::{Phase, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::attached::{Attached, Gone, ServerGuard, ServerHealth};
 use super::client_conn::ClientConn;
@@ -30,6 +31,8 @@ use crate::stream::Stream;
 const READ_CHUNK: usize = 16 * 1024;
 /// Read size for client requests, which are usually small.
 const CLIENT_READ_CHUNK: usize = 4096;
+/// How long a killed client is given to take its FATAL message.
+const KILL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Larger output buffers are given back when the client goes idle.
 const IDLE_BUFFER_KEEP: usize = 4096;
 
@@ -55,8 +58,11 @@ pub struct Relay {
     pub(super) cancel: Registration,
     /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
     pub(super) listing: ClientListing,
-    /// That switch, watched while the session waits.
+    /// That switch, looked at before each wait.
     pub(super) kill: CancellationToken,
+    /// Resolves when the switch is thrown; made once, so that waits do not register
+    /// and unregister a waker each time.
+    pub(super) killed: Pin<Box<WaitForCancellationFutureOwned>>,
     pub(super) shutdown: Shutdown,
     /// A client that reads nothing for this long loses its session.
     client_write_timeout: std::time::Duration,
@@ -83,6 +89,7 @@ impl Relay {
     ) -> Self {
         let view = ClientView::new(info.base_settings.clone());
         let kill = listing.kill_switch();
+        let killed = Box::pin(kill.clone().cancelled_owned());
         Self {
             route,
             info,
@@ -94,6 +101,7 @@ impl Relay {
             cancel,
             listing,
             kill,
+            killed,
             shutdown,
             client_write_timeout: crate::frontend::DEFAULT_CLIENT_WRITE_TIMEOUT,
             pinned_count: None,
@@ -212,14 +220,14 @@ impl Relay {
                     ready.map_err(SessionError::ClientIo)?;
                 }
                 _ = shutdown.reached(Phase::Draining) => continue,
-                _ = self.kill.cancelled() => continue,
+                _ = &mut self.killed => continue,
             }
             self.client.input.reserve(CLIENT_READ_CHUNK);
             // Readiness can be spurious, so the read itself still yields to a drain.
             let read = tokio::select! {
                 read = self.client.stream.read_buf(&mut self.client.input) => read,
                 _ = shutdown.reached(Phase::Draining) => continue,
-                _ = self.kill.cancelled() => continue,
+                _ = &mut self.killed => continue,
             };
             match read {
                 Ok(0) => return Ok(false),
@@ -337,14 +345,19 @@ impl Relay {
         }
         let mut draining = self.shutdown.clone();
         let mut closing = self.shutdown.clone();
-        let event = tokio::select! {
+        // Looked at first: while data streams, the reads below are always ready.
+        let event = if self.kill.is_cancelled() {
+            Event::Killed
+        } else {
+            tokio::select! {
             biased;
             read = conn.stream.read_buf(&mut conn.read_buf) => Event::Server(read),
             read = self.client.stream.read_buf(&mut self.client.input) => Event::Client(read),
             _ = sleep_or_never(idle_timeout) => Event::IdleTimeout,
             _ = draining.reached(Phase::Draining), if can_go => Event::Shutdown,
             _ = closing.reached(Phase::Closing) => Event::Shutdown,
-            _ = self.kill.cancelled() => Event::Killed,
+            _ = &mut self.killed => Event::Killed,
+            }
         };
         match event {
             Event::Server(Ok(0) | Err(_)) if self.outlive_server(server, Gone::Closed) => Ok(()),
@@ -392,9 +405,16 @@ impl Relay {
                 Err(SessionError::Closed("shutdown"))
             }
             Event::Killed => {
-                if !self.between_transactions(server) {
-                    // What runs now is cancelled, not left running for nobody: the
-                    // connection itself is closed when the session ends.
+                let in_flight = !self.pipeline.is_settled()
+                    || self.client.passthrough > 0
+                    || server.passthrough > 0
+                    || server.copy_in;
+                if in_flight {
+                    // What runs now is cancelled, not left running for nobody. With a
+                    // cancel on its way the connection is closed, never reused: the
+                    // cancel must not reach the next client's query. A transaction
+                    // with nothing running is just rolled back when the session ends.
+                    server.health = ServerHealth::Broken;
                     tokio::spawn(crate::cancel::deliver(server.conn.cancel));
                 }
                 self.send_killed().await;
@@ -405,14 +425,18 @@ impl Relay {
         }
     }
 
-    /// Tells the client an administrator ended its session (KILL_CLIENT, KILL).
+    /// Tells the client an administrator ended its session (KILL_CLIENT, KILL). A
+    /// client that reads nothing is given little time: the session's server connection
+    /// (and its transaction's locks) is let go only after this.
     pub(super) async fn send_killed(&mut self) {
         tracing::info!(route = %self.route.name, user = %self.info.user, client_id = self.listing.id, "session ended by the administrator");
-        self.send_fatal(
+        backend::error_response(
+            &mut self.client.output,
+            Severity::Fatal,
             "57P01",
             "terminating connection due to administrator command",
-        )
-        .await;
+        );
+        let _ = tokio::time::timeout(KILL_NOTICE_TIMEOUT, self.flush_client()).await;
     }
 
     /// Keeps the server connection for the rest of the session: the client's session now

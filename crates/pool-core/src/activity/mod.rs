@@ -7,7 +7,7 @@
 mod client;
 mod server;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -39,7 +39,11 @@ pub(crate) struct ReturnSignal {
 
 impl ReturnSignal {
     pub(crate) fn ring(&self) {
-        if self.watchers.load(Ordering::Acquire) > 0 {
+        // Orders the caller's state change before the look at the watchers, as
+        // `until_returned` orders its count before its look at the states: one of the
+        // two sees the other's write.
+        fence(Ordering::SeqCst);
+        if self.watchers.load(Ordering::Relaxed) > 0 {
             self.notify.notify_waiters();
         }
     }
@@ -86,7 +90,8 @@ impl Activity {
     /// one back in its pool or closed. Woken by their return, not by polling.
     pub async fn until_returned(&self, chosen: impl Fn(&ServerEntry) -> bool) {
         let signal = &self.returns;
-        signal.watchers.fetch_add(1, Ordering::AcqRel);
+        signal.watchers.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
         let _watching = Unwatch(signal);
         loop {
             // Armed before looking, so a return in between is not missed.

@@ -98,7 +98,7 @@ impl ServerEntry {
     /// Back in the pool.
     pub fn returned(&self) {
         self.client.store(0, Ordering::Relaxed);
-        self.active.store(0, Ordering::Release);
+        self.active.store(0, Ordering::Relaxed);
         self.returns.ring();
     }
 }

@@ -89,12 +89,20 @@ impl<M: Manager> State<M> {
             self.size -= 1;
             return Some(conn);
         }
+        if let Some(listing) = &conn.listing {
+            // Between clients: a waiter handed it stays active (its transaction comes
+            // next, which PAUSE must wait for); one put in the idle list is idle.
+            listing.serves(0);
+        }
         match self.waiters.give_conn(conn) {
             Ok(()) => {
                 self.in_use += 1;
                 None
             }
             Err(conn) => {
+                if let Some(listing) = &conn.listing {
+                    listing.returned();
+                }
                 self.idle.push(Idle { conn, since: now });
                 None
             }
@@ -158,10 +166,6 @@ impl<M: Manager> Shared<M> {
 
     /// A checked-out connection comes back.
     pub(crate) fn give_back(self: &Arc<Self>, conn: Conn<M::Connection>) {
-        if let Some(listing) = &conn.listing {
-            // Before it can be handed to a waiter, who marks it lent again.
-            listing.returned();
-        }
         let now = Instant::now();
         let (close, spawn, idle_now) = {
             let mut st = self.lock();

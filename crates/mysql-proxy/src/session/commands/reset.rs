@@ -25,6 +25,7 @@ impl Session {
             // The server connection carries state only this client knew about.
             if let Some(mut guard) = self.server.take() {
                 self.kill.set_serving(None).await;
+                self.listing.idle();
                 let clears = self.state.pinned.is_none_or(|why| why.reset_clears());
                 if !clears || guard.reset().await.is_err() {
                     guard.discard();
