@@ -342,6 +342,34 @@ async fn mysql_sessions_are_listed_and_killed_too() {
         .expect("the killed client's statement still runs")
         .unwrap();
     assert!(outcome.is_err());
+    // A session held by PAUSE, waiting for a connection, ends at once when killed.
+    let shop = mysql_support::DATABASE;
+    assert_eq!(admin(&sluice, &format!("PAUSE {shop}")), ["PAUSE"]);
+    // mysql_async reads server settings as it connects: that query is held already.
+    let held_opts = opts();
+    let waiting = tokio::spawn(async move {
+        let mut held = mysql_async::Conn::new(held_opts).await?;
+        held.query_drop("select 1").await
+    });
+    let mut target = None;
+    for _ in 0..200 {
+        target = show(&sluice, "CLIENTS")
+            .iter()
+            .find(|c| c["protocol"] == "mysql" && c["state"] == "waiting")
+            .map(|c| c["id"].clone());
+        if target.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let target = target.expect("the held client never showed as waiting");
+    admin(&sluice, &format!("KILL_CLIENT {target}"));
+    let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("a killed client stays held by PAUSE")
+        .unwrap();
+    assert!(outcome.is_err());
+    assert_eq!(admin(&sluice, &format!("RESUME {shop}")), ["RESUME"]);
     let gone = eventually(|| {
         !show(&sluice, "CLIENTS")
             .iter()

@@ -75,12 +75,16 @@ impl Session {
             return Ok(());
         }
         self.listing.waiting();
-        let kill = self.listing.kill_switch();
+        let mut killed = self
+            .killed
+            .take()
+            .unwrap_or_else(|| Box::pin(self.listing.kill_switch().cancelled_owned()));
         let outcome = tokio::select! {
             checked_out = self.check_out_server() => checked_out,
-            _ = kill.cancelled() => Err(killed_by_admin()),
+            _ = &mut killed => Err(killed_by_admin()),
         };
-        if outcome.is_ok() && kill.is_cancelled() {
+        self.killed = Some(killed);
+        if outcome.is_ok() && self.listing.is_killed() {
             self.release_now().await;
             return Err(killed_by_admin());
         }

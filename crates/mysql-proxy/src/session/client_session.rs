@@ -2,6 +2,7 @@
 //! (OK, ERR, status flags).
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -9,6 +10,7 @@ use pool_core::activity::ClientListing;
 use pool_core::net::stream::Stream;
 use pool_core::pool::PooledConnection;
 use tokio::io::AsyncWriteExt;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::frontend::Frontend;
 use crate::kill::KillSlot;
@@ -50,6 +52,10 @@ pub(crate) struct Session {
     pub(super) kill: Arc<KillSlot>,
     /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
     pub(super) listing: ClientListing,
+    /// Resolves when the listing's kill switch is thrown; made once per session, so
+    /// that each checkout's wait does not register and unregister a waker. Taken out
+    /// while a checkout waits on it.
+    pub(super) killed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     /// Status flags of the server's latest answer that sluice's own OK packets repeat
     /// (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): drivers choose their quoting by them.
     pub(super) server_flags: u16,

@@ -64,6 +64,10 @@ impl Session {
             let Some(payload) = self.command_packet(read).await? else {
                 return Ok(());
             };
+            if self.listing.is_killed() {
+                // The kill and the command came together: the command does not run.
+                return self.ended_by_admin().await;
+            }
             self.listing.requested();
             if self.dispatch(payload).await? == After::Close {
                 return Ok(());

@@ -94,6 +94,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         application_name: String::new(),
         wire_id: registration.slot.id,
     });
+    let killed = Some(Box::pin(listing.kill_switch().cancelled_owned()));
     let r = &authed.response;
     let mut session = Session {
         state: ClientState::new(
@@ -114,6 +115,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         server: None,
         kill: registration.slot.clone(),
         listing,
+        killed,
         no_reply: false,
         pinned_count: None,
         server_flags,

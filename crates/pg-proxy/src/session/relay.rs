@@ -192,6 +192,11 @@ impl Relay {
     /// Returns false when the session should end (client gone or told to go).
     async fn wait_for_request(&mut self) -> Result<bool, SessionError> {
         loop {
+            // Before a request that came with the kill: it does not run.
+            if self.kill.is_cancelled() {
+                self.send_killed().await;
+                return Ok(false);
+            }
             if self.has_client_message()? {
                 return Ok(true);
             }
@@ -201,10 +206,6 @@ impl Relay {
                     "terminating connection due to administrator command",
                 )
                 .await;
-                return Ok(false);
-            }
-            if self.kill.is_cancelled() {
-                self.send_killed().await;
                 return Ok(false);
             }
             if self.client.input.is_empty() {
