@@ -11,6 +11,8 @@ use crate::session::serve_client;
 /// Accepts clients until shutdown starts draining; each client runs in its own
 /// tracked task.
 pub async fn run(listener: TcpListener, fe: Arc<Frontend>) {
+    // Sessions hear of draining and closing on their doorbells.
+    tokio::spawn(fe.activity.clone().ring_on_shutdown(fe.shutdown.clone()));
     accept_until_draining(listener, fe.shutdown.clone(), &fe.sessions, |tcp, peer| {
         serve_client(fe.clone(), tcp, peer)
     })

@@ -96,7 +96,12 @@ impl<T> Default for Serving<T> {
 impl<T> Serving<T> {
     /// Records (or clears) the server connection; waits for an action in progress.
     pub async fn set(&self, target: Option<T>) {
-        *self.target.lock().await = target;
+        // Taken at once unless a cancel is being delivered right now (twice per
+        // transaction: the waiting lock is the rare case).
+        match self.target.try_lock() {
+            Ok(mut slot) => *slot = target,
+            Err(_) => *self.target.lock().await = target,
+        }
     }
 
     /// Holds the lock while the caller acts on the current target.

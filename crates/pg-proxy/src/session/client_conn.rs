@@ -18,7 +18,8 @@ impl ClientConn {
         Self {
             stream,
             input,
-            output: BytesMut::with_capacity(1024),
+            // Taken from the worker's spare buffers when the first request comes.
+            output: BytesMut::new(),
             passthrough: 0,
         }
     }

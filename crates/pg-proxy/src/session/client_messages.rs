@@ -380,7 +380,7 @@ impl Relay {
                 // Not undone if the request is sent again: it is not.
                 self.resend.shut();
                 self.view.statements.clear();
-                self.view.settings = self.info.base_settings.clone();
+                *self.view.settings_mut() = self.info.base_settings.clone();
                 // The attached server serves the client's next query too.
                 self.replay_settings(server);
                 ("DISCARD ALL", ViewChange::None)

@@ -104,7 +104,7 @@ impl Relay {
             // on the connection, which must not go back to the pool half-done.
             let checked_out = tokio::select! {
                 c = check_out(&self.route) => c,
-                _ = &mut self.killed => {
+                _ = self.listing.bell().rung(pool_core::activity::doorbell::KILLED) => {
                     self.send_killed().await;
                     return Err(SessionError::Closed("ended by the administrator (KILL_CLIENT)"));
                 }
@@ -146,12 +146,12 @@ impl Relay {
         mut conn: ServerGuard,
         may_give_back: bool,
     ) -> Option<Result<Attached, SessionError>> {
-        if let Some(sql) = self.view.settings.diff_sql(&conn.settings) {
+        if let Some(sql) = self.view.settings().diff_sql(&conn.settings) {
             let outcome =
                 tokio::time::timeout(CLEANUP_TIMEOUT, simple_query(&mut conn, &sql)).await;
             match outcome {
                 Ok(Ok(QueryAnswer { idle: true, .. })) => {
-                    conn.settings = self.view.settings.clone()
+                    conn.settings = self.view.settings().clone()
                 }
                 Ok(Err(e)) if may_give_back && e.is_unavailable() => {
                     tracing::debug!(route = %self.route.name, error = %e, "server went away while taking the client's settings; another is checked out");
@@ -184,7 +184,7 @@ impl Relay {
 
     /// Brings the attached server's settings to the client's, ahead of its next request.
     pub(super) fn replay_settings(&mut self, server: &Attached) {
-        if let Some(sql) = self.view.settings.diff_sql(&server.conn.settings) {
+        if let Some(sql) = self.view.settings().diff_sql(&server.conn.settings) {
             frontend::write_query(&mut self.server_out, &sql);
             self.pipeline.push(Expect::Internal { failed: false });
         }

@@ -8,6 +8,7 @@ mod client_listing;
 mod client_messages;
 mod console_login;
 mod error;
+mod farewell;
 mod idle_answers;
 mod lifecycle;
 mod login;

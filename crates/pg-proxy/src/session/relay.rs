@@ -3,14 +3,13 @@
 //! messages (`client_messages.rs`), matches server replies against the pipeline
 //! (`server_messages.rs`), and attaches/releases servers (`lifecycle.rs`).
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use pool_core::activity::doorbell::{CLOSING, DRAINING, KILLED};
 use pool_core::activity::ClientListing;
-use pool_core::shutdown::{Phase, Shutdown};
+use pool_core::net::spare_buffers;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::attached::{Attached, Gone, ServerGuard, ServerHealth};
 use super::client_conn::ClientConn;
@@ -19,22 +18,17 @@ use super::pipeline::Pipeline;
 use super::resend::Resend;
 use super::view::ClientView;
 use crate::cancel::Registration;
-use crate::protocol::backend::{self, Severity};
 use crate::protocol::tags::TxStatus;
 use crate::route::{PoolMode, Route};
 use crate::sql::trusted::TrustedFunctions;
 use crate::state::pin::PinReason;
-use crate::state::settings::{backslash_escapes, SessionCommand, Settings};
+use crate::state::settings::{SessionCommand, Settings};
 use crate::stream::Stream;
 
 /// Read size for server replies.
 const READ_CHUNK: usize = 16 * 1024;
 /// Read size for client requests, which are usually small.
 const CLIENT_READ_CHUNK: usize = 4096;
-/// How long a killed client is given to take its FATAL message.
-const KILL_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-/// Larger output buffers are given back when the client goes idle.
-const IDLE_BUFFER_KEEP: usize = 4096;
 
 /// What the client's startup carried into the session.
 pub struct SessionInfo {
@@ -56,14 +50,10 @@ pub struct Relay {
     pub(super) resend: Resend,
     pub(super) view: ClientView,
     pub(super) cancel: Registration,
-    /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
+    /// The session in SHOW CLIENTS: what it does now, and its doorbell, rung by
+    /// KILL_CLIENT and as the replica drains and closes (looked at before each wait,
+    /// and waited on with the session's I/O).
     pub(super) listing: ClientListing,
-    /// That switch, looked at before each wait.
-    pub(super) kill: CancellationToken,
-    /// Resolves when the switch is thrown; made once, so that waits do not register
-    /// and unregister a waker each time.
-    pub(super) killed: Pin<Box<WaitForCancellationFutureOwned>>,
-    pub(super) shutdown: Shutdown,
     /// A client that reads nothing for this long loses its session.
     client_write_timeout: std::time::Duration,
     /// Counts the client as pinned until the session ends.
@@ -85,11 +75,8 @@ impl Relay {
         client_in: BytesMut,
         cancel: Registration,
         listing: ClientListing,
-        shutdown: Shutdown,
     ) -> Self {
         let view = ClientView::new(info.base_settings.clone());
-        let kill = listing.kill_switch();
-        let killed = Box::pin(kill.clone().cancelled_owned());
         Self {
             route,
             info,
@@ -100,9 +87,6 @@ impl Relay {
             view,
             cancel,
             listing,
-            kill,
-            killed,
-            shutdown,
             client_write_timeout: crate::frontend::DEFAULT_CLIENT_WRITE_TIMEOUT,
             pinned_count: None,
         }
@@ -174,7 +158,7 @@ impl Relay {
                 if let Some(server) = attached.take() {
                     self.release(server).await;
                 }
-                if self.shutdown.phase() >= Phase::Draining {
+                if self.listing.bell().is_rung(DRAINING | CLOSING) {
                     self.send_fatal(
                         "57P01",
                         "terminating connection due to administrator command",
@@ -193,14 +177,14 @@ impl Relay {
     async fn wait_for_request(&mut self) -> Result<bool, SessionError> {
         loop {
             // Before a request that came with the kill: it does not run.
-            if self.kill.is_cancelled() {
+            if self.listing.bell().is_rung(KILLED) {
                 self.send_killed().await;
                 return Ok(false);
             }
             if self.has_client_message()? {
                 return Ok(true);
             }
-            if self.shutdown.phase() >= Phase::Draining {
+            if self.listing.bell().is_rung(DRAINING | CLOSING) {
                 self.send_fatal(
                     "57P01",
                     "terminating connection due to administrator command",
@@ -209,26 +193,29 @@ impl Relay {
                 return Ok(false);
             }
             if self.client.input.is_empty() {
-                // An idle client holds no buffers: they are allocated again when it speaks.
-                self.client.input = BytesMut::new();
-                if self.client.output.capacity() > IDLE_BUFFER_KEEP {
-                    self.client.output = BytesMut::new();
-                }
+                // An idle client holds no buffers: they go back to the worker's spares
+                // and are taken again when it speaks.
+                spare_buffers::give_back_if_empty(&mut self.client.input);
+                spare_buffers::give_back_if_empty(&mut self.client.output);
+                spare_buffers::give_back_if_empty(&mut self.server_out);
             }
-            let mut shutdown = self.shutdown.clone();
+            let bell = self.listing.bell();
             tokio::select! {
                 ready = self.client.stream.readable() => {
                     ready.map_err(SessionError::ClientIo)?;
                 }
-                _ = shutdown.reached(Phase::Draining) => continue,
-                _ = &mut self.killed => continue,
+                _ = bell.rung(KILLED | DRAINING | CLOSING) => continue,
             }
-            self.client.input.reserve(CLIENT_READ_CHUNK);
+            spare_buffers::ensure(&mut self.client.input);
+            spare_buffers::ensure(&mut self.client.output);
+            spare_buffers::ensure(&mut self.server_out);
+            if self.client.input.capacity() - self.client.input.len() < 1024 {
+                self.client.input.reserve(CLIENT_READ_CHUNK);
+            }
             // Readiness can be spurious, so the read itself still yields to a drain.
             let read = tokio::select! {
                 read = self.client.stream.read_buf(&mut self.client.input) => read,
-                _ = shutdown.reached(Phase::Draining) => continue,
-                _ = &mut self.killed => continue,
+                _ = bell.rung(KILLED | DRAINING | CLOSING) => continue,
             };
             match read {
                 Ok(0) => return Ok(false),
@@ -292,6 +279,16 @@ impl Relay {
                 .metrics
                 .bytes_to_clients
                 .increment(self.client.output.len() as u64);
+            // Most replies fit the socket's buffer: written at once, with no timer armed.
+            let n = self
+                .client
+                .stream
+                .write_now(&self.client.output)
+                .map_err(SessionError::ClientIo)?;
+            bytes::Buf::advance(&mut self.client.output, n);
+            if self.client.output.is_empty() {
+                return Ok(());
+            }
             let write = self.client.stream.write_all(&self.client.output);
             match tokio::time::timeout(self.client_write_timeout, write).await {
                 Ok(written) => written.map_err(SessionError::ClientIo)?,
@@ -344,20 +341,30 @@ impl Relay {
         if self.client.input.capacity() - self.client.input.len() < 1024 {
             self.client.input.reserve(CLIENT_READ_CHUNK);
         }
-        let mut draining = self.shutdown.clone();
-        let mut closing = self.shutdown.clone();
+        // What ends the wait besides I/O: draining only between transactions.
+        let ends = if can_go {
+            KILLED | DRAINING | CLOSING
+        } else {
+            KILLED | CLOSING
+        };
+        let bell = self.listing.bell();
         // Looked at first: while data streams, the reads below are always ready.
-        let event = if self.kill.is_cancelled() {
-            Event::Killed
+        let rung = || {
+            if bell.is_rung(KILLED) {
+                Event::Killed
+            } else {
+                Event::Shutdown
+            }
+        };
+        let event = if bell.is_rung(ends) {
+            rung()
         } else {
             tokio::select! {
             biased;
             read = conn.stream.read_buf(&mut conn.read_buf) => Event::Server(read),
             read = self.client.stream.read_buf(&mut self.client.input) => Event::Client(read),
             _ = sleep_or_never(idle_timeout) => Event::IdleTimeout,
-            _ = draining.reached(Phase::Draining), if can_go => Event::Shutdown,
-            _ = closing.reached(Phase::Closing) => Event::Shutdown,
-            _ = &mut self.killed => Event::Killed,
+            _ = bell.rung(ends) => rung(),
             }
         };
         match event {
@@ -426,20 +433,6 @@ impl Relay {
         }
     }
 
-    /// Tells the client an administrator ended its session (KILL_CLIENT, KILL). A
-    /// client that reads nothing is given little time: the session's server connection
-    /// (and its transaction's locks) is let go only after this.
-    pub(super) async fn send_killed(&mut self) {
-        tracing::info!(route = %self.route.name, user = %self.info.user, client_id = self.listing.id, "session ended by the administrator");
-        backend::error_response(
-            &mut self.client.output,
-            Severity::Fatal,
-            "57P01",
-            "terminating connection due to administrator command",
-        );
-        let _ = tokio::time::timeout(KILL_NOTICE_TIMEOUT, self.flush_client()).await;
-    }
-
     /// Keeps the server connection for the rest of the session: the client's session now
     /// holds state that cannot follow it to another server connection.
     pub(super) fn pin(&mut self, why: PinReason) {
@@ -465,13 +458,7 @@ impl Relay {
 
     /// Whether the client's settings make a backslash escape in plain strings.
     pub(super) fn backslash_escapes(&self) -> bool {
-        backslash_escapes(&self.view.settings)
-    }
-
-    /// Sends a FATAL ErrorResponse; the caller ends the session.
-    pub(super) async fn send_fatal(&mut self, code: &str, message: &str) {
-        backend::error_response(&mut self.client.output, Severity::Fatal, code, message);
-        let _ = self.flush_client().await;
+        self.view.backslash_escapes()
     }
 }
 

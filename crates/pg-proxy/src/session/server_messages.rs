@@ -220,7 +220,7 @@ impl Relay {
                         if failed {
                             server.conn.settings.mark_unknown();
                         } else {
-                            let wanted = self.view.settings.clone();
+                            let wanted = self.view.settings().clone();
                             server.conn.settings = wanted;
                         }
                     }
@@ -387,7 +387,7 @@ impl Relay {
         let base = self.info.base_settings.clone();
         let server_base = Settings::default();
         for c in &cmds {
-            c.apply(&mut self.view.settings, &base);
+            c.apply(self.view.settings_mut(), &base);
             c.apply(&mut server.conn.settings, &server_base);
         }
     }

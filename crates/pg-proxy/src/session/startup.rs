@@ -94,16 +94,8 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
     let user = info.user.clone();
     tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
     let listing = list_client(&fe, peer, &stream, &info, &route_name, &cancel);
-    let relay = Relay::new(
-        route,
-        info,
-        stream,
-        buf,
-        cancel,
-        listing,
-        fe.shutdown.clone(),
-    )
-    .with_client_write_timeout(fe.client_write_timeout);
+    let relay = Relay::new(route, info, stream, buf, cancel, listing)
+        .with_client_write_timeout(fe.client_write_timeout);
     let span = tracing::debug_span!("session", client = %peer);
     match tracing::Instrument::instrument(relay.run(server), span).await {
         Ok(()) => {

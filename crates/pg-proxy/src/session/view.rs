@@ -3,6 +3,7 @@
 //! commit, its portals, the session commands of its unnamed statement, and its
 //! transaction status.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::lost_transaction::{LostTransaction, UnnamedEnds};
@@ -11,12 +12,16 @@ use super::statements::ClientStatements;
 use super::view_change::{Undone, ViewChange};
 use crate::protocol::tags::TxStatus;
 use crate::state::pin::PinReason;
-use crate::state::settings::{SessionCommand, Settings};
+use crate::state::settings::{backslash_escapes, SessionCommand, Settings};
 
 pub(super) struct ClientView {
     pub statements: ClientStatements,
-    /// The settings the client wants on whichever server serves it.
-    pub settings: Settings,
+    /// The settings the client wants on whichever server serves it
+    /// ([`settings`](Self::settings), changed through [`settings_mut`](Self::settings_mut)).
+    settings: Settings,
+    /// Whether those settings make backslashes escape in plain strings: asked for
+    /// every query, worked out again only after the settings change.
+    backslash_escapes: Cell<Option<bool>>,
     /// SET/RESET seen inside the current transaction, applied when it commits.
     pub pending_commands: Vec<SessionCommand>,
     pub tx_status: TxStatus,
@@ -39,6 +44,7 @@ impl ClientView {
         Self {
             statements: ClientStatements::default(),
             settings,
+            backslash_escapes: Cell::new(None),
             pending_commands: Vec::new(),
             tx_status: TxStatus::Idle,
             unnamed_commands: None,
@@ -47,6 +53,25 @@ impl ClientView {
             lost_transaction: None,
             unnamed_ends: UnnamedEnds::default(),
         }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        self.backslash_escapes.set(None);
+        &mut self.settings
+    }
+
+    /// Whether the client's settings make a backslash escape in plain strings.
+    pub fn backslash_escapes(&self) -> bool {
+        if let Some(known) = self.backslash_escapes.get() {
+            return known;
+        }
+        let escapes = backslash_escapes(&self.settings);
+        self.backslash_escapes.set(Some(escapes));
+        escapes
     }
 
     /// Puts the view back as if the message behind `change` had not run.

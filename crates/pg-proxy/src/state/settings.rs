@@ -35,7 +35,13 @@ impl Settings {
     }
 
     pub fn get(&self, name: &str) -> Option<&SettingValue> {
-        self.values.get(&name.to_ascii_lowercase())
+        // Asked once per query (`backslash_escapes`): a lowercase name is looked up as
+        // it is, without a lowercased copy.
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&name.to_ascii_lowercase())
+        } else {
+            self.values.get(name)
+        }
     }
 
     pub fn mark_unknown(&mut self) {

@@ -167,6 +167,9 @@ pub fn commands_of(
     backslash_escapes: bool,
     trusted: &TrustedFunctions,
 ) -> Option<Arc<[SessionCommand]>> {
+    if crate::sql::inert::is_plainly_inert(query) {
+        return None;
+    }
     let (text, utf8) = match std::str::from_utf8(query) {
         Ok(text) => (std::borrow::Cow::Borrowed(text), true),
         Err(_) => (String::from_utf8_lossy(query), false),

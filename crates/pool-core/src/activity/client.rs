@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
+use super::doorbell::{Doorbell, KILLED};
 use super::{now_micros, Activity};
 
 /// What is known of a client when its session starts.
@@ -68,6 +69,8 @@ pub struct ClientEntry {
     /// Since when it waits for a server connection.
     wait_since: AtomicU64,
     kill: CancellationToken,
+    /// Rung on a kill and as the replica drains and closes.
+    bell: Doorbell,
 }
 
 impl ClientEntry {
@@ -81,6 +84,7 @@ impl ClientEntry {
             request_at: AtomicU64::new(0),
             wait_since: AtomicU64::new(0),
             kill: CancellationToken::new(),
+            bell: Doorbell::default(),
         }
     }
 
@@ -134,6 +138,12 @@ impl ClientEntry {
     /// next step, and a server connection it leaves mid-transaction is not reused as is.
     pub fn kill(&self) {
         self.kill.cancel();
+        self.bell.ring(KILLED);
+    }
+
+    /// What the session waits on besides its own I/O: a kill, draining, closing.
+    pub fn bell(&self) -> &Doorbell {
+        &self.bell
     }
 
     pub fn is_killed(&self) -> bool {

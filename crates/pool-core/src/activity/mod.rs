@@ -5,14 +5,17 @@
 //! in its entry (its state, the server it holds, when its last request came).
 
 mod client;
+pub mod doorbell;
 mod server;
 
-use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use tokio::sync::Notify;
+
+use crate::shutdown::{Phase, Shutdown};
 
 pub use client::{ClientEntry, ClientInfo, ClientListing, ClientState};
 pub use server::{ServerEntry, ServerInfo, ServerListing, ServerState};
@@ -27,6 +30,9 @@ pub struct Activity {
     last_id: AtomicU64,
     /// Rung when a server connection goes back to its pool or closes.
     returns: Arc<ReturnSignal>,
+    /// What was rung to every client so far (draining, closing): a client listed
+    /// later hears it too.
+    rung_to_all: AtomicU8,
 }
 
 /// Wakes whoever waits for server connections to come back (PAUSE). Rung only while
@@ -58,6 +64,12 @@ impl Activity {
     pub fn add_client(self: &Arc<Self>, info: ClientInfo) -> ClientListing {
         let entry = Arc::new(ClientEntry::new(self.next_id(), info));
         self.clients.insert(entry.id, entry.clone());
+        // After the insert: a `ring_all` either finds the entry or has stored its bits
+        // before this load (both SeqCst).
+        let rung = self.rung_to_all.load(Ordering::SeqCst);
+        if rung != 0 {
+            entry.bell().ring(rung);
+        }
         ClientListing::new(self.clone(), entry)
     }
 
@@ -107,6 +119,23 @@ impl Activity {
             }
             notified.await;
         }
+    }
+
+    /// Rings `bits` on every client session's doorbell, now and as they are listed.
+    pub fn ring_all(&self, bits: u8) {
+        self.rung_to_all.fetch_or(bits, Ordering::SeqCst);
+        for client in self.clients.iter() {
+            client.value().bell().ring(bits);
+        }
+    }
+
+    /// Rings every client session as the replica drains and as it closes; returns once
+    /// it closes.
+    pub async fn ring_on_shutdown(self: Arc<Self>, mut shutdown: Shutdown) {
+        shutdown.reached(Phase::Draining).await;
+        self.ring_all(doorbell::DRAINING);
+        shutdown.reached(Phase::Closing).await;
+        self.ring_all(doorbell::CLOSING);
     }
 
     fn remove_client(&self, id: u64) {

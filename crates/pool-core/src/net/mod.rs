@@ -1,8 +1,9 @@
 //! Transport shared by both protocols: a plain-or-TLS byte stream, opening one to a
-//! server, and the TLS configurations for serving apps and for connecting to
-//! database servers.
+//! server, the TLS configurations for serving apps and for connecting to database
+//! servers, and the spare buffers idle sessions give back.
 
 pub mod connect;
+pub mod spare_buffers;
 pub mod stream;
 pub mod tls;
 

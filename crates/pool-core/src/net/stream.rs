@@ -48,6 +48,26 @@ impl Stream {
         }
     }
 
+    /// Writes as much of `buf` as a plain TCP socket takes without waiting, and says
+    /// how much that was (0 under TLS, which is left to the waiting write). Spares the
+    /// timer a waiting write arms when the reply fits the socket's buffer, as most do.
+    pub fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+        let Stream::Plain(tcp) = self else {
+            return Ok(0);
+        };
+        let mut written = 0;
+        while written < buf.len() {
+            match tcp.try_write(&buf[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
+    }
+
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
