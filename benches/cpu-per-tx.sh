@@ -142,7 +142,7 @@ pool_size = $POOL_SIZE
 server_username = "bench"
 server_password = "$PASSWORD"
 CONF
-  "$PG_DOORMAN" -l WARN -n "$WORK/pg_doorman.toml" > "$WORK/pg_doorman.log" 2>&1 &
+  "$PG_DOORMAN" -l warn -n "$WORK/pg_doorman.toml" > "$WORK/pg_doorman.log" 2>&1 &
   DOORMAN_PID=$!
   wait_for "$DOORMAN_PID" "$WORK/pg_doorman.log" pg_doorman pg_ready "$port"
 }

@@ -78,7 +78,7 @@ impl Session {
         let mut killed = self
             .killed
             .take()
-            .unwrap_or_else(|| Box::pin(self.listing.kill_switch().cancelled_owned()));
+            .unwrap_or_else(|| self.listing.kill_signal());
         let outcome = tokio::select! {
             checked_out = self.check_out_server() => checked_out,
             _ = &mut killed => Err(killed_by_admin()),

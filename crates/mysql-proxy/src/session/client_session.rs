@@ -2,15 +2,13 @@
 //! (OK, ERR, status flags).
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use pool_core::activity::ClientListing;
+use pool_core::activity::{ClientListing, KillSignal};
 use pool_core::net::stream::Stream;
 use pool_core::pool::PooledConnection;
 use tokio::io::AsyncWriteExt;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::frontend::Frontend;
 use crate::kill::KillSlot;
@@ -55,7 +53,7 @@ pub(crate) struct Session {
     /// Resolves when the listing's kill switch is thrown; made once per session, so
     /// that each checkout's wait does not register and unregister a waker. Taken out
     /// while a checkout waits on it.
-    pub(super) killed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    pub(super) killed: Option<KillSignal>,
     /// Status flags of the server's latest answer that sluice's own OK packets repeat
     /// (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): drivers choose their quoting by them.
     pub(super) server_flags: u16,

@@ -36,8 +36,7 @@ impl Session {
         let drained = draining.reached(Phase::Draining);
         let closed = closing.reached(Phase::Closing);
         let killed = kill.close_requested.notified();
-        let admin = self.listing.kill_switch();
-        let ended_by_admin = admin.cancelled();
+        let ended_by_admin = self.listing.kill_signal();
         tokio::pin!(drained, closed, killed, ended_by_admin);
         loop {
             let idle = self.server.is_none() || !self.state.in_transaction;

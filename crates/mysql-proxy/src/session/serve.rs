@@ -94,7 +94,7 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         application_name: String::new(),
         wire_id: registration.slot.id,
     });
-    let killed = Some(Box::pin(listing.kill_switch().cancelled_owned()));
+    let killed = Some(listing.kill_signal());
     let r = &authed.response;
     let mut session = Session {
         state: ClientState::new(

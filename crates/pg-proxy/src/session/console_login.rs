@@ -1,6 +1,7 @@
 //! Logging in to the admin console: the same access rules and passwords as a route,
 //! then the user must be marked `admin` or `stats` in the users file. Checked after
-//! the password, so that a stranger learns nothing of who is an admin.
+//! the password, so that a stranger learns nothing of who is an admin; and the console
+//! session that follows.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,4 +62,25 @@ pub(super) async fn console_login(
         backend,
         slot,
     })
+}
+
+/// A console session, from its welcome to its end.
+pub(super) async fn serve_console(
+    fe: &Frontend,
+    stream: &mut Stream,
+    buf: BytesMut,
+    peer: SocketAddr,
+    client: ConsoleClient,
+) {
+    let ConsoleClient {
+        role,
+        backend,
+        slot,
+    } = client;
+    tracing::info!(client = %peer, ?role, "admin console session started");
+    let ended = crate::console::serve(stream, buf, role, backend, fe.shutdown.clone()).await;
+    if let Err(e) = ended {
+        tracing::info!(client = %peer, error = %e, "admin console session ended");
+    }
+    drop(slot);
 }

@@ -1,7 +1,10 @@
-//! Telling a client its session ends: the administrator killed it, or an error that
-//! ends the session (sent as FATAL, as PostgreSQL does before it closes).
+//! A session's end: telling the client (the administrator killed it, or an error that
+//! ends the session, sent as FATAL as PostgreSQL does before it closes), and the log
+//! line.
 
+use super::error::SessionError;
 use super::relay::Relay;
+use crate::metrics::count_error;
 use crate::protocol::backend::{self, Severity};
 
 /// How long a killed client is given to take its FATAL message.
@@ -26,5 +29,21 @@ impl Relay {
     pub(super) async fn send_fatal(&mut self, code: &str, message: &str) {
         backend::error_response(&mut self.client.output, Severity::Fatal, code, message);
         let _ = self.flush_client().await;
+    }
+
+    /// Logs how the session ended.
+    pub(super) fn log_end(&self, result: &Result<(), SessionError>) {
+        let (peer, user, route) = (self.listing.info.peer, &self.info.user, &self.route.name);
+        match result {
+            Ok(()) => {
+                tracing::debug!(client = %peer, user = %user, route = %route, "session ended")
+            }
+            Err(e) => {
+                if matches!(e, SessionError::ClientProtocol(_)) {
+                    count_error("client_protocol");
+                }
+                tracing::info!(client = %peer, user = %user, route = %route, error = %e, "session ended")
+            }
+        }
     }
 }

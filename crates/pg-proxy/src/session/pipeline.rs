@@ -323,6 +323,13 @@ impl Pipeline {
         self.queue.is_empty()
     }
 
+    /// Frees the queue's memory while nothing is queued (an idle session keeps none).
+    pub fn release_memory(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+
     /// Nothing is owed and the client is between batches: the connection is in a state
     /// another client (or sluice's own clean-up) can use.
     pub fn is_settled(&self) -> bool {

@@ -11,7 +11,7 @@ use pool_core::activity::ClientListing;
 use pool_core::net::spare_buffers;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::attached::{Attached, Gone, ServerGuard, ServerHealth};
+use super::attached::{Attached, Gone, ServerHealth};
 use super::client_conn::ClientConn;
 use super::error::{SessionError, CLIENT_MESSAGE_LIMIT};
 use super::pipeline::Pipeline;
@@ -97,56 +97,70 @@ impl Relay {
         self
     }
 
-    /// Runs the session to its end, on `server` first when one was checked out for it
-    /// already. The server connection, if any, is released or discarded before
-    /// returning.
-    pub async fn run(mut self, server: Option<ServerGuard>) -> Result<(), SessionError> {
-        let mut attached = match server {
-            Some(conn) => match self.adopt(conn).await {
-                Ok(server) => Some(server),
-                Err(e) => return Err(e),
-            },
-            None => None,
-        };
-        let result = self.run_loop(&mut attached).await;
-        self.finish(attached, result.is_ok()).await;
-        result
+    /// Runs the session to its end, on `attached` first when the client was given a
+    /// server connection already (session mode). The server connection, if any, is
+    /// released or discarded before returning.
+    /// (Not an `async fn`: that would keep a second copy of its arguments in the
+    /// session's future for its whole life.)
+    #[allow(clippy::manual_async_fn)]
+    pub fn run(
+        mut self,
+        mut attached: Option<Attached>,
+    ) -> impl std::future::Future<Output = Result<(), SessionError>> + Send {
+        async move {
+            let result = self.run_loop(&mut attached).await;
+            Box::pin(self.finish(attached, result.is_ok())).await;
+            self.log_end(&result);
+            result
+        }
     }
 
+    /// Between transactions the session waits in a small future of its own; the work
+    /// of a request (checkout, relay, release), with its larger state, runs in one
+    /// allocated for it and freed when the session is idle again. An idle client costs
+    /// its session's state, not the deepest of the states it went through.
     async fn run_loop(&mut self, attached: &mut Option<Attached>) -> Result<(), SessionError> {
         loop {
-            if attached
-                .as_ref()
-                .is_some_and(|s| s.health == ServerHealth::Lost)
-            {
+            if attached.is_none() && !self.wait_for_request().await? {
+                return Ok(());
+            }
+            if !Box::pin(self.serve_request(attached)).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Serves the request the client sent, on `attached` or a server checked out for
+    /// it, until the server is released (true: the session goes on) or the session
+    /// ends (false). A session that keeps its server (session mode, pinned) stays here.
+    async fn serve_request(
+        &mut self,
+        attached: &mut Option<Attached>,
+    ) -> Result<bool, SessionError> {
+        if attached.is_none() {
+            if self.answer_lost_transaction()? || self.answer_parses_without_server()? {
+                self.flush_client().await?;
+                return Ok(true);
+            }
+            let server = self.attach().await?;
+            if self.can_resend_from_here() {
+                self.resend.open();
+            }
+            *attached = Some(server);
+        }
+        loop {
+            let Some(server) = attached.as_mut() else {
+                return Ok(true);
+            };
+            if server.health == ServerHealth::Lost {
                 // Its server went away and the session goes on (`server_gone.rs`).
                 if let Some(server) = attached.take() {
                     self.after_lost_server(server).await?;
                 }
+                continue;
             }
-            let server = match attached {
-                Some(server) => server,
-                None => {
-                    if !self.wait_for_request().await? {
-                        return Ok(());
-                    }
-                    if self.answer_lost_transaction()? {
-                        self.flush_client().await?;
-                        continue;
-                    }
-                    if self.answer_parses_without_server()? {
-                        self.flush_client().await?;
-                        continue;
-                    }
-                    let server = self.attach().await?;
-                    if self.can_resend_from_here() {
-                        self.resend.open();
-                    }
-                    attached.insert(server)
-                }
-            };
             if self.process_client_input(server)? == Flow::Terminate {
-                return Ok(());
+                return Ok(false);
             }
             match self.flush(server).await {
                 Err(SessionError::ServerIo(_)) if self.outlive_server(server, Gone::Unwritable) => {
@@ -164,9 +178,9 @@ impl Relay {
                         "terminating connection due to administrator command",
                     )
                     .await;
-                    return Ok(());
+                    return Ok(false);
                 }
-                continue;
+                return Ok(true);
             }
             self.wait_for_io(server).await?;
         }
@@ -178,17 +192,17 @@ impl Relay {
         loop {
             // Before a request that came with the kill: it does not run.
             if self.listing.bell().is_rung(KILLED) {
-                self.send_killed().await;
+                Box::pin(self.send_killed()).await;
                 return Ok(false);
             }
             if self.has_client_message()? {
                 return Ok(true);
             }
             if self.listing.bell().is_rung(DRAINING | CLOSING) {
-                self.send_fatal(
+                Box::pin(self.send_fatal(
                     "57P01",
                     "terminating connection due to administrator command",
-                )
+                ))
                 .await;
                 return Ok(false);
             }
@@ -198,6 +212,7 @@ impl Relay {
                 spare_buffers::give_back_if_empty(&mut self.client.input);
                 spare_buffers::give_back_if_empty(&mut self.client.output);
                 spare_buffers::give_back_if_empty(&mut self.server_out);
+                self.pipeline.release_memory();
             }
             let bell = self.listing.bell();
             tokio::select! {

@@ -8,9 +8,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::attached::ServerGuard;
+use super::attached::{Attached, ServerGuard};
 use super::client_listing::list_client;
-use super::console_login::{console_login, ConsoleClient};
+use super::console_login::{console_login, serve_console, ConsoleClient};
 use super::lifecycle::check_out;
 use super::login::check_password;
 use super::refusal::{refuse, send_refusal, Refusal};
@@ -28,8 +28,35 @@ use crate::state::encoding_names::encoding_name;
 use crate::state::settings::{SettingValue, Settings};
 use crate::stream::Stream;
 
-/// Serves one client connection from accept to close.
-pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
+/// Serves one client connection from accept to close. (Not an `async fn`, which
+/// would keep a second copy of its arguments in the session's future.)
+#[allow(clippy::manual_async_fn)]
+pub fn serve_client(
+    fe: Arc<Frontend>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        // The start (TLS, startup, authentication, welcome; a console session whole)
+        // runs in an allocation of its own, freed before the session's long life: an
+        // idle session keeps only what it needs.
+        let Some((relay, attached, slot)) = Box::pin(start(&fe, tcp, peer)).await else {
+            return;
+        };
+        let span = tracing::debug_span!("session", client = %peer);
+        let _ = tracing::Instrument::instrument(relay.run(attached), span).await;
+        drop(slot);
+    }
+}
+
+/// Everything before the relay: the session ready to run, with the server connection
+/// a session-mode client was given and its place under max_client_conn; `None` when
+/// the connection ended before (refused, a cancel request, a console session).
+async fn start(
+    fe: &Arc<Frontend>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<(Relay, Option<Attached>, crate::frontend::ClientSlot)> {
     let _ = tcp.set_nodelay(true);
     let handshake_slot = match fe.begin_handshake(peer.ip()) {
         Ok(slot) => slot,
@@ -39,48 +66,48 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
             // in place of the answer to SSLRequest or the authentication request.
             let mut stream = Stream::Plain(tcp);
             send_refusal(&mut stream, peer, refuse("53300", refusal.to_string())).await;
-            return;
+            return None;
         }
     };
     let mut buf = BytesMut::new();
     let started = tokio::time::timeout(fe.auth_timeout, async {
-        let (mut stream, params) = match negotiate(&fe, Stream::Plain(tcp), &mut buf, peer).await {
+        let (mut stream, params) = match negotiate(fe, Stream::Plain(tcp), &mut buf, peer).await {
             Ok(Some(x)) => x,
             Ok(None) => return None,
             Err((stream, refusal)) => return Some((stream, Err(refusal))),
         };
-        let result = handshake(&fe, &mut stream, &mut buf, peer, params).await;
+        let result = handshake(fe, &mut stream, &mut buf, peer, params).await;
         Some((Some(stream), result))
     })
     .await;
     drop(handshake_slot);
     let (mut stream, client) = match started {
-        Ok(None) => return,
+        Ok(None) => return None,
         Ok(Some((Some(stream), Ok(Login::Route(client))))) => (stream, client),
         Ok(Some((Some(mut stream), Ok(Login::Console(console))))) => {
-            serve_console(&fe, &mut stream, buf, peer, console).await;
-            return;
+            serve_console(fe, &mut stream, buf, peer, console).await;
+            return None;
         }
         Ok(Some((stream, Err(refusal)))) => {
             if let Some(mut stream) = stream {
                 send_refusal(&mut stream, peer, refusal).await;
             }
-            return;
+            return None;
         }
-        Ok(Some((None, Ok(_)))) => return,
+        Ok(Some((None, Ok(_)))) => return None,
         Err(_) => {
             count_error("startup_timeout");
             tracing::info!(client = %peer, "client did not finish the startup in time");
-            return;
+            return None;
         }
     };
     // Outside the client's time for authentication: a session-mode client waits here
     // for its server connection as long as the pool's checkout timeout allows.
-    let ready = match welcome(&fe, &mut stream, client).await {
+    let ready = match welcome(fe, &mut stream, client).await {
         Ok(ready) => ready,
         Err(refusal) => {
             send_refusal(&mut stream, peer, refusal).await;
-            return;
+            return None;
         }
     };
     let Welcomed {
@@ -90,52 +117,27 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr) {
         slot,
         server,
     } = ready;
-    let route_name = route.name.clone();
-    let user = info.user.clone();
-    tracing::debug!(client = %peer, user = %user, route = %route_name, "session started");
-    let listing = list_client(&fe, peer, &stream, &info, &route_name, &cancel);
-    let relay = Relay::new(route, info, stream, buf, cancel, listing)
+    tracing::debug!(client = %peer, user = %info.user, route = %route.name, "session started");
+    let listing = list_client(fe, peer, &stream, &info, &route.name, &cancel);
+    let mut relay = Relay::new(route, info, stream, buf, cancel, listing)
         .with_client_write_timeout(fe.client_write_timeout);
-    let span = tracing::debug_span!("session", client = %peer);
-    match tracing::Instrument::instrument(relay.run(server), span).await {
-        Ok(()) => {
-            tracing::debug!(client = %peer, user = %user, route = %route_name, "session ended")
-        }
-        Err(e) => {
-            if matches!(e, super::error::SessionError::ClientProtocol(_)) {
-                count_error("client_protocol");
+    let attached = match server {
+        Some(conn) => match relay.adopt(conn).await {
+            Ok(attached) => Some(attached),
+            Err(e) => {
+                relay.log_end(&Err(e));
+                return None;
             }
-            tracing::info!(client = %peer, user = %user, route = %route_name, error = %e, "session ended")
-        }
-    }
-    drop(slot);
+        },
+        None => None,
+    };
+    Some((relay, attached, slot))
 }
 
 /// What a login reaches: a route, or the admin console.
 enum Login {
     Route(Authenticated),
     Console(ConsoleClient),
-}
-
-/// A console session, from its welcome to its end.
-async fn serve_console(
-    fe: &Frontend,
-    stream: &mut Stream,
-    buf: BytesMut,
-    peer: SocketAddr,
-    client: ConsoleClient,
-) {
-    let ConsoleClient {
-        role,
-        backend,
-        slot,
-    } = client;
-    tracing::info!(client = %peer, ?role, "admin console session started");
-    let ended = crate::console::serve(stream, buf, role, backend, fe.shutdown.clone()).await;
-    if let Err(e) = ended {
-        tracing::info!(client = %peer, error = %e, "admin console session ended");
-    }
-    drop(slot);
 }
 
 /// A client that has authenticated, before sluice welcomes it.

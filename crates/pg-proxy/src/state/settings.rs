@@ -2,8 +2,8 @@
 //! startup parameters and `SET`/`RESET` statements, recognised in the client's SQL
 //! (`sql/classify.rs`) and replayed as a pipelined statement when the client lands on another server.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::pin::{PinReason, Refusal};
 
@@ -19,19 +19,65 @@ pub enum SettingValue {
 /// The settings a session wants, or a server connection has applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
-    values: BTreeMap<String, SettingValue>,
+    /// Shared until changed: a session's settings start as its startup's, and a
+    /// server's as the session's it last served, so most copies are never written.
+    values: Arc<SettingMap>,
     /// The server's state is not known (a statement with a SET failed): replay from
     /// `RESET ALL`.
     unknown: bool,
 }
 
+/// Settings by lowercase name, in name order. A session carries a handful: a sorted
+/// vector holds them in one small allocation, where a map's node would take several
+/// hundred bytes per session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SettingMap(Vec<(String, SettingValue)>);
+
+impl SettingMap {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn insert(&mut self, name: String, value: SettingValue) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.0.remove(i);
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&SettingValue> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &SettingValue)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+}
+
 impl Settings {
     pub fn set(&mut self, name: &str, value: SettingValue) {
-        self.values.insert(name.to_ascii_lowercase(), value);
+        Arc::make_mut(&mut self.values).insert(name.to_ascii_lowercase(), value);
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.values.remove(&name.to_ascii_lowercase());
+        let name = name.to_ascii_lowercase();
+        if self.values.contains_key(&name) {
+            Arc::make_mut(&mut self.values).remove(&name);
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&SettingValue> {
@@ -51,7 +97,8 @@ impl Settings {
     /// SQL that turns a server whose settings are `from` into `self`, or `None` when
     /// nothing differs.
     pub fn diff_sql(&self, from: &Settings) -> Option<String> {
-        if !from.unknown && from.values == self.values {
+        if !from.unknown && (Arc::ptr_eq(&from.values, &self.values) || from.values == self.values)
+        {
             return None;
         }
         let mut sql = String::new();
@@ -64,7 +111,7 @@ impl Settings {
                 }
             }
         }
-        for (name, value) in &self.values {
+        for (name, value) in self.values.iter() {
             if !from.unknown && from.values.get(name) == Some(value) {
                 continue;
             }

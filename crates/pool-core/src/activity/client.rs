@@ -1,13 +1,14 @@
 //! A client session as SHOW CLIENTS shows it, and the switch KILL_CLIENT throws.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
-
-use super::doorbell::{Doorbell, KILLED};
+use super::doorbell::{Doorbell, Rung, KILLED};
 use super::{now_micros, Activity};
 
 /// What is known of a client when its session starts.
@@ -68,8 +69,7 @@ pub struct ClientEntry {
     request_at: AtomicU64,
     /// Since when it waits for a server connection.
     wait_since: AtomicU64,
-    kill: CancellationToken,
-    /// Rung on a kill and as the replica drains and closes.
+    /// Rung on a kill (KILL_CLIENT, KILL) and as the replica drains and closes.
     bell: Doorbell,
 }
 
@@ -83,7 +83,6 @@ impl ClientEntry {
             server: AtomicU64::new(0),
             request_at: AtomicU64::new(0),
             wait_since: AtomicU64::new(0),
-            kill: CancellationToken::new(),
             bell: Doorbell::default(),
         }
     }
@@ -137,7 +136,6 @@ impl ClientEntry {
     /// Asks the session to end (KILL_CLIENT): it tells its client and closes at its
     /// next step, and a server connection it leaves mid-transaction is not reused as is.
     pub fn kill(&self) {
-        self.kill.cancel();
         self.bell.ring(KILLED);
     }
 
@@ -147,17 +145,27 @@ impl ClientEntry {
     }
 
     pub fn is_killed(&self) -> bool {
-        self.kill.is_cancelled()
+        self.bell.is_rung(KILLED)
     }
 
     /// Resolves once the session is asked to end.
-    pub fn killed(&self) -> WaitForCancellationFuture<'_> {
-        self.kill.cancelled()
+    pub fn killed(&self) -> Rung<'_> {
+        self.bell.rung(KILLED)
     }
+}
 
-    /// An owned handle on the kill switch, to wait on it without borrowing the entry.
-    pub fn kill_switch(&self) -> CancellationToken {
-        self.kill.clone()
+/// Resolves once the session is asked to end; owns its hold on the entry, so it can be
+/// kept across the session's waits without borrowing it.
+pub struct KillSignal {
+    entry: Arc<ClientEntry>,
+}
+
+impl Future for KillSignal {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut rung = self.entry.killed();
+        Pin::new(&mut rung).poll(cx)
     }
 }
 
@@ -170,6 +178,15 @@ pub struct ClientListing {
 impl ClientListing {
     pub(super) fn new(activity: Arc<Activity>, entry: Arc<ClientEntry>) -> Self {
         Self { activity, entry }
+    }
+}
+
+impl ClientListing {
+    /// [`ClientEntry::killed`], owned.
+    pub fn kill_signal(&self) -> KillSignal {
+        KillSignal {
+            entry: self.entry.clone(),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::shutdown::{Phase, Shutdown};
 
-pub use client::{ClientEntry, ClientInfo, ClientListing, ClientState};
+pub use client::{ClientEntry, ClientInfo, ClientListing, ClientState, KillSignal};
 pub use server::{ServerEntry, ServerInfo, ServerListing, ServerState};
 
 /// The connections of one replica, both protocols together: an id names one
