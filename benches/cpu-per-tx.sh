@@ -71,11 +71,6 @@ if [ -n "$RUN_MYSQL" ]; then
 fi
 
 make_workdir sluice-cpu
-DOORMAN_PID=
-stop_doorman() {
-  if [ -n "$DOORMAN_PID" ]; then kill "$DOORMAN_PID" 2>/dev/null || true; wait "$DOORMAN_PID" 2>/dev/null || true; fi
-  DOORMAN_PID=
-}
 cleanup() {
   stop_sluice
   stop_pgbouncer
@@ -111,42 +106,6 @@ in_order() {
 settle() { sleep 0.5; }
 
 # ---------------------------------------------------------------- PostgreSQL
-# start_doorman PORT: pg_doorman in front of the bench database, in its own TOML format:
-# clients trusted from the loopback (as for sluice and PgBouncer), the server login
-# given explicitly (no client password to pass through), one worker per core.
-start_doorman() {
-  local port=$1 md5
-  md5="md5$(printf '%s' "${PASSWORD}bench" | md5sum | cut -d' ' -f1)"
-  cat > "$WORK/pg_doorman.toml" <<CONF
-[general]
-host = "127.0.0.1"
-port = $port
-admin_username = "admin"
-admin_password = "$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')"
-worker_threads = $(nproc)
-tls_mode = "disable"
-server_tls_mode = "disable"
-log_client_connections = false
-log_client_disconnections = false
-pg_hba = { content = "host all all 127.0.0.1/32 trust" }
-
-[pools.bench]
-server_host = "127.0.0.1"
-server_port = $PGPORT
-pool_mode = "transaction"
-
-[pools.bench.users.0]
-username = "bench"
-password = "$md5"
-pool_size = $POOL_SIZE
-server_username = "bench"
-server_password = "$PASSWORD"
-CONF
-  "$PG_DOORMAN" -l warn -n "$WORK/pg_doorman.toml" > "$WORK/pg_doorman.log" 2>&1 &
-  DOORMAN_PID=$!
-  wait_for "$DOORMAN_PID" "$WORK/pg_doorman.log" pg_doorman pg_ready "$port"
-}
-
 # pg_run TARGET MODE CLIENTS LOAD ROUND: one pgbench run; records it, or marks the case
 # failed (pgbench's last lines go to the failures log).
 pg_run() {
@@ -204,7 +163,7 @@ if [ -n "$RUN_PG" ]; then
   PG_TARGETS=(direct PgBouncer sluice)
   if [ -n "${PG_DOORMAN:-}" ]; then
     echo "== starting pg_doorman ($PG_DOORMAN) on $DOORMANPORT"
-    start_doorman "$DOORMANPORT"
+    start_doorman "$DOORMANPORT" "$PGPORT" bench "$PASSWORD" bench "$POOL_SIZE"
     PG_TARGETS+=(pg_doorman)
   fi
   for round in $(seq "$ROUNDS"); do

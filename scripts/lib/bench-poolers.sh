@@ -66,13 +66,15 @@ auth_type = trust
 auth_file = $WORK/userlist.txt
 pool_mode = transaction
 default_pool_size = $pool_size
-max_client_conn = 5000
+max_client_conn = 20000
 logfile = $WORK/pgbouncer.log
 pidfile = $WORK/pgbouncer.pid
 CONF
   echo "\"$user\" \"$password\"" > "$WORK/userlist.txt"
   chmod 644 "$WORK/pgbouncer.ini" "$WORK/userlist.txt"
-  as_pg /usr/sbin/pgbouncer "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
+  # runuser starts it with PAM's default of 1,024 open files: raised to the hard limit,
+  # as sluice's own, for the idle-client measurement's 10,000 clients.
+  as_pg sh -c 'ulimit -n "$(ulimit -Hn)"; exec /usr/sbin/pgbouncer "$1"' pgbouncer "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
   wait_for $! "$WORK/pgbouncer.log" PgBouncer pgbouncer_ready "$port"
   PGBOUNCER_PID=$(cat "$WORK/pgbouncer.pid")
 }
@@ -151,7 +153,7 @@ listen = "127.0.0.1:$admin"
 [mysql]
 listen_rw = "127.0.0.1:$port"
 listen_ro = ""
-max_client_conn = 5000
+max_client_conn = 20000
 users_file = "users.toml"
 [mysql.clusters.local]
 hosts = ["127.0.0.1:$MARIADB_PORT"]
@@ -192,4 +194,68 @@ mysql_bench_setup() {
   echo "== sysbench oltp_point_select prepare: 1 table, $table_size rows (directly)"
   sysbench oltp_point_select "${COMMON[@]}" "${DIRECT[@]}" prepare > "$WORK/prepare.log" 2>&1 ||
     { tail -20 "$WORK/prepare.log" >&2; return 1; }
+}
+
+# start_doorman PORT PGPORT USER PASSWORD DATABASE POOL_SIZE: pg_doorman ($PG_DOORMAN,
+# built from its own source) in transaction mode in front of DATABASE, in its own TOML
+# format: clients trusted from the loopback (as for sluice and PgBouncer), the server
+# login given explicitly, one worker per core. Sets DOORMAN_PID and waits until it is up.
+start_doorman() {
+  local port=$1 pgport=$2 user=$3 password=$4 database=$5 pool_size=$6 md5
+  md5="md5$(printf '%s' "${password}${user}" | md5sum | cut -d' ' -f1)"
+  cat > "$WORK/pg_doorman.toml" <<CONF
+[general]
+host = "127.0.0.1"
+port = $port
+admin_username = "admin"
+admin_password = "$(head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9')"
+worker_threads = $(nproc)
+max_connections = 20000
+tls_mode = "disable"
+server_tls_mode = "disable"
+log_client_connections = false
+log_client_disconnections = false
+pg_hba = { content = "host all all 127.0.0.1/32 trust" }
+
+[pools.$database]
+server_host = "127.0.0.1"
+server_port = $pgport
+pool_mode = "transaction"
+
+[pools.$database.users.0]
+username = "$user"
+password = "$md5"
+pool_size = $pool_size
+server_username = "$user"
+server_password = "$password"
+CONF
+  "$PG_DOORMAN" -l warn -n "$WORK/pg_doorman.toml" > "$WORK/pg_doorman.log" 2>&1 &
+  DOORMAN_PID=$!
+  wait_for "$DOORMAN_PID" "$WORK/pg_doorman.log" pg_doorman pg_ready "$port"
+}
+
+# Stops the pg_doorman start_doorman started (safe to call when none did).
+stop_doorman() {
+  if [ -n "${DOORMAN_PID:-}" ]; then kill "$DOORMAN_PID" 2>/dev/null || true; wait "$DOORMAN_PID" 2>/dev/null || true; fi
+  DOORMAN_PID=
+}
+
+# idle_bytes PID PORT N: logs N clients in to PORT (hold-connections, $HOLD) and keeps
+# them idle; prints the growth of PID's resident memory per client in bytes ("n/a" when
+# the clients could not all log in).
+idle_bytes() {
+  local pid=$1 port=$2 n=$3 before after ready count
+  before=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  coproc HOLDER { "$HOLD" "$n" "host=127.0.0.1 port=$port user=bench dbname=bench password=$PASSWORD"; }
+  read -r ready count <&"${HOLDER[0]}" || true
+  sleep 2
+  after=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  # Closing its stdin lets the holder go (it is gone already when a login failed).
+  if [ -n "${HOLDER[1]:-}" ]; then exec {HOLDER[1]}>&-; fi
+  wait "$HOLDER_PID" 2>/dev/null || true
+  if [ "${ready:-}" = ready ] && [ "${count:-}" = "$n" ]; then
+    echo $(( (after - before) * 1024 / n ))
+  else
+    echo "n/a"
+  fi
 }
