@@ -75,15 +75,12 @@ impl Session {
             return Ok(());
         }
         self.listing.waiting();
-        let mut killed = self
-            .killed
-            .take()
-            .unwrap_or_else(|| self.listing.kill_signal());
+        // Owned, so the checkout can borrow the session; waiting on it costs one atomic.
+        let killed = self.listing.kill_signal();
         let outcome = tokio::select! {
             checked_out = self.check_out_server() => checked_out,
-            _ = &mut killed => Err(killed_by_admin()),
+            _ = killed => Err(killed_by_admin()),
         };
-        self.killed = Some(killed);
         if outcome.is_ok() && self.listing.is_killed() {
             self.release_now().await;
             return Err(killed_by_admin());

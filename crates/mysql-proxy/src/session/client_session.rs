@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use pool_core::activity::{ClientListing, KillSignal};
+use pool_core::activity::ClientListing;
 use pool_core::net::stream::Stream;
 use pool_core::pool::PooledConnection;
 use tokio::io::AsyncWriteExt;
@@ -50,10 +50,6 @@ pub(crate) struct Session {
     pub(super) kill: Arc<KillSlot>,
     /// The session in SHOW CLIENTS: what it does now, and the switch KILL_CLIENT throws.
     pub(super) listing: ClientListing,
-    /// Resolves when the listing's kill switch is thrown; made once per session, so
-    /// that each checkout's wait does not register and unregister a waker. Taken out
-    /// while a checkout waits on it.
-    pub(super) killed: Option<KillSignal>,
     /// Status flags of the server's latest answer that sluice's own OK packets repeat
     /// (NO_BACKSLASH_ESCAPES, ANSI_QUOTES): drivers choose their quoting by them.
     pub(super) server_flags: u16,

@@ -94,7 +94,6 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         application_name: String::new(),
         wire_id: registration.slot.id,
     });
-    let killed = Some(listing.kill_signal());
     let r = &authed.response;
     let mut session = Session {
         state: ClientState::new(
@@ -115,7 +114,6 @@ pub async fn serve_client(fe: Arc<Frontend>, tcp: TcpStream, peer: SocketAddr, a
         server: None,
         kill: registration.slot.clone(),
         listing,
-        killed,
         no_reply: false,
         pinned_count: None,
         server_flags,

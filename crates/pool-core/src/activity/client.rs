@@ -1,4 +1,5 @@
-//! A client session as SHOW CLIENTS shows it, and the switch KILL_CLIENT throws.
+//! A client session as SHOW CLIENTS shows it, and its doorbell (KILL_CLIENT, draining,
+//! closing).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -179,9 +180,7 @@ impl ClientListing {
     pub(super) fn new(activity: Arc<Activity>, entry: Arc<ClientEntry>) -> Self {
         Self { activity, entry }
     }
-}
 
-impl ClientListing {
     /// [`ClientEntry::killed`], owned.
     pub fn kill_signal(&self) -> KillSignal {
         KillSignal {

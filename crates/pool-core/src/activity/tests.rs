@@ -88,6 +88,34 @@ async fn a_kill_wakes_the_session() {
     assert!(c.is_killed());
 }
 
+#[tokio::test]
+async fn draining_and_closing_reach_every_client_and_later_ones() {
+    use crate::shutdown::ShutdownController;
+    use doorbell::{CLOSING, DRAINING};
+
+    let activity = Arc::new(Activity::default());
+    let (ctl, shutdown) = ShutdownController::new();
+    let ringer = tokio::spawn(activity.clone().ring_on_shutdown(shutdown));
+    let early = activity.add_client(client("a"));
+    let entry = activity.client(early.id).expect("listed");
+    let waiter = tokio::spawn(async move { entry.bell().rung(DRAINING).await });
+    tokio::task::yield_now().await;
+    assert!(!early.bell().is_rung(DRAINING | CLOSING));
+
+    ctl.set(Phase::Draining);
+    waiter.await.expect("woken by draining");
+    assert!(early.bell().is_rung(DRAINING) && !early.bell().is_rung(CLOSING));
+    let late = activity.add_client(client("b"));
+    assert!(
+        late.bell().is_rung(DRAINING),
+        "a client listed after the ring hears it"
+    );
+
+    ctl.set(Phase::Closing);
+    ringer.await.expect("the ringer ends once closing");
+    assert!(early.bell().is_rung(CLOSING) && late.bell().is_rung(CLOSING));
+}
+
 #[test]
 fn times_round_trip() {
     assert_eq!(from_micros(0), None);
